@@ -1,0 +1,3 @@
+"""KVM Trap Workbench: KVM MSR filtering and vfio-pci MSE virtualization, step by step."""
+
+__version__ = "0.1.0"
