@@ -19,6 +19,9 @@ class KvmProfile:
     strict_filter_flags: bool
     # A failed KVM_X86_SET_MSR_FILTER leaves the previous filter in force.
     atomic_filter_update: bool
+    # kvm_add_msr_filter checks a range's flags before its bitmap size and copy (6.18);
+    # 5.10 sized and copied the bitmap first, so a NULL bitmap wins over bad flags there.
+    filter_flags_checked_first: bool
     # The kernel's name for "KVM does not know this MSR" (both map to reason UNKNOWN).
     unsupported_ret_name: str
 
@@ -32,6 +35,7 @@ LINUX_5_10 = KvmProfile(
     strict_user_space_msr_mask=False,
     strict_filter_flags=False,
     atomic_filter_update=False,
+    filter_flags_checked_first=False,
     unsupported_ret_name="KVM_MSR_RET_INVALID",
 )
 
@@ -41,6 +45,7 @@ LINUX_6_18 = KvmProfile(
     strict_user_space_msr_mask=True,
     strict_filter_flags=True,
     atomic_filter_update=True,
+    filter_flags_checked_first=True,
     unsupported_ret_name="KVM_MSR_RET_UNSUPPORTED",
 )
 

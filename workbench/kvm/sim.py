@@ -1,0 +1,440 @@
+"""The simulated KVM: system, VM and vCPU handles with the kernel's MSR semantics.
+
+The flow of a guest RDMSR/WRMSR follows arch/x86/kvm/x86.c (kvm_emulate_rdmsr/wrmsr,
+kvm_msr_user_space, complete_userspace_rdmsr): the filter first (kvm_msr_allowed), then the
+in-kernel handler, then either an exit to user space (when the failure's reason is in the
+KVM_CAP_X86_USER_SPACE_MSR mask) or a #GP. User space answers through the exit record and
+the answer takes effect on the next run(), exactly as with kvm_run.
+"""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from workbench.kvm import uapi
+from workbench.kvm.cpuid import Cpuid, default_cpuid
+from workbench.kvm.exits import IoExit, MsrExit, VcpuExit
+from workbench.kvm.filter import NO_FILTER, InstalledFilter, MsrFilter, install_filter
+from workbench.kvm.guest.assembler import Program, assemble
+from workbench.kvm.guest.cpu import (
+    R14,
+    R15,
+    RAX,
+    RBX,
+    RCX,
+    RDX,
+    RIP,
+    GuestCpu,
+    Special,
+    SpecialInsn,
+    Stop,
+)
+from workbench.kvm.guest.layout import GP_VECTOR
+from workbench.kvm.intercepts import InterceptState, msr_bitmap
+from workbench.kvm.msrs.emulate import MsrContext, MsrFile, MsrResult
+from workbench.kvm.profiles import KvmProfile, get_profile
+from workbench.kvm.regs import Regs
+
+MSR_IA32_TSC = 0x10
+MSR_IA32_SPEC_CTRL = 0x48
+MSR_TSC_AUX = 0xC0000103
+_U32 = 0xFFFF_FFFF
+_TICKS_PER_EXIT = 1000  # guest time, in TSC ticks, that one intercepted instruction costs
+_OUT_7E_PORT = 0x7E     # KVM_X86_QUIRK_OUT_7E_INC_RIP: RIP moves before the exit for this port
+
+VENDORS = ("intel", "amd")
+
+
+class SimOnlyError(RuntimeError):
+    """Raised by the host engine for the sim's inspection-only methods."""
+
+
+@dataclass(frozen=True, slots=True)
+class MsrAccess:
+    """One guest RDMSR/WRMSR as KVM saw it, for the trap log (issued to `vm.observer`)."""
+
+    vcpu_id: int
+    rip: int
+    index: int
+    write: bool
+    value: int           # written value, or the value read (0 when it failed)
+    allowed: bool        # the filter's decision
+    result: int          # MsrResult of the in-kernel handler (OK when filtered out)
+    reason: int          # KVM_MSR_EXIT_REASON_* of the failure, 0 on success
+    exited: bool         # went to user space
+    gp: bool             # #GP injected
+
+
+class SimKvm:
+    """The sim's `/dev/kvm` handle."""
+
+    engine = "sim"
+
+    def check_extension(self, cap: int) -> int:
+        return 1 if cap in (
+            uapi.KVM_CAP_X86_USER_SPACE_MSR, uapi.KVM_CAP_X86_MSR_FILTER, uapi.KVM_CAP_IRQCHIP,
+        ) else 0
+
+    def create_vm(
+        self,
+        vendor: str | None = None,
+        profile: str | None = None,
+        irqchip: bool = False,
+        cpuid: Iterable | Cpuid | None = None,
+        *,
+        ignore_msrs: bool = False,
+        cstate_in_guest: bool = False,
+    ) -> SimVm:
+        vendor = vendor or "intel"
+        if vendor not in VENDORS:
+            raise ValueError(f"vendor: {vendor!r} is not one of {', '.join(VENDORS)}")
+        if cpuid is None:
+            cpuid = default_cpuid(vendor)
+        elif not isinstance(cpuid, Cpuid):
+            cpuid = Cpuid.from_tuples(cpuid)
+        return SimVm(vendor, get_profile(profile), irqchip, cpuid, ignore_msrs, cstate_in_guest)
+
+    def close(self) -> None:
+        """Nothing to release; present so both engines close alike."""
+
+    def __enter__(self) -> SimKvm:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class SimVm:
+    """A VM: the filter, the user-space MSR mask and the vCPUs that share them."""
+
+    def __init__(
+        self,
+        vendor: str,
+        profile: KvmProfile,
+        irqchip: bool,
+        cpuid: Cpuid,
+        ignore_msrs: bool = False,
+        cstate_in_guest: bool = False,
+    ) -> None:
+        self.vendor = vendor
+        self.profile = profile
+        self.irqchip = irqchip
+        self.cpuid = cpuid
+        self.ignore_msrs = ignore_msrs
+        self.cstate_in_guest = cstate_in_guest
+        self.user_space_msr_mask = 0
+        self.filter: InstalledFilter = NO_FILTER
+        self.filter_generation = 0
+        self.vcpus: list[SimVcpu] = []
+        self.observer: Callable[[MsrAccess], None] | None = None
+        self._allowed_cache: dict[tuple[int, int], bool] = {}
+
+    # --- ioctls ---------------------------------------------------------------------------
+    def enable_cap(self, cap: int, *args: int) -> None:
+        """KVM_ENABLE_CAP on the VM (kvm_vm_ioctl_enable_cap)."""
+        values = list(args) + [0] * (4 - len(args))
+        if len(args) > 4 or any(not 0 <= a < 1 << 64 for a in values):
+            raise OSError(errno.EINVAL, "args: at most four u64 arguments")
+        if cap != uapi.KVM_CAP_X86_USER_SPACE_MSR:
+            raise OSError(errno.EINVAL, f"cap {cap}: not a VM capability the sim can enable")
+        mask = values[0]
+        if self.profile.strict_user_space_msr_mask and mask & ~uapi.KVM_MSR_EXIT_REASON_VALID_MASK:
+            raise OSError(
+                errno.EINVAL, f"args[0]: mask {mask:#x} has bits outside INVAL|UNKNOWN|FILTER"
+            )
+        self.user_space_msr_mask = mask
+
+    def set_msr_filter(self, msr_filter: MsrFilter | None) -> None:
+        """KVM_X86_SET_MSR_FILTER; None clears the filter (DEFAULT_ALLOW, no ranges)."""
+        new, error = install_filter(msr_filter or MsrFilter(), self.filter, self.profile)
+        if new is not self.filter:
+            self.filter = new
+            self.filter_generation += 1
+            self._allowed_cache.clear()
+        if error is not None:
+            raise error
+
+    def create_vcpu(self, program: Program | bytes | str) -> SimVcpu:
+        if isinstance(program, str):
+            program = assemble(program)
+        elif isinstance(program, bytes | bytearray):
+            program = Program(bytes(program))
+        vcpu = SimVcpu(self, len(self.vcpus), program)
+        self.vcpus.append(vcpu)
+        return vcpu
+
+    # --- inspection (sim only) ----------------------------------------------------------------
+    def msr_allowed(self, index: int, write: bool) -> bool:
+        access = uapi.KVM_MSR_FILTER_WRITE if write else uapi.KVM_MSR_FILTER_READ
+        key = (index, access)
+        allowed = self._allowed_cache.get(key)
+        if allowed is None:
+            allowed = self.filter.allowed(index, access, self.profile)
+            self._allowed_cache[key] = allowed
+        return allowed
+
+    def filter_map(self, first: int, count: int, write: bool) -> np.ndarray:
+        access = uapi.KVM_MSR_FILTER_WRITE if write else uapi.KVM_MSR_FILTER_READ
+        return self.filter.allowed_map(first, count, access, self.profile)
+
+    def close(self) -> None:
+        self.vcpus.clear()
+
+    def __enter__(self) -> SimVm:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class SimVcpu:
+    """A vCPU: Unicorn for the guest, KVM's rules for every intercepted instruction."""
+
+    def __init__(self, vm: SimVm, vcpu_id: int, program: Program) -> None:
+        self.vm = vm
+        self.vcpu_id = vcpu_id
+        self.program = program
+        self.cpu = GuestCpu(program)
+        self.ticks = 0
+        self.msrs = MsrFile(
+            MsrContext(vm.vendor, vm.profile, vm.cpuid, vm.irqchip, vcpu_id), self._clock
+        )
+        self.intercepts = InterceptState(cstate_in_guest=vm.cstate_in_guest)
+        self.pending: VcpuExit | None = None
+        self.shutdown_reason: str | None = None
+        self._bitmap: np.ndarray | None = None
+        self._bitmap_key: tuple[int, bool] | None = None
+
+    def _clock(self) -> int:
+        return self.ticks
+
+    # --- registers ------------------------------------------------------------------------
+    def get_regs(self) -> Regs:
+        return Regs.from_mapping(self.cpu.get_regs())
+
+    def set_regs(self, regs: Regs | dict[str, int]) -> None:
+        values = regs.as_dict() if isinstance(regs, Regs) else dict(regs)
+        self.cpu.set_regs(values)
+
+    def get_msr(self, index: int) -> int:
+        """KVM_GET_MSRS: host-initiated, never filtered."""
+        result, value = self.msrs.host_get(index)
+        if result != MsrResult.OK:
+            raise OSError(errno.EINVAL, f"KVM_GET_MSRS: MSR {index:#x} cannot be read")
+        return value
+
+    def set_msr(self, index: int, value: int) -> None:
+        """KVM_SET_MSRS: host-initiated, never filtered."""
+        if self.msrs.host_set(index, value) != MsrResult.OK:
+            raise OSError(errno.EINVAL, f"KVM_SET_MSRS: MSR {index:#x} rejects {value:#x}")
+
+    # --- running -------------------------------------------------------------------------------
+    def run(self) -> VcpuExit:
+        """KVM_RUN: consume the pending answer, then run until the next exit."""
+        if self.shutdown_reason is not None:
+            return VcpuExit(uapi.KVM_EXIT_SHUTDOWN, rip=self.cpu.reg(RIP))
+        self._complete_pending()
+        while True:
+            stop, detail = self.cpu.run()
+            exit_ = self._after_stop(stop, detail)
+            if exit_ is not None:
+                return exit_
+
+    def step(self) -> VcpuExit | None:
+        """Execute exactly one guest instruction (sim only); its exit, or None."""
+        if self.shutdown_reason is not None:
+            return VcpuExit(uapi.KVM_EXIT_SHUTDOWN, rip=self.cpu.reg(RIP))
+        if self.pending is not None:
+            self._complete_pending()
+            return None
+        stop, detail = self.cpu.step()
+        self.ticks += 1
+        if stop is Stop.STEPPED:
+            return None
+        return self._after_stop(stop, detail)
+
+    def pause(self) -> None:
+        """Interrupt a run() in another thread; it returns KVM_EXIT_INTR (as on a signal)."""
+        self.cpu.pause()
+
+    def _after_stop(self, stop: Stop, detail: object) -> VcpuExit | None:
+        if stop is Stop.SPECIAL:
+            assert isinstance(detail, SpecialInsn)
+            self.ticks += _TICKS_PER_EXIT
+            return self._intercept(detail)
+        if stop is Stop.PAUSED:
+            return VcpuExit(uapi.KVM_EXIT_INTR, rip=self.cpu.reg(RIP))
+        self.shutdown_reason = str(detail)
+        return VcpuExit(uapi.KVM_EXIT_SHUTDOWN, rip=self.cpu.reg(RIP))
+
+    def _intercept(self, insn: SpecialInsn) -> VcpuExit | None:
+        kind = insn.kind
+        if kind is Special.RDMSR or kind is Special.WRMSR:
+            return self._msr_access(insn, kind is Special.WRMSR)
+        if kind is Special.HLT:
+            return self._halt(insn)
+        if kind is Special.OUT or kind is Special.IN:
+            return self._pio(insn)
+        if kind is Special.CPUID:
+            self._cpuid(insn)
+        else:
+            self._rdtsc(insn)
+        return None
+
+    # --- MSRs ------------------------------------------------------------------------------------
+    def _msr_access(self, insn: SpecialInsn, write: bool) -> VcpuExit | None:
+        cpu, vm = self.cpu, self.vm
+        index = cpu.reg(RCX) & _U32
+        value = 0
+        if write:
+            value = (cpu.reg(RDX) & _U32) << 32 | cpu.reg(RAX) & _U32
+        allowed = vm.msr_allowed(index, write)
+        result = MsrResult.OK
+        if allowed:
+            if write:
+                result = self.msrs.set(index, value)
+            else:
+                result, value = self.msrs.get(index)
+            if result == MsrResult.UNSUPPORTED and vm.ignore_msrs:
+                result, value = MsrResult.OK, 0 if not write else value
+        if allowed and result == MsrResult.OK:
+            self._notify(insn, index, write, value, True, result, 0, False, False)
+            if write:
+                self._after_wrmsr(index, value)
+            else:
+                self._load_edx_eax(value)
+            cpu.set_reg(RIP, insn.address + insn.size)
+            return None
+        if not allowed:
+            reason = uapi.KVM_MSR_EXIT_REASON_FILTER
+        elif result == MsrResult.UNSUPPORTED:
+            reason = uapi.KVM_MSR_EXIT_REASON_UNKNOWN
+        else:
+            reason = uapi.KVM_MSR_EXIT_REASON_INVAL
+        exits = bool(vm.user_space_msr_mask & reason)
+        self._notify(insn, index, write, value if write else 0, allowed, result, reason,
+                     exits, not exits)
+        if not exits:
+            self._inject_gp(insn)
+            return None
+        exit_ = VcpuExit(
+            uapi.KVM_EXIT_X86_WRMSR if write else uapi.KVM_EXIT_X86_RDMSR,
+            msr=MsrExit(index=index, data=value if write else 0, reason=reason),
+            rip=insn.address,
+        )
+        self.pending = exit_
+        return exit_
+
+    def _notify(self, insn: SpecialInsn, index: int, write: bool, value: int, allowed: bool,
+                result: int, reason: int, exited: bool, gp: bool) -> None:
+        observer = self.vm.observer
+        if observer is not None:
+            observer(MsrAccess(self.vcpu_id, insn.address, index, write, value, allowed,
+                               int(result), reason, exited, gp))
+
+    def _after_wrmsr(self, index: int, value: int) -> None:
+        """vmx_set_msr / svm_set_msr: the first non-zero SPEC_CTRL write opens passthrough."""
+        if index == MSR_IA32_SPEC_CTRL and value and not self.intercepts.spec_ctrl_passthrough:
+            self.intercepts.spec_ctrl_passthrough = True
+            self._bitmap = None
+
+    def _load_edx_eax(self, value: int) -> None:
+        self.cpu.set_reg(RAX, value & _U32)
+        self.cpu.set_reg(RDX, value >> 32 & _U32)
+
+    def _inject_gp(self, insn: SpecialInsn) -> None:
+        """The runtime's #GP handler: R14 += 1, R15 = 13, resume after the instruction."""
+        cpu = self.cpu
+        cpu.set_reg(R14, cpu.reg(R14) + 1 & 0xFFFF_FFFF_FFFF_FFFF)
+        cpu.set_reg(R15, GP_VECTOR)
+        cpu.set_reg(RIP, insn.address + insn.size)
+
+    def _complete_pending(self) -> None:
+        """complete_userspace_rdmsr/wrmsr and complete_fast_pio_*: apply user space's answer."""
+        exit_ = self.pending
+        if exit_ is None:
+            return
+        self.pending = None
+        insn = self.cpu.specials[exit_.rip]
+        reason = exit_.exit_reason
+        if reason == uapi.KVM_EXIT_X86_RDMSR or reason == uapi.KVM_EXIT_X86_WRMSR:
+            if exit_.msr.error:
+                self._inject_gp(insn)
+                return
+            if reason == uapi.KVM_EXIT_X86_RDMSR:
+                self._load_edx_eax(exit_.msr.data & 0xFFFF_FFFF_FFFF_FFFF)
+        elif reason == uapi.KVM_EXIT_IO and exit_.io.direction == uapi.KVM_EXIT_IO_IN:
+            self._load_in_data(insn.io_size, exit_.io.data)
+        self.cpu.set_reg(RIP, insn.address + insn.size)
+
+    # --- other intercepted instructions -----------------------------------------------------------
+    def _halt(self, insn: SpecialInsn) -> VcpuExit:
+        next_rip = insn.address + insn.size
+        self.cpu.set_reg(RIP, next_rip)
+        if self.vm.irqchip:
+            raise RuntimeError(
+                f"vCPU {self.vcpu_id} executed hlt at {insn.address:#x} with an in-kernel "
+                "irqchip and no interrupt source: the real kernel would wait forever "
+                "(end such programs with an `out`)"
+            )
+        return VcpuExit(uapi.KVM_EXIT_HLT, rip=next_rip)
+
+    def _pio(self, insn: SpecialInsn) -> VcpuExit:
+        cpu = self.cpu
+        port = insn.io_port if insn.io_port is not None else cpu.reg(RDX) & 0xFFFF
+        out = insn.kind is Special.OUT
+        data = cpu.reg(RAX) & ((1 << 8 * insn.io_size) - 1) if out else 0
+        exit_ = VcpuExit(
+            uapi.KVM_EXIT_IO,
+            io=IoExit(
+                direction=uapi.KVM_EXIT_IO_OUT if out else uapi.KVM_EXIT_IO_IN,
+                size=insn.io_size, port=port, count=1, data=data,
+            ),
+            rip=insn.address,
+        )
+        if out and port == _OUT_7E_PORT:
+            cpu.set_reg(RIP, insn.address + insn.size)
+        else:
+            self.pending = exit_
+        return exit_
+
+    def _load_in_data(self, size: int, data: int) -> None:
+        if size == 4:
+            self.cpu.set_reg(RAX, data & _U32)
+            return
+        mask = (1 << 8 * size) - 1
+        self.cpu.set_reg(RAX, self.cpu.reg(RAX) & ~mask | data & mask)
+
+    def _cpuid(self, insn: SpecialInsn) -> None:
+        """kvm_emulate_cpuid over the VM's CPUID table (unknown leaves read as zeros)."""
+        cpu = self.cpu
+        entry = self.vm.cpuid.get(cpu.reg(RAX) & _U32, cpu.reg(RCX) & _U32)
+        values = (0, 0, 0, 0) if entry is None else (entry.eax, entry.ebx, entry.ecx, entry.edx)
+        for reg, value in zip((RAX, RBX, RCX, RDX), values, strict=True):
+            cpu.set_reg(reg, value)
+        cpu.set_reg(RIP, insn.address + insn.size)
+
+    def _rdtsc(self, insn: SpecialInsn) -> None:
+        """RDTSC/RDTSCP read the same deterministic guest TSC as MSR 0x10."""
+        _, tsc = self.msrs.host_get(MSR_IA32_TSC)
+        self._load_edx_eax(tsc)
+        if insn.kind is Special.RDTSCP:
+            _, aux = self.msrs.host_get(MSR_TSC_AUX)
+            self.cpu.set_reg(RCX, aux & _U32)
+        self.cpu.set_reg(RIP, insn.address + insn.size)
+
+    # --- inspection (sim only) ------------------------------------------------------------------
+    def msr_bitmap(self) -> np.ndarray:
+        """The VMX MSR bitmap / SVM MSRPM of this vCPU (bit set = intercept), read-only."""
+        key = (self.vm.filter_generation, self.intercepts.spec_ctrl_passthrough)
+        if self._bitmap is None or self._bitmap_key != key:
+            vm = self.vm
+            bitmap = msr_bitmap(vm.vendor, vm.profile, vm.cpuid, vm.msr_allowed, self.intercepts)
+            bitmap.flags.writeable = False
+            self._bitmap, self._bitmap_key = bitmap, key
+        return self._bitmap
+
