@@ -1,0 +1,204 @@
+"""A vCPU of the real KVM: KVM_RUN on the mmap'ed kvm_run, and user space's side of exits.
+
+An MSR or IN exit is completed the way a VMM completes it: the answer the user put into the
+VcpuExit we returned is copied into kvm_run (msr.error/msr.data, or the I/O data page)
+right before the next KVM_RUN, where the kernel's complete_userspace_rdmsr /
+complete_fast_pio_in (arch/x86/kvm/x86.c) consume it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import mmap
+from typing import TYPE_CHECKING
+
+from workbench.hostkvm import sregs as long_mode_sregs
+from workbench.hostkvm.device import Fd, ioctl, raw_ioctl
+from workbench.kvm import uapi
+from workbench.kvm.exits import IoExit, MsrExit, VcpuExit
+from workbench.kvm.guest.assembler import Program
+from workbench.kvm.guest.cpu import RFLAGS_RESET
+from workbench.kvm.guest.layout import GUEST_STACK_TOP
+from workbench.kvm.regs import REG_NAMES, Regs
+
+if TYPE_CHECKING:
+    from workbench.hostkvm.vm import HostVm
+
+KVM_CAP_SYNC_REGS = 74
+KVM_SYNC_X86_REGS = 1 << 0
+# kvm_run.s.regs follows the fixed head (include/uapi/linux/kvm.h); its first member on
+# x86 is struct kvm_regs, which the kernel fills on every exit when kvm_valid_regs asks.
+_SYNC_REGS_OFFSET = ctypes.sizeof(uapi.kvm_run)
+_MSR_EXITS = (uapi.KVM_EXIT_X86_RDMSR, uapi.KVM_EXIT_X86_WRMSR)
+
+
+class HostVcpu:
+    """One KVM vCPU started in the runtime's long mode at `program`."""
+
+    def __init__(self, vm: HostVm, vcpu_id: int, program: Program) -> None:
+        self.vm = vm
+        self.vcpu_id = vcpu_id
+        self.program = program
+        self.pending: VcpuExit | None = None
+        self.shut_down = False
+        self._fd = Fd(ioctl(vm.fd, uapi.KVM_CREATE_VCPU, vcpu_id, "KVM_CREATE_VCPU"),
+                      f"vcpu{vcpu_id}")
+        self._map: mmap.mmap | None = None
+        self._run: uapi.kvm_run | None = None
+        self._sync_regs: uapi.kvm_regs | None = None
+        try:
+            self._map = mmap.mmap(self._fd.fd, vm.kvm.vcpu_mmap_size,
+                                  mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+            self._run = uapi.kvm_run.from_buffer(self._map)
+            if vm.kvm.check_extension(KVM_CAP_SYNC_REGS) & KVM_SYNC_X86_REGS:
+                self._sync_regs = uapi.kvm_regs.from_buffer(self._map, _SYNC_REGS_OFFSET)
+                self._run.kvm_valid_regs = KVM_SYNC_X86_REGS
+            ioctl(self.fd, uapi.KVM_SET_CPUID2, vm.cpuid_buffer, "KVM_SET_CPUID2")
+            sregs = uapi.kvm_sregs()
+            ioctl(self.fd, uapi.KVM_GET_SREGS, sregs, "KVM_GET_SREGS")
+            long_mode_sregs.long_mode(sregs)
+            ioctl(self.fd, uapi.KVM_SET_SREGS, sregs, "KVM_SET_SREGS")
+            self.set_regs(Regs(rsp=GUEST_STACK_TOP, rip=program.base, rflags=RFLAGS_RESET))
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def fd(self) -> int:
+        if self._fd.closed:
+            raise ValueError(f"vCPU {self.vcpu_id} is closed")
+        return self._fd.fd
+
+    # --- registers and MSRs ---------------------------------------------------------------
+    def get_regs(self) -> Regs:
+        raw = uapi.kvm_regs()
+        ioctl(self.fd, uapi.KVM_GET_REGS, raw, "KVM_GET_REGS")
+        return Regs(**{name: getattr(raw, name) for name in REG_NAMES})
+
+    def set_regs(self, regs: Regs | dict[str, int]) -> None:
+        """KVM_SET_REGS; a dict sets only the registers it names, as on the sim."""
+        values = regs.as_dict() if isinstance(regs, Regs) else dict(regs)
+        unknown = set(values) - set(REG_NAMES)
+        if unknown:
+            raise ValueError(f"unknown register(s) {', '.join(sorted(unknown))} "
+                             f"(known: {', '.join(REG_NAMES)})")
+        raw = uapi.kvm_regs()
+        if not isinstance(regs, Regs):
+            ioctl(self.fd, uapi.KVM_GET_REGS, raw, "KVM_GET_REGS")
+        for name, value in values.items():
+            setattr(raw, name, value & 0xFFFF_FFFF_FFFF_FFFF)
+        ioctl(self.fd, uapi.KVM_SET_REGS, raw, "KVM_SET_REGS")
+
+    def _msrs(self, index: int, value: int = 0) -> tuple[ctypes.Array, uapi.kvm_msr_entry]:
+        header_size = ctypes.sizeof(uapi.kvm_msrs)
+        buffer = (ctypes.c_uint8 * (header_size + ctypes.sizeof(uapi.kvm_msr_entry)))()
+        uapi.kvm_msrs.from_buffer(buffer).nmsrs = 1
+        entry = uapi.kvm_msr_entry.from_buffer(buffer, header_size)
+        entry.index, entry.data = index, value
+        return buffer, entry
+
+    def get_msr(self, index: int) -> int:
+        """KVM_GET_MSRS for one MSR: host-initiated, so never filtered."""
+        buffer, entry = self._msrs(index)
+        if ioctl(self.fd, uapi.KVM_GET_MSRS, buffer, "KVM_GET_MSRS") != 1:
+            raise OSError(errno.EINVAL, f"KVM_GET_MSRS: MSR {index:#x} cannot be read")
+        return entry.data
+
+    def set_msr(self, index: int, value: int) -> None:
+        """KVM_SET_MSRS for one MSR: host-initiated, so never filtered."""
+        buffer, _ = self._msrs(index, value)
+        if ioctl(self.fd, uapi.KVM_SET_MSRS, buffer, "KVM_SET_MSRS") != 1:
+            raise OSError(errno.EINVAL, f"KVM_SET_MSRS: MSR {index:#x} rejects {value:#x}")
+
+    # --- running ------------------------------------------------------------------------------
+    def run(self) -> VcpuExit:
+        """KVM_RUN: hand over the pending answer, run until the kernel exits to user space.
+
+        After a triple fault the vCPU is dead, as in the sim: later runs report SHUTDOWN
+        again without entering the guest.
+        """
+        run = self._run
+        if run is None:
+            raise ValueError(f"vCPU {self.vcpu_id} is closed")
+        if self.shut_down:
+            return VcpuExit(uapi.KVM_EXIT_SHUTDOWN, rip=self._rip())
+        if self.pending is not None:
+            self._complete(run, self.pending)
+        if raw_ioctl(self._fd.fd, uapi.KVM_RUN, None) < 0:
+            code = ctypes.get_errno()
+            if code == errno.EINTR:
+                return VcpuExit(uapi.KVM_EXIT_INTR, rip=self._rip())
+            raise OSError(code, f"KVM_RUN: {errno.errorcode.get(code, code)}")
+        return self._exit(run)
+
+    def _complete(self, run: uapi.kvm_run, exit_: VcpuExit) -> None:
+        self.pending = None
+        reason = exit_.exit_reason
+        if reason in _MSR_EXITS:
+            run.exit.msr.error = exit_.msr.error & 0xFF
+            if reason == uapi.KVM_EXIT_X86_RDMSR:
+                run.exit.msr.data = exit_.msr.data & 0xFFFF_FFFF_FFFF_FFFF
+        else:
+            io = run.exit.io
+            start = io.data_offset
+            data = (exit_.io.data & ((1 << 8 * io.size) - 1)).to_bytes(io.size, "little")
+            self._map[start : start + io.size] = data
+
+    def _exit(self, run: uapi.kvm_run) -> VcpuExit:
+        reason = run.exit_reason
+        rip = self._rip()
+        if reason in _MSR_EXITS:
+            msr = run.exit.msr
+            exit_ = VcpuExit(reason, msr=MsrExit(msr.index, msr.data, msr.reason), rip=rip)
+            self.pending = exit_
+            return exit_
+        if reason == uapi.KVM_EXIT_IO:
+            io = run.exit.io
+            exit_ = VcpuExit(reason, io=IoExit(io.direction, io.size, io.port, io.count), rip=rip)
+            if io.direction == uapi.KVM_EXIT_IO_OUT:
+                start = io.data_offset
+                exit_.io.data = int.from_bytes(self._map[start : start + io.size], "little")
+            else:
+                self.pending = exit_
+            return exit_
+        if reason == uapi.KVM_EXIT_SHUTDOWN:
+            self.shut_down = True
+        return VcpuExit(reason, rip=rip)
+
+    def _rip(self) -> int:
+        if self._sync_regs is not None:
+            return self._sync_regs.rip
+        return self.get_regs().rip
+
+    # --- sim-only inspection ------------------------------------------------------------------
+    def step(self) -> VcpuExit | None:
+        from workbench.kvm import SimOnlyError
+
+        raise SimOnlyError(
+            "vcpu.step(): the host engine cannot execute single guest instructions "
+            "(KVM_RUN runs until the next exit); use the sim engine to step"
+        )
+
+    def msr_bitmap(self) -> object:
+        from workbench.kvm import SimOnlyError
+
+        raise SimOnlyError(
+            "vcpu.msr_bitmap(): the real kernel does not expose its VMX MSR bitmap / SVM "
+            "MSRPM to user space; use the sim engine to inspect intercepts"
+        )
+
+    # --- lifetime ---------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Unmap kvm_run and close the vCPU fd (idempotent)."""
+        self._run = self._sync_regs = None
+        if self._map is not None:
+            self._map.close()
+            self._map = None
+        self._fd.close()
+
+    def __enter__(self) -> HostVcpu:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
