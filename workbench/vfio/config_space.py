@@ -108,15 +108,9 @@ class ConfigSpace:
             size, "little"
         )
 
-    def byte(self, offset: int) -> int:
-        return self._data[offset]
-
     def copy(self) -> ConfigSpace:
         return ConfigSpace(self._data)
 
     def snapshot(self) -> bytes:
         """An immutable copy, for tests and recorders."""
         return bytes(self._data)
-
-    def __len__(self) -> int:
-        return CONFIG_SPACE_SIZE

@@ -128,7 +128,6 @@ class RegisterFile:
     first); every other byte is a scratch register that remembers writes.
     """
 
-    ID_OFFSET = 0
     ID_SIZE = 4
 
     def __init__(self, size: int, ident: int) -> None:

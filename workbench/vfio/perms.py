@@ -127,11 +127,6 @@ ECAP_PERMS: dict[int, PermBits] = {}
 CAP_LENGTHS: dict[int, int | None] = {CAP_ID_PM: PM_SIZEOF, CAP_ID_EXP: None}
 ECAP_LENGTHS: dict[int, int] = {EXT_CAP_ID_ARI: 8, EXT_CAP_ID_SRIOV: 0x40}
 
-REGION_BASIC = 0
-REGION_UNASSIGNED = 1
-REGION_CAP = 2
-REGION_ECAP = 3
-
 
 @dataclass(frozen=True)
 class CapRegion:
@@ -172,6 +167,8 @@ def _exp_length(read: ReadFn, pos: int) -> int:
 
 
 ReadFn = Callable[[int, int], int]
+# lay(pos, perms, length, header_bytes, site): put a table (or the direct-read default) at pos.
+LayFn = Callable[[int, "PermBits | None", int, int, Site], None]
 
 
 def build_config_map(read: ReadFn, vconfig: ConfigSpace) -> ConfigMap:
@@ -201,7 +198,7 @@ def build_config_map(read: ReadFn, vconfig: ConfigSpace) -> ConfigMap:
     return ConfigMap(virt, write, sites, caps)
 
 
-def _walk_caps(read: ReadFn, vconfig: ConfigSpace, caps: list[CapRegion], lay) -> None:
+def _walk_caps(read: ReadFn, vconfig: ConfigSpace, caps: list[CapRegion], lay: LayFn) -> None:
     if not read(cs.STATUS, 2) & cs.STATUS_CAP_LIST:
         return
     prev = cs.CAPABILITY_LIST
@@ -230,7 +227,7 @@ def _walk_caps(read: ReadFn, vconfig: ConfigSpace, caps: list[CapRegion], lay) -
         vconfig.write(cs.STATUS, 2, vconfig.read(cs.STATUS, 2) & ~cs.STATUS_CAP_LIST)
 
 
-def _walk_ecaps(read: ReadFn, vconfig: ConfigSpace, caps: list[CapRegion], lay) -> None:
+def _walk_ecaps(read: ReadFn, vconfig: ConfigSpace, caps: list[CapRegion], lay: LayFn) -> None:
     epos = cs.LEGACY_CONFIG_SIZE
     prev: int | None = None
     loops = (cs.CONFIG_SPACE_SIZE - cs.LEGACY_CONFIG_SIZE) // 4
