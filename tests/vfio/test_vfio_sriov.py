@@ -205,6 +205,8 @@ def test_detached_vf_only_on_s390_and_bad_arguments_are_clear():
         PciSystem(platform="arm")
     with pytest.raises(ValueError, match="unknown vfio profile"):
         PciSystem(profile="linux-4.19")
+    with pytest.raises(TypeError, match="callable"):
+        PciSystem(observer=5)
     with pytest.raises(ValueError, match="total_vfs"):
         PciSystem().add_sriov_pf(total_vfs=0)
     with pytest.raises(ValueError, match="power of two"):

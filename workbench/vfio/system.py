@@ -77,6 +77,8 @@ class PciSystem:
         self.platform = check_platform(platform)
         self.profile = get_profile(profile)
         self.functions: list[PciFunction] = []
+        if observer is not None and not callable(observer):
+            raise TypeError(f"observer must be callable, got {observer!r}")
         self._observers: list[Observer] = [observer] if observer is not None else []
         self._seq = 0
         self._next_dev_id = 0
