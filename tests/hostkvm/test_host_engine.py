@@ -5,6 +5,8 @@ from __future__ import annotations
 import errno
 import os
 import signal
+import threading
+import time
 
 import pytest
 
@@ -139,6 +141,21 @@ def test_signal_interrupts_run(vm):
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
     assert exit_.exit_reason == uapi.KVM_EXIT_INTR
+
+
+def test_pause_from_another_thread_stops_a_spinning_guest(vm):
+    vcpu = vm.create_vcpu(assemble("1: jmp 1b"))
+    exits = []
+    worker = threading.Thread(target=lambda: exits.append(vcpu.run()))
+    worker.start()
+    time.sleep(0.05)
+    vcpu.pause()
+    worker.join(timeout=5)
+    assert not worker.is_alive()
+    assert exits[0].exit_reason == uapi.KVM_EXIT_INTR
+    vcpu.pause()  # between runs: the next run returns at once, without entering the guest
+    assert vcpu.run().exit_reason == uapi.KVM_EXIT_INTR
+    assert vcpu.get_regs().rip == GUEST_CODE_BASE
 
 
 def test_errors_come_back_as_the_kernels_errno(vm):

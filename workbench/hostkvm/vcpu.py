@@ -8,9 +8,12 @@ complete_fast_pio_in (arch/x86/kvm/x86.c) consume it.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import mmap
+import signal
+import threading
 from typing import TYPE_CHECKING
 
 from workbench.hostkvm import sregs as long_mode_sregs
@@ -31,6 +34,19 @@ KVM_SYNC_X86_REGS = 1 << 0
 # x86 is struct kvm_regs, which the kernel fills on every exit when kvm_valid_regs asks.
 _SYNC_REGS_OFFSET = ctypes.sizeof(uapi.kvm_run)
 _MSR_EXITS = (uapi.KVM_EXIT_X86_RDMSR, uapi.KVM_EXIT_X86_WRMSR)
+# pause() kicks a vCPU thread out of KVM_RUN with this signal (as QEMU's SIG_IPI does);
+# its handler does nothing, it is there so that the signal interrupts instead of killing.
+PAUSE_SIGNAL = signal.SIGRTMIN + 3
+
+
+def _pause_signal_ready() -> bool:
+    """Install the no-op handler if possible (only the main thread may install one)."""
+    if signal.getsignal(PAUSE_SIGNAL) not in (signal.SIG_DFL, signal.SIG_IGN, None):
+        return True
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    signal.signal(PAUSE_SIGNAL, lambda *_: None)
+    return True
 
 
 class HostVcpu:
@@ -42,6 +58,7 @@ class HostVcpu:
         self.program = program
         self.pending: VcpuExit | None = None
         self.shut_down = False
+        self._running_in: int | None = None  # the thread inside KVM_RUN, for pause()
         self._fd = Fd(ioctl(vm.fd, uapi.KVM_CREATE_VCPU, vcpu_id, "KVM_CREATE_VCPU"),
                       f"vcpu{vcpu_id}")
         self._map: mmap.mmap | None = None
@@ -125,12 +142,34 @@ class HostVcpu:
             return VcpuExit(uapi.KVM_EXIT_SHUTDOWN, rip=self._rip())
         if self.pending is not None:
             self._complete(run, self.pending)
-        if raw_ioctl(self._fd.fd, uapi.KVM_RUN, None) < 0:
+        self._running_in = threading.get_ident()
+        try:
+            result = raw_ioctl(self._fd.fd, uapi.KVM_RUN, None)
+        finally:
+            self._running_in = None
+        if result < 0:
             code = ctypes.get_errno()
             if code == errno.EINTR:
+                run.immediate_exit = 0
                 return VcpuExit(uapi.KVM_EXIT_INTR, rip=self._rip())
             raise OSError(code, f"KVM_RUN: {errno.errorcode.get(code, code)}")
         return self._exit(run)
+
+    def pause(self) -> None:
+        """Make a run() in another thread return KVM_EXIT_INTR soon, as the sim's pause().
+
+        kvm_run.immediate_exit covers a thread about to enter KVM_RUN; a signal kicks one
+        already inside it (the no-op handler can only be installed from the main thread;
+        without it a spinning guest is only stopped at its next exit).
+        """
+        run = self._run
+        if run is None:
+            return
+        run.immediate_exit = 1
+        thread = self._running_in
+        if thread is not None and _pause_signal_ready():
+            with contextlib.suppress(ProcessLookupError):  # it left run() meanwhile
+                signal.pthread_kill(thread, PAUSE_SIGNAL)
 
     def _complete(self, run: uapi.kvm_run, exit_: VcpuExit) -> None:
         self.pending = None
