@@ -1,0 +1,43 @@
+"""Result codes and the per-vCPU facts every MSR handler reads."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from workbench.kvm.cpuid import Cpuid
+from workbench.kvm.msrs.numbers import EFER_LMA, EFER_LME
+from workbench.kvm.profiles import KvmProfile
+
+
+class MsrResult(enum.IntEnum):
+    """What kvm_get_msr / kvm_set_msr return (arch/x86/kvm/x86.h).
+
+    OK = 0; INVALID = 1 (known MSR, bad access: reason INVAL); UNSUPPORTED =
+    KVM_MSR_RET_UNSUPPORTED on 6.18, KVM_MSR_RET_INVALID on 5.10 (reason UNKNOWN).
+    """
+
+    OK = 0
+    INVALID = 1
+    UNSUPPORTED = 2
+
+
+@dataclass
+class MsrContext:
+    """Per-vCPU facts fixed at vCPU creation (the CPUID can be replaced via set_cpuid)."""
+
+    vendor: str  # "intel" (kvm_intel, VMX) or "amd" (kvm_amd, SVM): independent of CPUID
+    profile: KvmProfile
+    cpuid: Cpuid
+    irqchip: bool  # in-kernel irqchip, hence an in-kernel local APIC
+    vcpu_id: int = 0  # vCPU 0 is the BSP
+    # Module parameter kvm.enable_pmu (default Y; Y means the guest gets a vendor PMU).
+    enable_pmu: bool = True
+    # KVM_CAP_ENFORCE_PV_FEATURE_CPUID (default off: PV MSRs work whatever the CPUID says).
+    enforce_pv_cpuid: bool = False
+    # EFER as the guest runtime leaves it after entering long mode (via KVM_SET_SREGS).
+    boot_efer: int = EFER_LME | EFER_LMA
+
+    def __post_init__(self) -> None:
+        if self.vendor not in ("intel", "amd"):
+            raise ValueError(f"vendor must be 'intel' or 'amd', not {self.vendor!r}")
