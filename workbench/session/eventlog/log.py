@@ -112,10 +112,14 @@ class _Tally:
 class EventLog:
     """The session's event log; see the module docstring for the storage model."""
 
-    def __init__(self) -> None:
+    def __init__(self, chunk_rows: int = CHUNK_ROWS) -> None:
+        """`chunk_rows` only changes for tests that want many chunk boundaries cheaply."""
+        if chunk_rows < 1:
+            raise ValueError(f"chunk_rows must be positive, got {chunk_rows}")
+        self._chunk_rows = chunk_rows
         self._chunks: list[np.ndarray] = []
         self._cur = np.empty(0, ROW_DTYPE)
-        self._off = CHUNK_ROWS  # rows used in _cur; full until the first append
+        self._off = self._chunk_rows  # rows used in _cur; full until the first append
         self._n = 0
         self._last_step = 0
         self._version = 0  # bumped by truncate, so cached columns never outlive it
@@ -257,7 +261,7 @@ class EventLog:
         if not _KNOWN_KIND[kind]:
             raise ValueError(f"unknown event kind {kind}")
         off = self._off
-        if off == CHUNK_ROWS:
+        if off == self._chunk_rows:
             self._new_chunk()
             off = 0
         try:
@@ -277,7 +281,7 @@ class EventLog:
         return n
 
     def _new_chunk(self) -> None:
-        self._cur = np.zeros(CHUNK_ROWS, ROW_DTYPE)
+        self._cur = np.zeros(self._chunk_rows, ROW_DTYPE)
         self._chunks.append(self._cur)
         self._off = 0
 
@@ -306,9 +310,9 @@ class EventLog:
         first = self._n
         done = 0
         while done < count:
-            if self._off == CHUNK_ROWS:
+            if self._off == self._chunk_rows:
                 self._new_chunk()
-            take = min(CHUNK_ROWS - self._off, count - done)
+            take = min(self._chunk_rows - self._off, count - done)
             block = self._cur[self._off:self._off + take]
             for name, col in cols.items():
                 block[name] = col[done:done + take]
@@ -338,8 +342,8 @@ class EventLog:
         """(row of the block's first row, block) covering rows [first, last)."""
         row = first
         while row < last:
-            ci, off = divmod(row, CHUNK_ROWS)
-            take = min(CHUNK_ROWS - off, last - row)
+            ci, off = divmod(row, self._chunk_rows)
+            take = min(self._chunk_rows - off, last - row)
             yield row, self._chunks[ci][off:off + take]
             row += take
 
@@ -375,7 +379,7 @@ class EventLog:
     def row(self, i: int) -> dict[str, Any]:
         """Row `i` decoded for the detail view: every column plus enums and the address."""
         i = self._index(i)
-        ci, off = divmod(i, CHUNK_ROWS)
+        ci, off = divmod(i, self._chunk_rows)
         record = self._chunks[ci][off]
         out: dict[str, Any] = {"row": i}
         out.update((name, int(record[name])) for name in FIELDS)
@@ -515,10 +519,10 @@ class EventLog:
         if n == self._n:
             return
         self._apply(self._tally(n, self._n), -1)
-        keep = -(-n // CHUNK_ROWS)  # chunks holding rows < n
+        keep = -(-n // self._chunk_rows)  # chunks holding rows < n
         del self._chunks[keep:]
         self._cur = self._chunks[-1] if self._chunks else np.empty(0, ROW_DTYPE)
-        self._off = n - (keep - 1) * CHUNK_ROWS if keep else CHUNK_ROWS
+        self._off = n - (keep - 1) * self._chunk_rows if keep else self._chunk_rows
         self._n = n
         self._last_step = int(self._cur[self._off - 1]["step"]) if n else 0
         self._version += 1
