@@ -71,7 +71,10 @@ _EXIT_LUT = np.array(_IS_EXIT)
 _KNOWN_KIND = tuple(k in EventKind._value2member_map_ for k in range(256))
 _KNOWN_LUT = np.array(_KNOWN_KIND)
 _MSR_EXIT = int(EventKind.MSR_EXIT)
-_RESULT_OF_REASON = {MsrExitReason.INVAL: 1, MsrExitReason.UNKNOWN: 2}  # MsrResult
+_RESULT_OF_REASON = {int(MsrExitReason.INVAL): 1, int(MsrExitReason.UNKNOWN): 2}  # MsrResult
+# Plain ints for the per-event paths: IntFlag arithmetic costs more than the row write.
+_WRITE, _ALLOWED, _EXITED, _GP, _ERROR = (int(f) for f in Flag)
+_FILTER = int(MsrExitReason.FILTER)
 _DIGEST_PERSON = b"wb-eventlog-v1"  # changes with COLUMNS, so old digests never match
 
 
@@ -179,8 +182,8 @@ class EventLog:
             kind = EventKind.MSR_GP
         else:
             kind = EventKind.MSR_WRITE if write else EventKind.MSR_READ
-        flags = (Flag.WRITE if write else 0) | (Flag.ALLOWED if access.allowed else 0) | (
-            Flag.GP if access.gp else 0)
+        flags = (_WRITE if write else 0) | (_ALLOWED if access.allowed else 0) | (
+            _GP if access.gp else 0)
         return self._put(
             (step, access.value & U64, access.rip & U64, access.index, 0, 0, 0, 0,
              access.vcpu_id, -1, 0, kind, 0, 0, 0, access.reason, access.result, flags, -1)
@@ -195,16 +198,16 @@ class EventLog:
         if kind is EventKind.MSR_EXIT:
             m = exit_.msr
             msr, reason = m.index, m.reason
-            flags = Flag.EXITED | (0 if reason & MsrExitReason.FILTER else Flag.ALLOWED)
+            flags = _EXITED if reason & _FILTER else _EXITED | _ALLOWED
             result = _RESULT_OF_REASON.get(reason, 0)
             if reason_code == KVM_EXIT_X86_WRMSR:
-                flags |= Flag.WRITE
+                flags |= _WRITE
                 value = m.data
         elif kind is EventKind.IO_EXIT:
             io = exit_.io
             offset, size, arg = io.port, io.size, io.count
             if io.direction == KVM_EXIT_IO_OUT:
-                flags, value = Flag.WRITE, io.data
+                flags, value = _WRITE, io.data
         return self._put(
             (step, value & U64, exit_.rip & U64, msr, 0, 0, offset, arg, vcpu, -1, 0, kind, 0,
              0, size, reason, result, flags, -1)
@@ -215,8 +218,7 @@ class EventLog:
         code = exit_.exit_reason
         if code in (KVM_EXIT_X86_RDMSR, KVM_EXIT_X86_WRMSR):
             m = exit_.msr
-            flags = (Flag.WRITE if code == KVM_EXIT_X86_WRMSR else 0) | (
-                Flag.ERROR if m.error else 0)
+            flags = (_WRITE if code == KVM_EXIT_X86_WRMSR else 0) | (_ERROR if m.error else 0)
             return self._put(
                 (step, m.data & U64, exit_.rip & U64, m.index, 0, 0, 0, code, vcpu, -1,
                  m.error, EventKind.USER_ANSWER, 0, 0, 0, m.reason, 0, flags, -1)
