@@ -280,6 +280,13 @@ def test_bad_rows_are_rejected_with_the_field_named():
     with pytest.raises(ValueError, match="not registered"):
         log.extend_columns(kind=[1], step=5, device=[9])
     assert len(log) == 1 and log.counters()["events"] == 1
+    with pytest.raises(ValueError, match="unknown event kind 'nope'"):
+        log.mask(kinds="nope")
+    with pytest.raises(ValueError, match="unknown MSR exit reason"):
+        log.mask(reason="sometimes")
+    log.add_device(2, "0000:00:0a.0")
+    log.append(EventKind.VFIO_MMAP_ZAP, step=5, device=2, bar=0)
+    assert log.select(device="0000:00:0A.0").tolist() == [1], "addresses compare lower-case"
 
 
 # --- chunks, columns, truncation -------------------------------------------------------------

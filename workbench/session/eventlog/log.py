@@ -460,6 +460,7 @@ class EventLog:
         return np.flatnonzero(self.mask(**filters))
 
     def _device_ids(self, address: str) -> list[int]:
+        address = address.lower()
         return [i for i, a in self._devices.items() if a == address]
 
     def row_of_step(self, step: int) -> int:

@@ -61,7 +61,7 @@ def kind_of(name: str | int) -> frozenset[EventKind]:
     for candidate in (upper, "VFIO_" + upper):
         if candidate in EventKind.__members__:
             return frozenset({EventKind[candidate]})
-    raise KeyError(name)
+    raise ValueError(f"unknown event kind {name!r}")
 
 
 def reason_bits(spec: ReasonSpec) -> int:
@@ -69,7 +69,12 @@ def reason_bits(spec: ReasonSpec) -> int:
     items = [spec] if isinstance(spec, int | str) else list(spec)
     bits = 0
     for item in items:
-        bits |= MsrExitReason[item.upper()] if isinstance(item, str) else int(item)
+        if isinstance(item, int):
+            bits |= item
+        elif item.upper() in MsrExitReason.__members__:
+            bits |= MsrExitReason[item.upper()]
+        else:
+            raise ValueError(f"unknown MSR exit reason {item!r}")
     return bits
 
 
@@ -167,8 +172,8 @@ def _kinds(token: str, text: str) -> list[str]:
     for name in text.split(","):
         try:
             kind_of(name)
-        except KeyError:
-            raise FilterError(token, f"unknown event kind {name!r}") from None
+        except ValueError as exc:
+            raise FilterError(token, str(exc)) from None
     return text.split(",")
 
 
