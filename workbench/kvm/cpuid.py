@@ -286,11 +286,15 @@ _LEAF7_ECX_COMMON = _bits(1, 2, 6, 8, 9, 10, 11, 12, 14, 22)
 
 
 def _intel_rows() -> list[tuple[int, int, int, int, int, int]]:
-    """A Sapphire Rapids class part (family 6 model 0x8F) as KVM reports it on such a host."""
+    """A Sapphire Rapids class part (family 6 model 0x8F) as KVM reports it on such a host.
+
+    VMX is left out: nested VMX would expose the VMX capability MSRs (0x480-0x491), which
+    the MSR model does not emulate.
+    """
     xcr0 = _bits(0, 1, 2, 5, 6, 7, 9, 17, 18)
     return [
         (0x0, 0, *_vendor_leaf(0x1E, b"GenuineIntel")),
-        (0x1, 0, 0x000806F8, 0x00010800, _LEAF1_ECX_COMMON | _bits(5, 15), _LEAF1_EDX),
+        (0x1, 0, 0x000806F8, 0x00010800, _LEAF1_ECX_COMMON | _bits(15), _LEAF1_EDX),
         (0x2, 0, 0x00FEFF01, 0, 0, 0),
         (0x4, 0, 0x00000121, 0x02C0003F, 0x0000003F, 0),
         (0x4, 1, 0x00000122, 0x01C0003F, 0x0000003F, 0),

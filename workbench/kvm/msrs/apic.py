@@ -40,11 +40,14 @@ _X2APIC_ICR_RESERVED = (0xFFF << 20) | (3 << 16) | (1 << 13)
 TIMER_MODE_DEADLINE = 2
 
 
-def reset_registers(regs: dict[int, int]) -> None:
-    """kvm_lapic_reset: SVR 0xFF (software-disabled), every LVT masked."""
+def reset_registers(regs: dict[int, int], bsp: bool) -> None:
+    """kvm_lapic_reset: SVR 0xFF (software-disabled), every LVT masked, except that the
+    BSP's LINT0 is unmasked ExtINT (KVM_X86_QUIRK_LINT0_REENABLED, on by default)."""
     regs[n.APIC_BASE_MSR + SIVR] = 0xFF
     for reg in (LVTT, LVTTHMR, LVTPC, LVT0, LVT1, LVTERR):
         regs[n.APIC_BASE_MSR + reg] = LVT_MASKED
+    if bsp:
+        regs[n.APIC_BASE_MSR + LVT0] = 0x700
 
 
 def _reg(f: MsrFile, reg: int) -> int:

@@ -84,6 +84,11 @@ def write_ignore(f: MsrFile, info: MsrInfo, index: int, value: int, host: bool) 
     return OK
 
 
+def write_zero_only(f: MsrFile, info: MsrInfo, index: int, value: int, host: bool
+                    ) -> MsrResult:
+    return INVALID if value else OK
+
+
 def write_host(f: MsrFile, info: MsrInfo, index: int, value: int, host: bool) -> MsrResult:
     if not host:
         return INVALID
@@ -342,6 +347,7 @@ CET_IBT_BITS = 0x3C | (n.U64 & ~0x3FF)
 CET_RESERVED = 0x3C0
 CET_SUPPRESS = 1 << 10
 CET_WAIT_ENDBR = 1 << 11
+CET_LEGACY_BITMAP_MISALIGNED = 3 << 12  # the bitmap base (bits 63:12) is 4-aligned
 
 
 def _cet_known(f: MsrFile, index: int) -> bool:
@@ -363,6 +369,7 @@ def write_cet(f: MsrFile, info: MsrInfo, index: int, value: int, host: bool) -> 
         if (value & CET_RESERVED
                 or (value & CET_SHSTK_BITS and not f.has("shstk"))
                 or (value & CET_IBT_BITS and not f.has("ibt"))
+                or value & CET_LEGACY_BITMAP_MISALIGNED
                 or (value & CET_SUPPRESS and value & CET_WAIT_ENDBR)):
             return INVALID
     else:
@@ -380,6 +387,7 @@ READERS = {
 }
 WRITERS = {
     "store": write_store, "ignore": write_ignore, "host": write_host,
+    "zero_only": write_zero_only,
     "canonical": write_canonical, "tsc": write_tsc, "tsc_adjust": write_tsc_adjust,
     "tsc_aux": write_tsc_aux, "efer": write_efer, "sysenter_cs": write_sysenter_cs,
     "sysenter": write_sysenter, "spec_ctrl": write_spec_ctrl, "pred_cmd": write_pred_cmd,

@@ -35,7 +35,7 @@ WRITERS: dict[str, Writer] = {
 _SELF_GATED = frozenset({"pv", "cet", "tsc_aux"})
 # Behaviours that check their own reserved bits.
 _SELF_RESERVED = frozenset({"pred_cmd", "pv"})
-_STORED_KINDS = frozenset({"value", "host", "mcg_ctl"})
+_STORED_KINDS = frozenset({"value", "host", "mcg_ctl", "pv"})
 _UNSET = object()
 
 
@@ -93,7 +93,7 @@ class MsrFile:
         if ctx.vendor == "amd":
             self.regs[n.MSR_AMD64_OSVW_ID_LENGTH] = 5
         self.regs[n.MSR_IA32_PERF_CAPABILITIES] = pmu.perf_capabilities(self)
-        apic.reset_registers(self.regs)
+        apic.reset_registers(self.regs, bsp=ctx.vcpu_id == 0)
         pmu.reset(self)
 
     # --- dispatch -------------------------------------------------------------------------
