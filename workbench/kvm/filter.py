@@ -168,15 +168,21 @@ class MsrFilter:
         if len(blob) < size:
             raise ValueError(f"kvm_msr_filter: need {size} bytes, got {len(blob)}")
         header = uapi.kvm_msr_filter.from_buffer_copy(blob[:size])
-        offsets = sorted({r.bitmap for r in header.ranges if r.bitmap} | {len(blob)})
-        ranges = []
-        last_used = max((i for i, r in enumerate(header.ranges) if r.nmsrs or r.bitmap), default=-1)
+        # Bitmaps follow in range order, so each one ends where the next one starts.
+        starts = [r.bitmap for r in header.ranges if r.bitmap] + [len(blob)]
+        # All 16 slots always exist in the kernel struct: trailing all-zero slots are unused.
+        last_used = max(
+            (i for i, r in enumerate(header.ranges) if r.flags or r.base or r.nmsrs or r.bitmap),
+            default=-1,
+        )
+        ranges, following = [], 0
         for i, raw in enumerate(header.ranges[: last_used + 1]):
             bitmap: bytes | None = None
             if raw.bitmap:
-                if not size <= raw.bitmap <= len(blob):
-                    raise ValueError(f"ranges[{i}].bitmap: offset {raw.bitmap} is outside the blob")
-                end = offsets[offsets.index(raw.bitmap) + 1]
+                following += 1
+                end = starts[following]
+                if not size <= raw.bitmap <= end <= len(blob):
+                    raise ValueError(f"ranges[{i}].bitmap: offset {raw.bitmap} is out of order")
                 bitmap = blob[raw.bitmap:end]
             ranges.append(MsrFilterRange(raw.flags, raw.base, raw.nmsrs, bitmap))
         return cls(header.flags, tuple(ranges))

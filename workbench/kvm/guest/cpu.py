@@ -20,6 +20,7 @@ from unicorn import x86_const as ux
 from unicorn.unicorn_py3.unicorn import uclib
 
 from workbench.kvm.guest.assembler import Program
+from workbench.kvm.guest.image import guest_image
 from workbench.kvm.guest.layout import GUEST_MEM_SIZE, GUEST_STACK_TOP
 from workbench.kvm.regs import REG_NAMES
 
@@ -77,8 +78,7 @@ def scan(program: Program) -> dict[int, SpecialInsn]:
             continue
         if kind in (Special.IN, Special.OUT):
             ops = [o.strip() for o in insn.op_str.split(",")]
-            data_reg = ops[1] if kind is Special.IN else ops[-1]
-            port_op = ops[0] if kind is Special.OUT else ops[-1]
+            port_op, data_reg = ops if kind is Special.OUT else reversed(ops)
             port = None if port_op == "dx" else int(port_op, 0)
             found[insn.address] = SpecialInsn(kind, insn.address, insn.size,
                                               _IO_SIZE[data_reg], port)
@@ -88,13 +88,18 @@ def scan(program: Program) -> dict[int, SpecialInsn]:
 
 
 class GuestCpu:
-    """One vCPU's architectural state on Unicorn, with identity-mapped guest RAM."""
+    """One vCPU's architectural state on Unicorn, with the runtime's RAM image loaded.
+
+    Unicorn does not walk the image's page tables or vector through its IDT: it maps RAM
+    flat and the KVM layer plays the #GP handler, so only the memory contents are shared.
+    """
 
     def __init__(self, program: Program) -> None:
         self.program = program
         self.uc = unicorn.Uc(unicorn.UC_ARCH_X86, unicorn.UC_MODE_64)
         self.uc.mem_map(0, GUEST_MEM_SIZE)
-        self.uc.mem_write(program.base, program.code)
+        for address, data in guest_image(program):
+            self.uc.mem_write(address, data)
         self.specials = scan(program)
         self._handle = self.uc._uch
         self._cell = ctypes.c_uint64()
