@@ -1,0 +1,70 @@
+"""The `workbench` command: the GUI by default, headless runs for scripts and CI."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+DEMO_SCENARIO = Path(__file__).resolve().parent.parent / "resources" / "scenarios" / "demo.toml"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="workbench",
+        description="See what KVM and vfio-pci do with MSR accesses and config-space bits.",
+    )
+    commands = parser.add_subparsers(dest="command")
+    open_cmd = commands.add_parser("open", help="open a scenario in the GUI")
+    open_cmd.add_argument("file", type=Path)
+    run_cmd = commands.add_parser("run", help="run a scenario")
+    run_cmd.add_argument("scenario", type=Path)
+    run_cmd.add_argument("--engine", choices=["sim", "host"], default="sim")
+    run_cmd.add_argument("--steps", type=int, default=10_000, metavar="N",
+                         help="stop each vCPU after N exits (default 10000)")
+    run_cmd.add_argument("--headless", action="store_true",
+                         help="print one line per exit/event instead of opening the GUI")
+    return parser
+
+
+def _run_headless(args: argparse.Namespace) -> int:
+    from workbench.kvm.guest.assembler import AssemblyError
+    from workbench.session.runner import run_scenario
+    from workbench.session.scenario import ScenarioError, load
+
+    if args.steps < 1:
+        print("workbench: --steps must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        scenario = load(args.scenario)
+        for line in run_scenario(scenario, args.engine, args.steps):
+            print(line, flush=True)
+    except (ScenarioError, AssemblyError) as exc:
+        print(f"workbench: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"workbench: {args.scenario}: {exc}", file=sys.stderr)
+        return 1
+    except (ValueError, RuntimeError) as exc:
+        print(f"workbench: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "run" and args.headless:
+        return _run_headless(args)
+    from workbench.gui.app import run_gui
+
+    target = DEMO_SCENARIO
+    if args.command == "open":
+        target = args.file
+    elif args.command == "run":
+        target = args.scenario
+    return run_gui(target)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
