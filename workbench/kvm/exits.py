@@ -7,7 +7,7 @@ return these classes, so scripts and the differential tests compare them directl
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from workbench.kvm import uapi
 
@@ -37,14 +37,43 @@ class IoExit:
     data: int = 0
 
 
-@dataclass(slots=True)
 class VcpuExit:
-    exit_reason: int
-    msr: MsrExit = field(default_factory=MsrExit)
-    io: IoExit = field(default_factory=IoExit)
-    # Where the guest stood when it exited (RIP of the exiting instruction for MSR exits,
-    # of the next instruction for HLT/IO, as KVM reports them).
-    rip: int = 0
+    """One exit. Like kvm_run's union, `msr` and `io` both exist; the one this exit does
+    not use is built only if asked for, because records are made on the per-exit path."""
+
+    __slots__ = ("exit_reason", "rip", "_msr", "_io")
+
+    def __init__(self, exit_reason: int, msr: MsrExit | None = None, io: IoExit | None = None,
+                 rip: int = 0) -> None:
+        self.exit_reason = exit_reason
+        # Where the guest stood when it exited: RIP of the exiting instruction for MSR and
+        # IO exits, of the next instruction for HLT, as KVM reports them.
+        self.rip = rip
+        self._msr = msr
+        self._io = io
+
+    @property
+    def msr(self) -> MsrExit:
+        if self._msr is None:
+            self._msr = MsrExit()
+        return self._msr
+
+    @property
+    def io(self) -> IoExit:
+        if self._io is None:
+            self._io = IoExit()
+        return self._io
+
+    def __repr__(self) -> str:
+        return f"VcpuExit({self.name}, {self.describe()}, rip={self.rip:#x})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, VcpuExit):
+            return NotImplemented
+        return (self.exit_reason, self.rip, self.msr, self.io) == (
+            other.exit_reason, other.rip, other.msr, other.io)
+
+    __hash__ = None  # mutable, like kvm_run
 
     @property
     def name(self) -> str:
@@ -62,7 +91,7 @@ class VcpuExit:
     def describe(self) -> str:
         """One line, as the headless runner and the trap log print it."""
         if self.exit_reason in (uapi.KVM_EXIT_X86_RDMSR, uapi.KVM_EXIT_X86_WRMSR):
-            from workbench.kvm.msrs import msr_name
+            from workbench.kvm.msrs.catalogue import msr_name
 
             kind = "RDMSR" if self.exit_reason == uapi.KVM_EXIT_X86_RDMSR else "WRMSR"
             text = f"{kind} {self.msr.index:#x} ({msr_name(self.msr.index)}) "

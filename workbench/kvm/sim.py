@@ -233,60 +233,73 @@ class SimVcpu:
             raise OSError(errno.EINVAL, f"KVM_SET_MSRS: MSR {index:#x} rejects {value:#x}")
 
     # --- running -------------------------------------------------------------------------------
+    # Each intercepted instruction is handled by a method returning either the exit to give
+    # user space, or the address to resume the guest at (the instruction retired or took a
+    # #GP inside "KVM"); resuming passes that address to emu_start instead of writing RIP.
+
     def run(self) -> VcpuExit:
         """KVM_RUN: consume the pending answer, then run until the next exit."""
         if self.shutdown_reason is not None:
             return VcpuExit(uapi.KVM_EXIT_SHUTDOWN, rip=self.cpu.reg(RIP))
-        self._complete_pending()
+        resume = self._complete_pending() if self.pending is not None else None
+        cpu = self.cpu
         while True:
-            stop, detail = self.cpu.run()
-            exit_ = self._after_stop(stop, detail)
-            if exit_ is not None:
-                return exit_
+            stop = cpu.run(resume)
+            if stop.__class__ is not SpecialInsn:
+                return self._stopped(stop)
+            self.ticks += _TICKS_PER_EXIT
+            outcome = self._intercept(stop)
+            if outcome.__class__ is not int:
+                return outcome
+            resume = outcome
 
     def step(self) -> VcpuExit | None:
         """Execute exactly one guest instruction (sim only); its exit, or None."""
         if self.shutdown_reason is not None:
             return VcpuExit(uapi.KVM_EXIT_SHUTDOWN, rip=self.cpu.reg(RIP))
         if self.pending is not None:
-            self._complete_pending()
+            self.cpu.set_reg(RIP, self._complete_pending())
             return None
-        stop, detail = self.cpu.step()
+        stop = self.cpu.step()
         self.ticks += 1
         if stop is Stop.STEPPED:
             return None
-        return self._after_stop(stop, detail)
+        if stop.__class__ is not SpecialInsn:
+            return self._stopped(stop)
+        self.ticks += _TICKS_PER_EXIT
+        outcome = self._intercept(stop)
+        if isinstance(outcome, int):
+            self.cpu.set_reg(RIP, outcome)
+            return None
+        return outcome
 
     def pause(self) -> None:
         """Interrupt a run() in another thread; it returns KVM_EXIT_INTR (as on a signal)."""
         self.cpu.pause()
 
-    def _after_stop(self, stop: Stop, detail: object) -> VcpuExit | None:
-        if stop is Stop.SPECIAL:
-            assert isinstance(detail, SpecialInsn)
-            self.ticks += _TICKS_PER_EXIT
-            return self._intercept(detail)
+    def _stopped(self, stop: Stop) -> VcpuExit:
         if stop is Stop.PAUSED:
             return VcpuExit(uapi.KVM_EXIT_INTR, rip=self.cpu.reg(RIP))
-        self.shutdown_reason = str(detail)
+        self.shutdown_reason = self.cpu.fault or "shutdown"
         return VcpuExit(uapi.KVM_EXIT_SHUTDOWN, rip=self.cpu.reg(RIP))
 
-    def _intercept(self, insn: SpecialInsn) -> VcpuExit | None:
+    def _intercept(self, insn: SpecialInsn) -> VcpuExit | int:
         kind = insn.kind
-        if kind is Special.RDMSR or kind is Special.WRMSR:
-            return self._msr_access(insn, kind is Special.WRMSR)
+        if kind is Special.RDMSR:
+            return self._msr_access(insn, False)
+        if kind is Special.WRMSR:
+            return self._msr_access(insn, True)
         if kind is Special.HLT:
             return self._halt(insn)
         if kind is Special.OUT or kind is Special.IN:
             return self._pio(insn)
         if kind is Special.CPUID:
-            self._cpuid(insn)
-        else:
-            self._rdtsc(insn)
-        return None
+            return self._cpuid(insn)
+        return self._rdtsc(insn)
 
     # --- MSRs ------------------------------------------------------------------------------------
-    def _msr_access(self, insn: SpecialInsn, write: bool) -> VcpuExit | None:
+    def _msr_access(self, insn: SpecialInsn, write: bool) -> VcpuExit | int:
+        """kvm_emulate_rdmsr/wrmsr: filter, in-kernel handler, then user space or #GP."""
         cpu, vm = self.cpu, self.vm
         index = cpu.reg(RCX) & _U32
         value = 0
@@ -301,30 +314,28 @@ class SimVcpu:
                 result, value = self.msrs.get(index)
             if result == MsrResult.UNSUPPORTED and vm.ignore_msrs:
                 result, value = MsrResult.OK, 0 if not write else value
-        if allowed and result == MsrResult.OK:
-            self._notify(insn, index, write, value, True, result, 0, False, False)
-            if write:
-                self._after_wrmsr(index, value)
-            else:
-                self._load_edx_eax(value)
-            cpu.set_reg(RIP, insn.address + insn.size)
-            return None
-        if not allowed:
-            reason = uapi.KVM_MSR_EXIT_REASON_FILTER
-        elif result == MsrResult.UNSUPPORTED:
-            reason = uapi.KVM_MSR_EXIT_REASON_UNKNOWN
+            if result == MsrResult.OK:
+                self._notify(insn, index, write, value, True, result, 0, False, False)
+                if write:
+                    self._after_wrmsr(index, value)
+                else:
+                    cpu.set_edx_eax(value)
+                return insn.address + insn.size
+            reason = (uapi.KVM_MSR_EXIT_REASON_UNKNOWN if result == MsrResult.UNSUPPORTED
+                      else uapi.KVM_MSR_EXIT_REASON_INVAL)
         else:
-            reason = uapi.KVM_MSR_EXIT_REASON_INVAL
+            reason = uapi.KVM_MSR_EXIT_REASON_FILTER
         exits = bool(vm.user_space_msr_mask & reason)
-        self._notify(insn, index, write, value if write else 0, allowed, result, reason,
-                     exits, not exits)
+        if vm.observer is not None:
+            self._notify(insn, index, write, value if write else 0, allowed, result, reason,
+                         exits, not exits)
         if not exits:
-            self._inject_gp(insn)
-            return None
+            return self._inject_gp(insn)
         exit_ = VcpuExit(
             uapi.KVM_EXIT_X86_WRMSR if write else uapi.KVM_EXIT_X86_RDMSR,
-            msr=MsrExit(index=index, data=value if write else 0, reason=reason),
-            rip=insn.address,
+            MsrExit(index, value if write else 0, reason),
+            None,
+            insn.address,
         )
         self.pending = exit_
         return exit_
@@ -342,34 +353,29 @@ class SimVcpu:
             self.intercepts.spec_ctrl_passthrough = True
             self._bitmap = None
 
-    def _load_edx_eax(self, value: int) -> None:
-        self.cpu.set_reg(RAX, value & _U32)
-        self.cpu.set_reg(RDX, value >> 32 & _U32)
-
-    def _inject_gp(self, insn: SpecialInsn) -> None:
+    def _inject_gp(self, insn: SpecialInsn) -> int:
         """The runtime's #GP handler: R14 += 1, R15 = 13, resume after the instruction."""
         cpu = self.cpu
         cpu.set_reg(R14, cpu.reg(R14) + 1 & 0xFFFF_FFFF_FFFF_FFFF)
         cpu.set_reg(R15, GP_VECTOR)
-        cpu.set_reg(RIP, insn.address + insn.size)
+        return insn.address + insn.size
 
-    def _complete_pending(self) -> None:
-        """complete_userspace_rdmsr/wrmsr and complete_fast_pio_*: apply user space's answer."""
+    def _complete_pending(self) -> int:
+        """complete_userspace_rdmsr/wrmsr and complete_fast_pio_*: apply user space's answer;
+        return where the guest resumes."""
         exit_ = self.pending
-        if exit_ is None:
-            return
         self.pending = None
         insn = self.cpu.specials[exit_.rip]
         reason = exit_.exit_reason
         if reason == uapi.KVM_EXIT_X86_RDMSR or reason == uapi.KVM_EXIT_X86_WRMSR:
-            if exit_.msr.error:
-                self._inject_gp(insn)
-                return
+            msr = exit_.msr
+            if msr.error:
+                return self._inject_gp(insn)
             if reason == uapi.KVM_EXIT_X86_RDMSR:
-                self._load_edx_eax(exit_.msr.data & 0xFFFF_FFFF_FFFF_FFFF)
+                self.cpu.set_edx_eax(msr.data & 0xFFFF_FFFF_FFFF_FFFF)
         elif reason == uapi.KVM_EXIT_IO and exit_.io.direction == uapi.KVM_EXIT_IO_IN:
             self._load_in_data(insn.io_size, exit_.io.data)
-        self.cpu.set_reg(RIP, insn.address + insn.size)
+        return insn.address + insn.size
 
     # --- other intercepted instructions -----------------------------------------------------------
     def _halt(self, insn: SpecialInsn) -> VcpuExit:
@@ -409,23 +415,23 @@ class SimVcpu:
         mask = (1 << 8 * size) - 1
         self.cpu.set_reg(RAX, self.cpu.reg(RAX) & ~mask | data & mask)
 
-    def _cpuid(self, insn: SpecialInsn) -> None:
+    def _cpuid(self, insn: SpecialInsn) -> int:
         """kvm_emulate_cpuid over the VM's CPUID table (unknown leaves read as zeros)."""
         cpu = self.cpu
         entry = self.vm.cpuid.get(cpu.reg(RAX) & _U32, cpu.reg(RCX) & _U32)
         values = (0, 0, 0, 0) if entry is None else (entry.eax, entry.ebx, entry.ecx, entry.edx)
         for reg, value in zip((RAX, RBX, RCX, RDX), values, strict=True):
             cpu.set_reg(reg, value)
-        cpu.set_reg(RIP, insn.address + insn.size)
+        return insn.address + insn.size
 
-    def _rdtsc(self, insn: SpecialInsn) -> None:
+    def _rdtsc(self, insn: SpecialInsn) -> int:
         """RDTSC/RDTSCP read the same deterministic guest TSC as MSR 0x10."""
         _, tsc = self.msrs.host_get(MSR_IA32_TSC)
-        self._load_edx_eax(tsc)
+        self.cpu.set_edx_eax(tsc)
         if insn.kind is Special.RDTSCP:
             _, aux = self.msrs.host_get(MSR_TSC_AUX)
             self.cpu.set_reg(RCX, aux & _U32)
-        self.cpu.set_reg(RIP, insn.address + insn.size)
+        return insn.address + insn.size
 
     # --- inspection (sim only) ------------------------------------------------------------------
     def msr_bitmap(self) -> np.ndarray:

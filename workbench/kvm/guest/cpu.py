@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import ctypes
 import enum
-import threading
 from dataclasses import dataclass
 
 import unicorn
 from unicorn import x86_const as ux
-from unicorn.unicorn_py3.unicorn import uclib
+from unicorn.unicorn_py3.unicorn import HOOK_CODE_CFUNC, uclib
 
+from workbench.kvm.guest import fastuc
 from workbench.kvm.guest.assembler import Program
 from workbench.kvm.guest.image import guest_image
 from workbench.kvm.guest.layout import GUEST_MEM_SIZE, GUEST_STACK_TOP
@@ -28,7 +28,9 @@ _UC_REG = {name: getattr(ux, f"UC_X86_REG_{name.upper()}") for name in REG_NAMES
 RAX, RBX, RCX, RDX, R14, R15, RIP = (
     _UC_REG[n] for n in ("rax", "rbx", "rcx", "rdx", "r14", "r15", "rip")
 )
-_UNTIL_NEVER = 0xFFFF_FFFF_FFFF_FFFF
+_UNTIL_NEVER = ctypes.c_uint64(0xFFFF_FFFF_FFFF_FFFF)
+_NO_TIMEOUT = ctypes.c_uint64(0)
+_COUNT = {0: ctypes.c_size_t(0), 1: ctypes.c_size_t(1)}
 RFLAGS_RESET = 0x2
 
 
@@ -63,7 +65,6 @@ class SpecialInsn:
 
 
 class Stop(enum.IntEnum):
-    SPECIAL = 1    # at a SpecialInsn, not yet executed
     SHUTDOWN = 2   # an exception the runtime does not handle (triple fault on real hardware)
     PAUSED = 3     # pause() from another thread
     STEPPED = 4    # step() retired one ordinary instruction
@@ -104,11 +105,14 @@ class GuestCpu:
         self._handle = self.uc._uch
         self._cell = ctypes.c_uint64()
         self._cell_ref = ctypes.byref(self._cell)
+        self._pair = (ctypes.c_uint64 * 2)()
+        self._pair_ids = (ctypes.c_int * 2)(RAX, RDX)
+        self._pair_ptrs = (ctypes.c_void_p * 2)(
+            ctypes.addressof(self._pair), ctypes.addressof(self._pair) + 8)
         self._stop_at: int | None = None
-        self._fault: str | None = None
-        self._pause = threading.Event()
-        for address in self.specials:
-            self.uc.hook_add(unicorn.UC_HOOK_CODE, self._on_special, begin=address, end=address)
+        self.fault: str | None = None
+        self._pause_requested = False  # set from another thread; a bool store is atomic
+        self._add_special_hooks()
         self.uc.hook_add(unicorn.UC_HOOK_INTR, self._on_interrupt)
         self.set_regs({name: 0 for name in REG_NAMES} | {
             "rsp": GUEST_STACK_TOP, "rip": program.base, "rflags": RFLAGS_RESET,
@@ -116,12 +120,19 @@ class GuestCpu:
 
     # --- registers (hot path: direct libunicorn calls) -----------------------------------
     def reg(self, uc_reg: int) -> int:
-        uclib.uc_reg_read(self._handle, uc_reg, self._cell_ref)
+        fastuc.reg_read(self._handle, uc_reg, self._cell_ref)
         return self._cell.value
 
     def set_reg(self, uc_reg: int, value: int) -> None:
         self._cell.value = value
-        uclib.uc_reg_write(self._handle, uc_reg, self._cell_ref)
+        fastuc.reg_write(self._handle, uc_reg, self._cell_ref)
+
+    def set_edx_eax(self, value: int) -> None:
+        """RAX = value[31:0], RDX = value[63:32], upper halves zeroed, in one library call."""
+        pair = self._pair
+        pair[0] = value & 0xFFFF_FFFF
+        pair[1] = value >> 32 & 0xFFFF_FFFF
+        fastuc.reg_write_batch(self._handle, self._pair_ids, self._pair_ptrs, 2)
 
     def get_regs(self) -> dict[str, int]:
         return {name: self.reg(uc) for name, uc in _UC_REG.items()}
@@ -139,53 +150,73 @@ class GuestCpu:
         self.uc.mem_write(address, data)
 
     # --- execution -----------------------------------------------------------------------
-    def _on_special(self, uc: unicorn.Uc, address: int, size: int, user_data: object) -> None:
-        self._stop_at = address
-        uc.emu_stop()
+    def _add_special_hooks(self) -> None:
+        """One raw ctypes code hook per intercepted address, bypassing the binding's
+        callback wrapper: it runs once per exit, so every Python frame counts."""
+        handle, emu_stop = self._handle, fastuc.emu_stop
+
+        def on_special(_uc: object, address: int, _size: int, _data: object) -> None:
+            self._stop_at = address
+            emu_stop(handle)
+
+        self._special_hook = HOOK_CODE_CFUNC(on_special)
+        for address in self.specials:
+            hook = ctypes.c_size_t()
+            status = uclib.uc_hook_add(handle, ctypes.byref(hook), unicorn.UC_HOOK_CODE,
+                                       self._special_hook, None, address, address)
+            if status:
+                raise unicorn.UcError(status)
 
     def _on_interrupt(self, uc: unicorn.Uc, intno: int, user_data: object) -> None:
-        self._fault = f"exception or interrupt vector {intno}"
+        self.fault = f"exception or interrupt vector {intno}"
         uc.emu_stop()
 
     def pause(self) -> None:
         """Ask a run in another thread to stop at the next instruction boundary."""
-        self._pause.set()
-        self.uc.emu_stop()
+        self._pause_requested = True
+        fastuc.emu_stop(self._handle)
 
-    def run(self) -> tuple[Stop, SpecialInsn | str | None]:
-        """Run from RIP until an intercepted instruction, a fault or pause()."""
-        rip = self.reg(RIP)
+    def run(self, start: int | None = None) -> SpecialInsn | Stop:
+        """Run from `start` (default: RIP) until an intercepted instruction (returned, not
+        yet executed), a fault (Stop.SHUTDOWN, see `fault`) or pause() (Stop.PAUSED).
+        Passing `start` saves writing RIP: emu_start sets it."""
+        rip = self.reg(RIP) if start is None else start
         special = self.specials.get(rip)
         if special is not None:
-            return Stop.SPECIAL, special
+            if start is not None:
+                self.set_reg(RIP, rip)
+            return special
         return self._emulate(rip, 0)
 
-    def step(self) -> tuple[Stop, SpecialInsn | str | None]:
-        """Execute one ordinary instruction, or report the intercepted one at RIP."""
+    def step(self) -> SpecialInsn | Stop:
+        """Execute one ordinary instruction (Stop.STEPPED), or return the intercepted one
+        at RIP; faults and pauses as run()."""
         rip = self.reg(RIP)
         special = self.specials.get(rip)
         if special is not None:
-            return Stop.SPECIAL, special
-        stop, detail = self._emulate(rip, 1)
-        if stop is Stop.SPECIAL or (stop is Stop.PAUSED and self.reg(RIP) != rip):
-            return Stop.STEPPED, None
-        return stop, detail
+            return special
+        stop = self._emulate(rip, 1)
+        if stop.__class__ is SpecialInsn or (stop is Stop.PAUSED and self.reg(RIP) != rip):
+            return Stop.STEPPED
+        return stop
 
-    def _emulate(self, rip: int, count: int) -> tuple[Stop, SpecialInsn | str | None]:
+    def _emulate(self, rip: int, count: int) -> SpecialInsn | Stop:
         self._stop_at = None
-        self._fault = None
-        if self._pause.is_set():
-            self._pause.clear()
-            return Stop.PAUSED, None
-        try:
-            self.uc.emu_start(rip, _UNTIL_NEVER, 0, count)
-        except unicorn.UcError as exc:
-            return Stop.SHUTDOWN, f"{exc} at {self.reg(RIP):#x}"
-        if self._fault is not None:
-            return Stop.SHUTDOWN, self._fault
+        self.fault = None
+        if self._pause_requested:
+            self._pause_requested = False
+            self.set_reg(RIP, rip)
+            return Stop.PAUSED
+        status = fastuc.emu_start(self._handle, ctypes.c_uint64(rip), _UNTIL_NEVER,
+                                  _NO_TIMEOUT, _COUNT[count])
+        if status:
+            self.fault = f"{unicorn.UcError(status)} at {self.reg(RIP):#x}"
+            return Stop.SHUTDOWN
+        if self.fault is not None:
+            return Stop.SHUTDOWN
         if self._stop_at is not None:
-            return Stop.SPECIAL, self.specials[self._stop_at]
+            return self.specials[self._stop_at]
         if count:
-            return Stop.STEPPED, None
-        self._pause.clear()
-        return Stop.PAUSED, None
+            return Stop.STEPPED
+        self._pause_requested = False
+        return Stop.PAUSED
