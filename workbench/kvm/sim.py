@@ -41,6 +41,13 @@ from workbench.kvm.regs import Regs
 
 MSR_IA32_TSC = 0x10
 MSR_IA32_SPEC_CTRL = 0x48
+MSR_IA32_PRED_CMD = 0x49
+MSR_IA32_XFD = 0x1C4
+_PASSTHROUGH_ON_WRITE = {
+    MSR_IA32_SPEC_CTRL: "spec_ctrl_passthrough",
+    MSR_IA32_PRED_CMD: "pred_cmd_passthrough",
+    MSR_IA32_XFD: "xfd_passthrough",
+}
 MSR_TSC_AUX = 0xC0000103
 _U32 = 0xFFFF_FFFF
 _TICKS_PER_EXIT = 1000  # guest time, in TSC ticks, that one intercepted instruction costs
@@ -207,7 +214,7 @@ class SimVcpu:
         self.pending: VcpuExit | None = None
         self.shutdown_reason: str | None = None
         self._bitmap: np.ndarray | None = None
-        self._bitmap_key: tuple[int, bool] | None = None
+        self._bitmap_generation = vm.filter_generation
 
     def _clock(self) -> int:
         return self.ticks
@@ -348,10 +355,18 @@ class SimVcpu:
                                int(result), reason, exited, gp))
 
     def _after_wrmsr(self, index: int, value: int) -> None:
-        """vmx_set_msr / svm_set_msr: the first non-zero SPEC_CTRL write opens passthrough."""
-        if index == MSR_IA32_SPEC_CTRL and value and not self.intercepts.spec_ctrl_passthrough:
-            self.intercepts.spec_ctrl_passthrough = True
-            self._bitmap = None
+        """vmx_set_msr / svm_set_msr: a guest's first non-zero write to SPEC_CTRL (and, in
+        5.10, PRED_CMD; in 6.18 VMX, XFD) drops that MSR's intercept, through the guard."""
+        flag = _PASSTHROUGH_ON_WRITE.get(index)
+        if flag is None or not value or getattr(self.intercepts, flag):
+            return
+        profile = self.vm.profile
+        if flag == "pred_cmd_passthrough" and profile.at_least(6, 0):
+            return
+        if flag == "xfd_passthrough" and (self.vm.vendor != "intel" or not profile.at_least(6, 0)):
+            return
+        setattr(self.intercepts, flag, True)
+        self._bitmap = None
 
     def _inject_gp(self, insn: SpecialInsn) -> int:
         """The runtime's #GP handler: R14 += 1, R15 = 13, resume after the instruction."""
@@ -435,12 +450,17 @@ class SimVcpu:
 
     # --- inspection (sim only) ------------------------------------------------------------------
     def msr_bitmap(self) -> np.ndarray:
-        """The VMX MSR bitmap / SVM MSRPM of this vCPU (bit set = intercept), read-only."""
-        key = (self.vm.filter_generation, self.intercepts.spec_ctrl_passthrough)
-        if self._bitmap is None or self._bitmap_key != key:
-            vm = self.vm
+        """The VMX MSR bitmap / SVM MSRPM of this vCPU (bit set = intercept), read-only.
+
+        Recomputed after a filter change as KVM_REQ_MSR_FILTER_CHANGED does; 6.18's
+        recalc re-derives SPEC_CTRL passthrough from its current value."""
+        vm = self.vm
+        if self._bitmap is None or self._bitmap_generation != vm.filter_generation:
+            if self._bitmap_generation != vm.filter_generation and vm.profile.at_least(6, 0):
+                _, spec_ctrl = self.msrs.host_get(MSR_IA32_SPEC_CTRL)
+                self.intercepts.spec_ctrl_passthrough = bool(spec_ctrl)
             bitmap = msr_bitmap(vm.vendor, vm.profile, vm.cpuid, vm.msr_allowed, self.intercepts)
             bitmap.flags.writeable = False
-            self._bitmap, self._bitmap_key = bitmap, key
+            self._bitmap, self._bitmap_generation = bitmap, vm.filter_generation
         return self._bitmap
 
