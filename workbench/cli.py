@@ -32,13 +32,14 @@ def _run_headless(args: argparse.Namespace) -> int:
     from workbench.kvm.guest.assembler import AssemblyError
     from workbench.session.runner import run_scenario
     from workbench.session.scenario import ScenarioError, load
+    from workbench.session.session import Session
 
     if args.steps < 1:
         print("workbench: --steps must be at least 1", file=sys.stderr)
         return 2
     try:
-        scenario = load(args.scenario)
-        for line in run_scenario(scenario, args.engine, args.steps):
+        session = Session(load(args.scenario), engine=args.engine)
+        for line in run_scenario(session, args.steps):
             print(line, flush=True)
     except (ScenarioError, AssemblyError) as exc:
         print(f"workbench: {exc}", file=sys.stderr)

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from workbench.cli import DEMO_SCENARIO, main
-from workbench.session.runner import run_scenario
+from workbench.session.runner import run_scenario as run_session
 from workbench.session.scenario import ScenarioError, load, loads
+from workbench.session.session import Session
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "resources" / "scenarios"
 
@@ -24,12 +25,18 @@ value = "0x40008"
 """
 
 
+def run_scenario(scenario, max_exits=10_000):
+    return list(run_session(Session(scenario), max_exits))
+
+
 def test_minimal_scenario_runs_and_answers_from_the_handler():
-    lines = list(run_scenario(loads(MINIMAL)))
-    assert lines[0].startswith("vcpu0 exit RDMSR 0x35 (MSR_CORE_THREAD_COUNT) reason=UNKNOWN")
-    assert lines[0].endswith("answers 0x40008 (constant)")
-    assert lines[1] == "vcpu0 exit HLT"
-    assert "rax=0x40008" in lines[2] and "#GP=0" in lines[2]
+    lines = run_scenario(loads(MINIMAL))
+    assert "MSR_EXIT" in lines[0]
+    assert "rdmsr 0x35 (MSR_CORE_THREAD_COUNT) reason=UNKNOWN" in lines[0]
+    assert "USER_ANSWER" in lines[1] and "data=0x40008" in lines[1]
+    assert "HLT" in lines[2]
+    assert lines[3].startswith("vcpu0 halted:") and "rax=0x40008" in lines[3]
+    assert "#GP=0" in lines[3]
 
 
 @pytest.mark.parametrize(
@@ -63,21 +70,23 @@ def test_missing_file_is_a_clear_error(tmp_path):
 
 
 def test_demo_scenario_tells_the_seed_story():
-    lines = list(run_scenario(load(DEMO_SCENARIO)))
-    exits = [line for line in lines if " exit " in line]
-    assert "RDMSR 0x35" in exits[0] and "answers 0x40008" in exits[0]
-    assert "RDMSR 0xc0010015" in exits[1] and "reason=FILTER" in exits[1] and "#GP" in exits[1]
-    assert "WRMSR 0xc0011029" in exits[2] and "reason=FILTER" in exits[2]
-    assert "IO OUT port=0x80 size=1 data=0x8" in exits[3]
-    assert exits[4] == "vcpu0 exit HLT"
-    assert any("kvm: rdmsr 0x10 (IA32_TSC)" in line for line in lines)
+    lines = run_scenario(load(DEMO_SCENARIO))
+    kinds = [line.split()[4] for line in lines[:-1]]
+    assert kinds == ["MSR_EXIT", "USER_ANSWER", "MSR_EXIT", "USER_ANSWER", "MSR_EXIT",
+                     "USER_ANSWER", "MSR_READ", "IO_EXIT", "HLT"]
+    assert "rdmsr 0x35" in lines[0] and "data=0x40008" in lines[1]
+    assert "rdmsr 0xc0010015 (HWCR) reason=FILTER" in lines[2] and "#GP" in lines[3]
+    assert "wrmsr 0xc0011029 (DE_CFG) reason=FILTER" in lines[4]
+    assert "rdmsr 0x10 (IA32_TSC)" in lines[6]
+    assert "out port=0x80 size=1 data=0x8" in lines[7]
     assert "#GP=2" in lines[-1]
 
 
 def test_headless_cli_prints_one_line_per_event(capsys):
     assert main(["run", str(DEMO_SCENARIO), "--headless"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith("vcpu0 exit RDMSR 0x35")
+    assert "MSR_EXIT" in out[0] and "rdmsr 0x35" in out[0]
+    assert out[-1].startswith("vcpu0 halted:")
 
 
 def test_headless_cli_reports_bad_files_without_a_traceback(tmp_path):
@@ -92,14 +101,14 @@ def test_headless_cli_reports_bad_files_without_a_traceback(tmp_path):
 
 def test_step_limit_stops_a_vcpu():
     text = "version = 1\n[[vcpus]]\nsource = \"l: out 0x80, al\\njmp l\"\n"
-    lines = list(run_scenario(loads(text), max_exits=3))
-    assert lines[-2] == "vcpu0 stopped after 3 exits (the step limit)"
-    assert sum(" exit IO OUT" in line for line in lines) == 3
+    lines = run_scenario(loads(text), max_exits=3)
+    assert lines[-1].startswith("vcpu0 stopped after 3 exits")
+    assert sum("IO_EXIT" in line for line in lines) == 3
 
 
 def test_pci_story_runs_headless():
-    lines = list(run_scenario(load(SCENARIOS / "s390-detached-vf.toml")))
-    assert lines and all(isinstance(line, str) for line in lines)
-    assert any("EIO" in line or "restore" in line.lower() for line in lines)
+    lines = run_scenario(load(SCENARIOS / "s390-detached-vf.toml"))
+    assert any("REGION_BLOCKED" in line and "EIO" in line for line in lines)
+    assert sum("BAR_RESTORE" in line for line in lines) >= 2
 
 

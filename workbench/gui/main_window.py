@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 
 from workbench.session.runner import run_scenario
 from workbench.session.scenario import Scenario, ScenarioError, load
+from workbench.session.session import Session
 
 
 class MainWindow(QMainWindow):
@@ -74,7 +75,7 @@ class MainWindow(QMainWindow):
             return
         self.log.clear()
         try:
-            self.log.addItems(list(run_scenario(self.scenario)))
+            self.log.addItems(list(run_scenario(Session(self.scenario))))
         except (OSError, ValueError, RuntimeError) as exc:
             self.log.addItem(f"error: {exc}")
 

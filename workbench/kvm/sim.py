@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -33,7 +33,7 @@ from workbench.kvm.guest.cpu import (
     SpecialInsn,
     Stop,
 )
-from workbench.kvm.guest.layout import GP_VECTOR
+from workbench.kvm.guest.layout import GP_VECTOR, GUEST_MEM_SIZE
 from workbench.kvm.intercepts import InterceptState, msr_bitmap
 from workbench.kvm.msrs.emulate import MsrContext, MsrFile, MsrResult
 from workbench.kvm.profiles import KvmProfile, get_profile
@@ -74,6 +74,27 @@ class MsrAccess:
     reason: int          # KVM_MSR_EXIT_REASON_* of the failure, 0 on success
     exited: bool         # went to user space
     gp: bool             # #GP injected
+
+
+@dataclass(frozen=True)
+class VcpuState:
+    """Everything a sim vCPU holds, for checkpoints: restoring it resumes bit for bit."""
+
+    context: object                  # unicorn.UcContext
+    memory: bytes
+    msrs: dict[int, int]
+    intercepts: InterceptState
+    pending: tuple[int, int, int, int, int, int, int, int, int, int, int] | None
+    shutdown_reason: str | None
+    ticks: int
+
+
+@dataclass(frozen=True)
+class VmState:
+    filter: InstalledFilter
+    filter_generation: int
+    user_space_msr_mask: int
+    vcpus: tuple[VcpuState, ...]
 
 
 class SimKvm:
@@ -187,6 +208,19 @@ class SimVm:
     def filter_map(self, first: int, count: int, write: bool) -> np.ndarray:
         access = uapi.KVM_MSR_FILTER_WRITE if write else uapi.KVM_MSR_FILTER_READ
         return self.filter.allowed_map(first, count, access, self.profile)
+
+    def save_state(self) -> VmState:
+        return VmState(self.filter, self.filter_generation, self.user_space_msr_mask,
+                       tuple(vcpu.save_state() for vcpu in self.vcpus))
+
+    def restore_state(self, state: VmState) -> None:
+        if len(state.vcpus) != len(self.vcpus):
+            raise ValueError(f"state has {len(state.vcpus)} vCPUs, the VM {len(self.vcpus)}")
+        self.filter, self.filter_generation = state.filter, state.filter_generation
+        self.user_space_msr_mask = state.user_space_msr_mask
+        self._allowed_cache.clear()
+        for vcpu, vcpu_state in zip(self.vcpus, state.vcpus, strict=True):
+            vcpu.restore_state(vcpu_state)
 
     def close(self) -> None:
         self.vcpus.clear()
@@ -447,6 +481,37 @@ class SimVcpu:
             _, aux = self.msrs.host_get(MSR_TSC_AUX)
             self.cpu.set_reg(RCX, aux & _U32)
         return insn.address + insn.size
+
+    # --- checkpoints (sim only) ------------------------------------------------------------------
+    def save_state(self) -> VcpuState:
+        pending = None
+        if self.pending is not None:
+            p, m, io = self.pending, self.pending.msr, self.pending.io
+            pending = (p.exit_reason, p.rip, m.index, m.data, m.reason, m.error,
+                       io.direction, io.size, io.port, io.count, io.data)
+        return VcpuState(
+            context=self.cpu.save_context(),
+            memory=self.cpu.read_memory(0, GUEST_MEM_SIZE),
+            msrs=self.msrs.snapshot(),
+            intercepts=replace(self.intercepts),
+            pending=pending,
+            shutdown_reason=self.shutdown_reason,
+            ticks=self.ticks,
+        )
+
+    def restore_state(self, state: VcpuState) -> None:
+        self.cpu.restore_context(state.context)
+        self.cpu.write_memory(0, state.memory)
+        self.msrs.restore(state.msrs)
+        self.intercepts = replace(state.intercepts)
+        self.pending = None
+        if state.pending is not None:
+            reason, rip, index, data, msr_reason, error, *io = state.pending
+            self.pending = VcpuExit(reason, MsrExit(index, data, msr_reason, error),
+                                    IoExit(*io), rip)
+        self.shutdown_reason = state.shutdown_reason
+        self.ticks = state.ticks
+        self._bitmap = None
 
     # --- inspection (sim only) ------------------------------------------------------------------
     def msr_bitmap(self) -> np.ndarray:

@@ -9,6 +9,7 @@ EINVAL...) is an outcome, not the end of the story.
 
 from __future__ import annotations
 
+import copy
 import errno
 import signal
 from collections.abc import Callable
@@ -302,13 +303,25 @@ _STEP_KINDS: dict[type, ActionKind] = {
 _RMW_STEPS = (EnableMemoryStep, SetMasterStep, ClearMemoryStep)
 
 
-class _Runner:
-    """Holds the story's state: the system, named functions, open vfio devices."""
+class PciStory:
+    """A story's state: the system, named functions, open vfio devices. The session keeps
+    one and applies each PCI command through `apply`, so a scenario's actions and a user's
+    clicks take the same path."""
 
     def __init__(self, scenario: PciScenario, emit: Callable[[TrapEvent], None]) -> None:
         self.system = PciSystem(scenario.platform, scenario.profile, observer=emit)
         self.functions: dict[str, PciFunction] = {}
         self.devices: dict[str, VfioPciDevice] = {}
+
+    def clone(self, emit: Callable[[TrapEvent], None]) -> PciStory:
+        """An independent copy of the whole story state reporting to `emit` (checkpoints)."""
+        observers, self.system._observers = self.system._observers, []
+        try:
+            twin = copy.deepcopy(self)
+        finally:
+            self.system._observers = observers
+        twin.system._observers = [emit]
+        return twin
 
     def build(self, devices: list[DeviceDef]) -> None:
         for dev in devices:
@@ -407,9 +420,11 @@ class _Runner:
     def run(self, actions: list[Step]) -> None:
         for step in actions:
             for _ in range(step.repeat):
-                self._run_one(step)
+                self.apply(step)
 
-    def _run_one(self, step: Step) -> None:
+    def apply(self, step: Step) -> None:
+        """Do one step (once, whatever its `repeat`); a failure becomes the ACTION event's
+        errno (-SIGBUS for an mmap fault) and the story goes on."""
         value, size, outcome = getattr(step, "value", 0), getattr(step, "size", 0), 0
         try:
             value, size = self.perform(step)
@@ -432,6 +447,6 @@ class _Runner:
 
 def run_pci_scenario(scenario: PciScenario, emit: Callable[[TrapEvent], None]) -> None:
     """Build the scenario's PCI system and play its actions, reporting through `emit`."""
-    runner = _Runner(scenario, emit)
+    runner = PciStory(scenario, emit)
     runner.build(scenario.devices)
     runner.run(scenario.actions)

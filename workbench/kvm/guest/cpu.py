@@ -143,6 +143,13 @@ class GuestCpu:
                 raise ValueError(f"unknown register {name!r} (known: {', '.join(REG_NAMES)})")
             self.set_reg(_UC_REG[name], value & 0xFFFF_FFFF_FFFF_FFFF)
 
+    def save_context(self) -> unicorn.UcContext:
+        """Every CPU register Unicorn keeps (GPRs, segments, flags, x87/SSE, MSRs)."""
+        return self.uc.context_save()
+
+    def restore_context(self, context: unicorn.UcContext) -> None:
+        self.uc.context_restore(context)
+
     def read_memory(self, address: int, size: int) -> bytes:
         return bytes(self.uc.mem_read(address, size))
 

@@ -1,0 +1,348 @@
+"""The session: the one owner of engines, and the one place user actions change them.
+
+Every action is a command (workbench.session.commands) applied by `apply`; every trap it
+causes is a row in the event log. The GUI, the command line and replay all go through here,
+which is what makes a recording replayable: same scenario + same commands = same rows.
+On the sim engine the session also keeps checkpoints, so it can seek to any step and step
+back by restoring the nearest checkpoint and re-applying at most `checkpoint_every`
+commands.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import workbench.kvm
+from workbench.kvm import uapi
+from workbench.kvm.exits import VcpuExit
+from workbench.kvm.filter import MsrFilter
+from workbench.kvm.regs import Regs
+from workbench.session import commands as c
+from workbench.session.checkpoints import Checkpoint, CheckpointStore
+from workbench.session.eventlog import EventKind, EventLog
+from workbench.session.handlers import UserSpaceMsrs
+from workbench.session.scenario import Scenario
+from workbench.vfio.story import PciStory
+
+MSR_EXITS = (uapi.KVM_EXIT_X86_RDMSR, uapi.KVM_EXIT_X86_WRMSR)
+FINAL_EXITS = (uapi.KVM_EXIT_HLT, uapi.KVM_EXIT_SHUTDOWN, uapi.KVM_EXIT_INTR)
+
+
+class SessionError(ValueError):
+    """A command that cannot apply to this session (the session is unchanged)."""
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    step: int
+    command: c.Command
+    first_row: int
+    last_row: int
+    digest: str
+    error: str | None = None
+
+
+@dataclass
+class _VcpuView:
+    """What the session knows about one vCPU beyond the engine: the exit awaiting user
+    space, and whether a rule already answered it."""
+
+    pending: VcpuExit | None = None
+    answered: bool = False
+    halted: bool = False
+
+
+@dataclass
+class Session:
+    scenario: Scenario
+    engine: str = "sim"
+    checkpoint_every: int = 1000
+    log: EventLog = field(default_factory=EventLog)
+
+    def __post_init__(self) -> None:
+        if self.checkpoint_every < 1:
+            raise ValueError("checkpoint_every must be at least 1")
+        self.step = 0
+        self.visible_rows = 0
+        self.history: list[c.Command] = []
+        self.digests: list[str] = []
+        self.observers: list[Callable[[CommandResult], None]] = []
+        self.handlers = UserSpaceMsrs()
+        for handler in self.scenario.handlers.values():
+            self.handlers.set(handler.msr, handler.kind, handler.value)
+        self._build_engine()
+        self.pci: PciStory | None = None
+        if self.scenario.spec.pci is not None:
+            self.pci = PciStory(self.scenario.spec.pci, self._on_vfio)
+            self.pci.build(self.scenario.spec.pci.devices)
+        self.checkpoints = CheckpointStore() if self.engine == "sim" else None
+        self.visible_rows = len(self.log)
+        self._checkpoint()
+
+    # --- set-up -------------------------------------------------------------------------------
+    def _build_engine(self) -> None:
+        s = self.scenario
+        self.kvm = workbench.kvm.open(self.engine)
+        extra = {"ignore_msrs": s.ignore_msrs} if self.engine == "sim" else {}
+        self.vm = self.kvm.create_vm(vendor=s.vendor if self.engine == "sim" else None,
+                                     profile=s.profile, irqchip=s.irqchip, cpuid=s.cpuid,
+                                     **extra)
+        if self.engine == "sim":
+            self.vm.observer = self._on_msr_access
+        if s.user_space_msr_mask is not None:
+            self.vm.enable_cap(uapi.KVM_CAP_X86_USER_SPACE_MSR, s.user_space_msr_mask)
+        if s.msr_filter is not None:
+            self.vm.set_msr_filter(s.msr_filter)
+        self.vcpus = [self.vm.create_vcpu(program) for program in s.programs]
+        self.views = [_VcpuView() for _ in self.vcpus]
+
+    def close(self) -> None:
+        self.vm.close()
+        self.kvm.close()
+
+    # --- event sources --------------------------------------------------------------------------
+    def _on_msr_access(self, access: Any) -> None:
+        self.log.append_msr_access(access, self.step)
+
+    def _on_vfio(self, event: Any) -> None:
+        self.log.append_vfio(event, self.step)
+
+    # --- applying commands ------------------------------------------------------------------------
+    def apply(self, command: c.Command) -> CommandResult:
+        """Apply one command; rows it causes are logged under the new step number."""
+        if self.step < len(self.history):
+            del self.history[self.step:]
+            del self.digests[self.step:]
+            self.log.truncate(self.visible_rows)
+            if self.checkpoints is not None:
+                self.checkpoints.drop_after(self.step)
+        first = len(self.log)
+        self.step += 1
+        error = None
+        try:
+            self._dispatch(command)
+        except (OSError, ValueError, RuntimeError) as exc:
+            error = str(exc)
+        result = CommandResult(self.step, command, first, len(self.log),
+                               self.log.digest(first, len(self.log)), error)
+        self.history.append(command)
+        self.digests.append(result.digest)
+        self.visible_rows = len(self.log)
+        if self.step % self.checkpoint_every == 0:
+            self._checkpoint()
+        for observer in list(self.observers):
+            observer(result)
+        self.log.flush_observers()
+        return result
+
+    def _dispatch(self, command: c.Command) -> None:
+        match command:
+            case c.SetFilter():
+                self._set_filter(command)
+            case c.EnableCap():
+                self._enable_cap(command)
+            case c.StepVcpu():
+                self._step(command.vcpu)
+            case c.RunToExit():
+                self._run(command.vcpu, 1)
+            case c.Run():
+                self._run(command.vcpu, command.max_exits)
+            case c.Answer():
+                self._answer(command)
+            case c.SetHandler():
+                self.handlers.set(command.msr, command.kind, command.value)
+            case c.SetRegs():
+                regs = self._vcpu(command.vcpu).get_regs()
+                for name, value in command.regs.items():
+                    regs[name] = value
+                self._vcpu(command.vcpu).set_regs(regs)
+            case c.SetMsr():
+                self._vcpu(command.vcpu).set_msr(command.index, command.value)
+            case c.Pci():
+                if self.pci is None:
+                    raise SessionError("this scenario has no PCI system ([pci] table)")
+                self.pci.apply(command.action)
+
+    def _vcpu(self, index: int) -> Any:
+        if not 0 <= index < len(self.vcpus):
+            raise SessionError(f"vcpu {index} does not exist (the VM has {len(self.vcpus)})")
+        return self.vcpus[index]
+
+    def _set_filter(self, command: c.SetFilter) -> None:
+        msr_filter = MsrFilter.from_dict(command.filter) if command.filter else MsrFilter()
+        code = 0
+        try:
+            self.vm.set_msr_filter(msr_filter)
+        except OSError as exc:
+            code = exc.errno or 0
+            raise
+        finally:
+            self.log.append(EventKind.FILTER_SET, step=self.step, errno=code,
+                            value=len(msr_filter.ranges), arg=msr_filter.flags & 0x7FFFFFFF)
+
+    def _enable_cap(self, command: c.EnableCap) -> None:
+        code = 0
+        try:
+            self.vm.enable_cap(command.cap, *command.args)
+        except OSError as exc:
+            code = exc.errno or 0
+            raise
+        finally:
+            first = command.args[0] if command.args else 0
+            self.log.append(EventKind.CAP_SET, step=self.step, errno=code,
+                            arg=command.cap & 0x7FFFFFFF, value=first & (1 << 64) - 1)
+
+    def _step(self, index: int) -> None:
+        vcpu = self._vcpu(index)
+        self._before_entry(index)
+        exit_ = vcpu.step()
+        self.log.append(EventKind.STEP, step=self.step, vcpu=index, aux=vcpu.get_regs().rip)
+        if exit_ is not None:
+            self._after_exit(index, exit_)
+
+    def _run(self, index: int, max_exits: int) -> None:
+        vcpu = self._vcpu(index)
+        for _ in range(max_exits):
+            self._before_entry(index)
+            exit_ = vcpu.run()
+            if not self._after_exit(index, exit_):
+                return
+
+    def _before_entry(self, index: int) -> None:
+        view = self.views[index]
+        view.pending, view.answered, view.halted = None, False, False
+
+    def _after_exit(self, index: int, exit_: VcpuExit) -> bool:
+        """Log the exit, let a rule answer it; True = a free run may go on."""
+        self.log.append_exit(exit_, index, self.step)
+        view = self.views[index]
+        reason = exit_.exit_reason
+        if reason in MSR_EXITS:
+            view.pending = exit_
+            view.answered = self.handlers.answer(exit_)
+            if view.answered:
+                self.log.append_answer(exit_, index, self.step)
+            return view.answered
+        if reason == uapi.KVM_EXIT_IO:
+            if exit_.io.direction == uapi.KVM_EXIT_IO_IN:
+                view.pending = exit_
+                return False
+            return True
+        view.halted = reason in FINAL_EXITS
+        return False
+
+    def _answer(self, command: c.Answer) -> None:
+        self._vcpu(command.vcpu)
+        view = self.views[command.vcpu]
+        exit_ = view.pending
+        if exit_ is None:
+            raise SessionError(f"vcpu {command.vcpu} has no pending exit to answer")
+        if exit_.exit_reason in MSR_EXITS:
+            exit_.msr.data = command.data & (1 << 64) - 1
+            exit_.msr.error = command.error & 0xFF
+        else:
+            exit_.io.data = command.data & (1 << 8 * exit_.io.size) - 1
+        view.answered = True
+        self.log.append_answer(exit_, command.vcpu, self.step)
+
+    # --- reading state ---------------------------------------------------------------------
+    def pending_exit(self, vcpu: int) -> VcpuExit | None:
+        """The exit waiting for user space on `vcpu`, if any (answered or not)."""
+        return self.views[vcpu].pending
+
+    def needs_answer(self, vcpu: int) -> bool:
+        view = self.views[vcpu]
+        return view.pending is not None and not view.answered
+
+    def regs(self, vcpu: int) -> Regs:
+        return self._vcpu(vcpu).get_regs()
+
+    def msr_filter(self) -> MsrFilter:
+        return self.vm.filter.source if self.engine == "sim" else MsrFilter()
+
+    def state_digest(self) -> str:
+        """A hash of everything a step changes: registers, MSRs, pending exits, filter,
+        intercept bitmaps, vfio-visible config, log length. Two sessions at the same step
+        of the same recording have the same digest."""
+        h = hashlib.blake2b(digest_size=16)
+        h.update(struct.pack("<QQ", self.step, self.visible_rows))
+        h.update(repr(sorted(self.handlers.registers.items())).encode())
+        for index, vcpu in enumerate(self.vcpus):
+            h.update(repr(vcpu.get_regs().as_dict()).encode())
+            pending = self.views[index].pending
+            h.update(repr(None if pending is None else pending.key()).encode())
+            if self.engine == "sim":
+                h.update(repr(sorted(vcpu.msrs.snapshot().items())).encode())
+                h.update(vcpu.msr_bitmap().tobytes())
+                h.update(vcpu.cpu.read_memory(0, 0x400000))
+        if self.engine == "sim":
+            h.update(repr(self.vm.filter.source.to_dict()).encode())
+            h.update(struct.pack("<Q", self.vm.user_space_msr_mask))
+        if self.pci is not None:
+            for name in sorted(self.pci.devices):
+                h.update(name.encode())
+                h.update(self.pci.devices[name].vconfig.snapshot())
+            for fn in self.pci.system.functions:
+                h.update(fn.config.snapshot())
+        return h.hexdigest()
+
+    # --- time travel (sim only) -------------------------------------------------------------
+    def _checkpoint(self) -> None:
+        if self.checkpoints is None:
+            return
+        self.checkpoints.add(Checkpoint(
+            step=self.step,
+            vm=self.vm.save_state(),
+            pci=None if self.pci is None else self.pci.clone(self._on_vfio),
+            handlers=(dict(self.handlers.rules), dict(self.handlers.registers)),
+            views=[(v.pending is not None, v.answered, v.halted) for v in self.views],
+        ))
+
+    def seek(self, step: int) -> None:
+        """Put the session in the state it had after `step` commands (0 = the scenario).
+
+        The log keeps every row of the history; `visible_rows` says how many belong to the
+        current step. Commands re-applied from the checkpoint log into a scratch log, only
+        to check that they reproduce their recorded events bit for bit."""
+        if self.checkpoints is None:
+            raise SessionError("the host engine cannot go back in time; replay instead")
+        if not 0 <= step <= len(self.history):
+            raise SessionError(f"step {step} is outside 0..{len(self.history)}")
+        checkpoint = self.checkpoints.at_or_before(step)
+        self.vm.restore_state(checkpoint.vm)
+        if checkpoint.pci is not None:
+            self.pci = checkpoint.pci.clone(self._on_vfio)
+        rules, registers = checkpoint.handlers
+        self.handlers.rules, self.handlers.registers = dict(rules), dict(registers)
+        self.views = [
+            _VcpuView(vcpu.pending if has_pending else None, answered, halted)
+            for vcpu, (has_pending, answered, halted) in zip(self.vcpus, checkpoint.views,
+                                                             strict=True)
+        ]
+        self.step = checkpoint.step
+        main_log, self.log = self.log, EventLog()
+        try:
+            for command in self.history[checkpoint.step:step]:
+                self.step += 1
+                first = len(self.log)
+                with contextlib.suppress(OSError, ValueError, RuntimeError):
+                    self._dispatch(command)  # an error is part of the recorded outcome
+                if self.log.digest(first, len(self.log)) != self.digests[self.step - 1]:
+                    raise RuntimeError(
+                        f"re-applying step {self.step} did not reproduce its events")
+                if self.step % self.checkpoint_every == 0 and not self.checkpoints.has(
+                        self.step):
+                    self._checkpoint()
+        finally:
+            self.log = main_log
+        self.visible_rows = self.log.row_of_step(step + 1)
+
+    def step_back(self) -> None:
+        if self.step == 0:
+            raise SessionError("already at the scenario's start")
+        self.seek(self.step - 1)
