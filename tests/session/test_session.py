@@ -120,7 +120,7 @@ COMMANDS = st.lists(st.one_of(
 ), max_size=25)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(COMMANDS)
 def test_same_commands_same_events_bit_for_bit(commands):
     first, second = session(), session()
@@ -180,3 +180,22 @@ name = "vf"
     assert s.state_digest() != before
     s.step_back()
     assert s.state_digest() == before
+
+
+def test_breakpoints_on_addresses_and_msrs_stop_a_run():
+    s = session()
+    rdmsr_of_0x10 = next(i.address for i in s.listing(0) if i.text == "mov ecx, 0x10") + 5
+    s.apply(c.SetBreakpoint(kind="msr", value=0xC0000100))
+    s.apply(c.SetBreakpoint(kind="address", value=rdmsr_of_0x10))
+    s.apply(c.Run())
+    row = s.log.row(len(s.log) - 1)
+    assert row["kind"] == EventKind.BREAKPOINT and row["msr"] == 0xC0000100
+    s.apply(c.Run())                      # over the wrmsr, stops again before the rdmsr
+    assert s.log.row(len(s.log) - 1)["msr"] == 0xC0000100
+    s.apply(c.Run())
+    row = s.log.row(len(s.log) - 1)
+    assert row["kind"] == EventKind.BREAKPOINT and row["aux"] == rdmsr_of_0x10
+    assert s.breakpoints(0) == (frozenset({rdmsr_of_0x10}), frozenset({0xC0000100}))
+    s.apply(c.SetBreakpoint(kind="address", value=rdmsr_of_0x10, enabled=False))
+    s.apply(c.Run())
+    assert s.pending_exit(0).msr.index == 0x36

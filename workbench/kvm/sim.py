@@ -247,6 +247,10 @@ class SimVcpu:
         self.intercepts = InterceptState(cstate_in_guest=vm.cstate_in_guest)
         self.pending: VcpuExit | None = None
         self.shutdown_reason: str | None = None
+        # Sim-only guest debugging: stop (KVM_EXIT_DEBUG) before the guest touches these
+        # MSRs; address breakpoints live in the guest CPU (set_breakpoint).
+        self.msr_breakpoints: set[int] = set()
+        self._passed_msr_break: int | None = None
         self._bitmap: np.ndarray | None = None
         self._bitmap_generation = vm.filter_generation
 
@@ -318,9 +322,15 @@ class SimVcpu:
         """Interrupt a run() in another thread; it returns KVM_EXIT_INTR (as on a signal)."""
         self.cpu.pause()
 
+    def set_breakpoint(self, address: int, enabled: bool = True) -> None:
+        """Stop with KVM_EXIT_DEBUG before the instruction at `address` (sim only)."""
+        self.cpu.set_breakpoint(address, enabled)
+
     def _stopped(self, stop: Stop) -> VcpuExit:
         if stop is Stop.PAUSED:
             return VcpuExit(uapi.KVM_EXIT_INTR, rip=self.cpu.reg(RIP))
+        if stop is Stop.BREAKPOINT:
+            return VcpuExit(uapi.KVM_EXIT_DEBUG, rip=self.cpu.reg(RIP))
         self.shutdown_reason = self.cpu.fault or "shutdown"
         return VcpuExit(uapi.KVM_EXIT_SHUTDOWN, rip=self.cpu.reg(RIP))
 
@@ -343,6 +353,12 @@ class SimVcpu:
         """kvm_emulate_rdmsr/wrmsr: filter, in-kernel handler, then user space or #GP."""
         cpu, vm = self.cpu, self.vm
         index = cpu.reg(RCX) & _U32
+        if self.msr_breakpoints and index in self.msr_breakpoints:
+            if self._passed_msr_break != insn.address:
+                self._passed_msr_break = insn.address
+                cpu.set_reg(RIP, insn.address)
+                return VcpuExit(uapi.KVM_EXIT_DEBUG, MsrExit(index), None, insn.address)
+            self._passed_msr_break = None
         value = 0
         if write:
             value = (cpu.reg(RDX) & _U32) << 32 | cpu.reg(RAX) & _U32

@@ -76,6 +76,16 @@ class SetMsr(_Command, tag="set_msr"):
     value: int = 0
 
 
+class SetBreakpoint(_Command, tag="set_breakpoint"):
+    """Stop a vCPU (KVM_EXIT_DEBUG) before the instruction at an address, or before any
+    guest RDMSR/WRMSR of an MSR index (sim only)."""
+
+    vcpu: int = 0
+    kind: Literal["address", "msr"] = "address"
+    value: int = 0
+    enabled: bool = True
+
+
 class Pci(_Command, tag="pci"):
     """One vfio/PCI action (config access, region/mmap access, host-side change...)."""
 
@@ -84,7 +94,7 @@ class Pci(_Command, tag="pci"):
 
 Command = (
     SetFilter | EnableCap | StepVcpu | RunToExit | Run | Answer | SetHandler | SetRegs | SetMsr
-    | Pci
+    | SetBreakpoint | Pci
 )
 
 _encoder = msgspec.json.Encoder()

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 import workbench.kvm
 from workbench.kvm import uapi
 from workbench.kvm.exits import VcpuExit
@@ -75,6 +77,7 @@ class Session:
         self.handlers = UserSpaceMsrs()
         for handler in self.scenario.handlers.values():
             self.handlers.set(handler.msr, handler.kind, handler.value)
+        self._host_filter = self.scenario.msr_filter or MsrFilter()
         self._build_engine()
         self.pci: PciStory | None = None
         if self.scenario.spec.pci is not None:
@@ -163,6 +166,16 @@ class Session:
                 self._vcpu(command.vcpu).set_regs(regs)
             case c.SetMsr():
                 self._vcpu(command.vcpu).set_msr(command.index, command.value)
+            case c.SetBreakpoint():
+                vcpu = self._vcpu(command.vcpu)
+                if self.engine != "sim":
+                    raise SessionError("breakpoints need the sim engine")
+                if command.kind == "address":
+                    vcpu.set_breakpoint(command.value, command.enabled)
+                elif command.enabled:
+                    vcpu.msr_breakpoints.add(command.value)
+                else:
+                    vcpu.msr_breakpoints.discard(command.value)
             case c.Pci():
                 if self.pci is None:
                     raise SessionError("this scenario has no PCI system ([pci] table)")
@@ -178,6 +191,7 @@ class Session:
         code = 0
         try:
             self.vm.set_msr_filter(msr_filter)
+            self._host_filter = msr_filter
         except OSError as exc:
             code = exc.errno or 0
             raise
@@ -219,6 +233,10 @@ class Session:
 
     def _after_exit(self, index: int, exit_: VcpuExit) -> bool:
         """Log the exit, let a rule answer it; True = a free run may go on."""
+        if exit_.exit_reason == uapi.KVM_EXIT_DEBUG:
+            self.log.append(EventKind.BREAKPOINT, step=self.step, vcpu=index, aux=exit_.rip,
+                            msr=exit_.msr.index)
+            return False
         self.log.append_exit(exit_, index, self.step)
         view = self.views[index]
         reason = exit_.exit_reason
@@ -263,7 +281,37 @@ class Session:
         return self._vcpu(vcpu).get_regs()
 
     def msr_filter(self) -> MsrFilter:
-        return self.vm.filter.source if self.engine == "sim" else MsrFilter()
+        """The filter in force (the sim's installed one; on the host, the last accepted)."""
+        return self.vm.filter.source if self.engine == "sim" else self._host_filter
+
+    @property
+    def vendor(self) -> str:
+        return self.vm.vendor if self.engine == "sim" else "host"
+
+    @property
+    def profile(self) -> str:
+        return self.vm.profile.name if self.engine == "sim" else self.vm.profile
+
+    def msr_allowed(self, index: int, write: bool) -> bool:
+        """The filter's decision for one MSR (sim engine)."""
+        return self.vm.msr_allowed(index, write)
+
+    def filter_map(self, first: int, count: int, write: bool) -> np.ndarray:
+        """The filter's decisions for `count` MSRs from `first`, for heatmaps (sim engine)."""
+        return self.vm.filter_map(first, count, write)
+
+    def msr_bitmap(self, vcpu: int) -> np.ndarray:
+        """The vCPU's VMX MSR bitmap / SVM MSRPM, bit set = intercept (sim engine)."""
+        return self._vcpu(vcpu).msr_bitmap()
+
+    def breakpoints(self, vcpu: int) -> tuple[frozenset[int], frozenset[int]]:
+        """(addresses, MSR indices) the vCPU stops at (sim engine)."""
+        cpu = self._vcpu(vcpu)
+        return cpu.cpu.breakpoints, frozenset(cpu.msr_breakpoints)
+
+    def listing(self, vcpu: int) -> tuple:
+        """The vCPU's program, disassembled (capstone)."""
+        return self._vcpu(vcpu).program.listing
 
     def state_digest(self) -> str:
         """A hash of everything a step changes: registers, MSRs, pending exits, filter,

@@ -68,6 +68,7 @@ class Stop(enum.IntEnum):
     SHUTDOWN = 2   # an exception the runtime does not handle (triple fault on real hardware)
     PAUSED = 3     # pause() from another thread
     STEPPED = 4    # step() retired one ordinary instruction
+    BREAKPOINT = 5  # at an address breakpoint, not yet executed
 
 
 def scan(program: Program) -> dict[int, SpecialInsn]:
@@ -110,6 +111,9 @@ class GuestCpu:
         self._pair_ptrs = (ctypes.c_void_p * 2)(
             ctypes.addressof(self._pair), ctypes.addressof(self._pair) + 8)
         self._stop_at: int | None = None
+        self._breakpoints: dict[int, int] = {}   # address -> Unicorn hook handle
+        self._break_at: int | None = None
+        self._pass_breakpoint: int | None = None  # resume over this one without stopping
         self.fault: str | None = None
         self._pause_requested = False  # set from another thread; a bool store is atomic
         self._add_special_hooks()
@@ -174,6 +178,25 @@ class GuestCpu:
             if status:
                 raise unicorn.UcError(status)
 
+    def set_breakpoint(self, address: int, enabled: bool) -> None:
+        """An address breakpoint: run() stops before the instruction there."""
+        if enabled and address not in self._breakpoints:
+            self._breakpoints[address] = self.uc.hook_add(
+                unicorn.UC_HOOK_CODE, self._on_breakpoint, begin=address, end=address)
+        elif not enabled and address in self._breakpoints:
+            self.uc.hook_del(self._breakpoints.pop(address))
+
+    @property
+    def breakpoints(self) -> frozenset[int]:
+        return frozenset(self._breakpoints)
+
+    def _on_breakpoint(self, uc: unicorn.Uc, address: int, size: int, data: object) -> None:
+        if address == self._pass_breakpoint:
+            self._pass_breakpoint = None
+            return
+        self._break_at = address
+        fastuc.emu_stop(self._handle)
+
     def _on_interrupt(self, uc: unicorn.Uc, intno: int, user_data: object) -> None:
         self.fault = f"exception or interrupt vector {intno}"
         uc.emu_stop()
@@ -188,10 +211,15 @@ class GuestCpu:
         yet executed), a fault (Stop.SHUTDOWN, see `fault`) or pause() (Stop.PAUSED).
         Passing `start` saves writing RIP: emu_start sets it."""
         rip = self.reg(RIP) if start is None else start
+        if self._breakpoints and rip in self._breakpoints and self._pass_breakpoint != rip:
+            self.set_reg(RIP, rip)
+            self._pass_breakpoint = rip   # reported once; the next run goes over it
+            return Stop.BREAKPOINT
         special = self.specials.get(rip)
         if special is not None:
             if start is not None:
                 self.set_reg(RIP, rip)
+            self._pass_breakpoint = None
             return special
         return self._emulate(rip, 0)
 
@@ -209,6 +237,7 @@ class GuestCpu:
 
     def _emulate(self, rip: int, count: int) -> SpecialInsn | Stop:
         self._stop_at = None
+        self._break_at = None
         self.fault = None
         if self._pause_requested:
             self._pause_requested = False
@@ -221,6 +250,12 @@ class GuestCpu:
             return Stop.SHUTDOWN
         if self.fault is not None:
             return Stop.SHUTDOWN
+        if self._stop_at in self._breakpoints and self._stop_at != self._pass_breakpoint:
+            self._break_at = self._stop_at   # an intercepted instruction is a breakpoint too
+        if self._break_at is not None:
+            self._pass_breakpoint = self._break_at
+            return Stop.BREAKPOINT
+        self._pass_breakpoint = None
         if self._stop_at is not None:
             return self.specials[self._stop_at]
         if count:
