@@ -199,3 +199,48 @@ def test_breakpoints_on_addresses_and_msrs_stop_a_run():
     s.apply(c.SetBreakpoint(kind="address", value=rdmsr_of_0x10, enabled=False))
     s.apply(c.Run())
     assert s.pending_exit(0).msr.index == 0x36
+
+
+def test_a_paused_run_is_recorded_so_re_application_lands_on_the_same_state():
+    import threading
+    import time
+
+    loop = """
+version = 1
+[caps]
+user_space_msr = ["UNKNOWN"]
+[[vcpus]]
+source = '''
+    mov ecx, 0x35
+    rdmsr
+    rdmsr
+spin:
+    add rbx, 1
+    movq xmm3, rbx
+    mov [0x300000], rbx
+    jmp spin
+'''
+[[handlers]]
+msr = "0x35"
+value = 7
+"""
+    s = Session(loads(loop), checkpoint_every=1000)
+    timer = threading.Timer(0.2, lambda: s.pause(0))
+    timer.start()
+    started = time.monotonic()
+    result = s.apply(c.Run())
+    timer.join()
+    assert time.monotonic() - started < 5
+    assert isinstance(result.command, c.Run) and result.command.interrupt is not None
+    assert result.command.interrupt.exits == 2
+    row = s.log.row(len(s.log) - 1)
+    assert row["kind"] == EventKind.INTR
+    live = s.state_digest()
+    assert s.regs(0).rbx > 1000
+    s.seek(0)
+    s.seek(1)                                    # re-applies the rewritten command
+    assert s.state_digest() == live
+    encoded = c.from_builtins(c.to_builtins(result.command))
+    fresh = Session(loads(loop))
+    assert fresh.apply(encoded).digest == result.digest
+    assert fresh.state_digest() == live

@@ -9,9 +9,13 @@ the answer takes effect on the next run(), exactly as with kvm_run.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import errno
+import zlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -527,6 +531,35 @@ class SimVcpu:
                                     IoExit(*io), rip)
         self.shutdown_reason = state.shutdown_reason
         self.ticks = state.ticks
+        self._bitmap = None
+
+    def export_state(self) -> dict[str, Any]:
+        """This vCPU's state as plain data for a file: architectural registers, RAM
+        (zlib + base64), the MSR file, guest time and the dynamic intercept reasons."""
+        return {
+            "regs": self.cpu.arch_state(),
+            "memory": base64.b64encode(
+                zlib.compress(self.cpu.read_memory(0, GUEST_MEM_SIZE), 6)).decode(),
+            "msrs": self.msrs.snapshot(),
+            "ticks": self.ticks,
+            "intercepts": asdict(self.intercepts),
+        }
+
+    def import_state(self, data: dict[str, Any]) -> None:
+        """Inverse of export_state; ValueError for data that does not fit this vCPU."""
+        try:
+            memory = zlib.decompress(base64.b64decode(data["memory"], validate=True))
+            if len(memory) != GUEST_MEM_SIZE:
+                raise ValueError(f"memory: {len(memory)} bytes, expected {GUEST_MEM_SIZE}")
+            intercepts = InterceptState(**data["intercepts"])
+            self.cpu.set_arch_state({k: int(v) for k, v in data["regs"].items()})
+            self.msrs.restore({int(k): int(v) for k, v in data["msrs"].items()})
+            self.ticks = int(data["ticks"])
+        except (KeyError, TypeError, zlib.error, binascii.Error) as exc:
+            raise ValueError(f"vCPU state: {exc}") from None
+        self.cpu.write_memory(0, memory)
+        self.intercepts = intercepts
+        self.pending = None
         self._bitmap = None
 
     # --- inspection (sim only) ------------------------------------------------------------------

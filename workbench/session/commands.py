@@ -32,10 +32,20 @@ class StepVcpu(_Command, tag="step"):
     vcpu: int = 0
 
 
+class Interrupt(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """Where a pause landed: after `exits` exits, in the exported vCPU `state`. A pause
+    hits the guest at a moment no re-execution can find again, so the session rewrites
+    an interrupted run into this: re-applying it runs `exits` exits and loads `state`."""
+
+    exits: int
+    state: dict[str, Any]
+
+
 class RunToExit(_Command, tag="run_to_exit"):
     """KVM_RUN once: until the next exit to user space."""
 
     vcpu: int = 0
+    interrupt: Interrupt | None = None
 
 
 class Run(_Command, tag="run"):
@@ -44,6 +54,7 @@ class Run(_Command, tag="run"):
 
     vcpu: int = 0
     max_exits: int = 10_000
+    interrupt: Interrupt | None = None
 
 
 class Answer(_Command, tag="answer"):

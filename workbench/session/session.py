@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import numpy as np
 
 import workbench.kvm
@@ -71,6 +72,7 @@ class Session:
             raise ValueError("checkpoint_every must be at least 1")
         self.step = 0
         self.visible_rows = 0
+        self._rewritten: c.Command | None = None
         self.history: list[c.Command] = []
         self.digests: list[str] = []
         self.observers: list[Callable[[CommandResult], None]] = []
@@ -127,10 +129,12 @@ class Session:
         first = len(self.log)
         self.step += 1
         error = None
+        self._rewritten = None
         try:
             self._dispatch(command)
         except (OSError, ValueError, RuntimeError) as exc:
             error = str(exc)
+        command = self._rewritten or command
         result = CommandResult(self.step, command, first, len(self.log),
                                self.log.digest(first, len(self.log)), error)
         self.history.append(command)
@@ -152,9 +156,9 @@ class Session:
             case c.StepVcpu():
                 self._step(command.vcpu)
             case c.RunToExit():
-                self._run(command.vcpu, 1)
+                self._run(command, 1)
             case c.Run():
-                self._run(command.vcpu, command.max_exits)
+                self._run(command, command.max_exits)
             case c.Answer():
                 self._answer(command)
             case c.SetHandler():
@@ -219,13 +223,40 @@ class Session:
         if exit_ is not None:
             self._after_exit(index, exit_)
 
-    def _run(self, index: int, max_exits: int) -> None:
+    def _run(self, command: c.Run | c.RunToExit, max_exits: int) -> None:
+        index = command.vcpu
         vcpu = self._vcpu(index)
-        for _ in range(max_exits):
+        if command.interrupt is not None:
+            self._replay_interrupt(index, command.interrupt)
+            return
+        for exits in range(max_exits):
             self._before_entry(index)
             exit_ = vcpu.run()
+            if exit_.exit_reason == uapi.KVM_EXIT_INTR and self.engine == "sim":
+                self._rewritten = msgspec.structs.replace(command, interrupt=c.Interrupt(
+                    exits=exits, state=vcpu.export_state()))
             if not self._after_exit(index, exit_):
                 return
+
+    def _replay_interrupt(self, index: int, interrupt: c.Interrupt) -> None:
+        """Re-apply an interrupted run: the same exits, then the state the pause found."""
+        if self.engine != "sim":
+            raise SessionError("an interrupted run can only be re-applied on the sim engine")
+        vcpu = self.vcpus[index]
+        for _ in range(interrupt.exits):
+            self._before_entry(index)
+            self._after_exit(index, vcpu.run())
+        self._before_entry(index)
+        vcpu.import_state(interrupt.state)
+        self._after_exit(index, VcpuExit(uapi.KVM_EXIT_INTR, rip=vcpu.get_regs().rip))
+
+    def pause(self, vcpu: int) -> None:
+        """Stop a run of `vcpu` in progress (from another thread): it ends with
+        KVM_EXIT_INTR, and the session records where, so replay lands there too."""
+        target = self._vcpu(vcpu)
+        if not hasattr(target, "pause"):
+            raise SessionError(f"the {self.engine} engine cannot pause a running vCPU")
+        target.pause()
 
     def _before_entry(self, index: int) -> None:
         view = self.views[index]

@@ -28,6 +28,11 @@ _UC_REG = {name: getattr(ux, f"UC_X86_REG_{name.upper()}") for name in REG_NAMES
 RAX, RBX, RCX, RDX, R14, R15, RIP = (
     _UC_REG[n] for n in ("rax", "rbx", "rcx", "rdx", "r14", "r15", "rip")
 )
+_ARCH_EXTRA = {
+    "fs_base": ux.UC_X86_REG_FS_BASE, "gs_base": ux.UC_X86_REG_GS_BASE,
+    "mxcsr": ux.UC_X86_REG_MXCSR,
+    **{f"xmm{i}": getattr(ux, f"UC_X86_REG_XMM{i}") for i in range(16)},
+}
 _UNTIL_NEVER = ctypes.c_uint64(0xFFFF_FFFF_FFFF_FFFF)
 _NO_TIMEOUT = ctypes.c_uint64(0)
 _COUNT = {0: ctypes.c_size_t(0), 1: ctypes.c_size_t(1)}
@@ -146,6 +151,24 @@ class GuestCpu:
             if name not in _UC_REG:
                 raise ValueError(f"unknown register {name!r} (known: {', '.join(REG_NAMES)})")
             self.set_reg(_UC_REG[name], value & 0xFFFF_FFFF_FFFF_FFFF)
+
+    def arch_state(self) -> dict[str, int]:
+        """The architectural registers a guest program can observe, by name: GPRs, RIP,
+        RFLAGS, FS/GS base, MXCSR and XMM0-15. Plain ints, so they can go into a file
+        (a raw Unicorn context cannot: it is host memory)."""
+        state = self.get_regs()
+        for name in _ARCH_EXTRA:
+            state[name] = self.uc.reg_read(_ARCH_EXTRA[name])
+        return state
+
+    def set_arch_state(self, state: dict[str, int]) -> None:
+        unknown = set(state) - set(_UC_REG) - set(_ARCH_EXTRA)
+        if unknown:
+            raise ValueError(f"unknown register(s): {', '.join(sorted(unknown))}")
+        self.set_regs({k: v for k, v in state.items() if k in _UC_REG})
+        for name, value in state.items():
+            if name in _ARCH_EXTRA:
+                self.uc.reg_write(_ARCH_EXTRA[name], value)
 
     def save_context(self) -> unicorn.UcContext:
         """Every CPU register Unicorn keeps (GPRs, segments, flags, x87/SSE, MSRs)."""
