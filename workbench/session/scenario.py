@@ -17,6 +17,7 @@ Python accepts ("0xc0000100"), because MSR indices read best in hex.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tomllib
 from dataclasses import dataclass
@@ -114,6 +115,7 @@ class Scenario:
     msr_filter: MsrFilter | None
     programs: list[Program]
     handlers: dict[int, Handler]
+    source: str = ""   # the TOML text loads() read; a recording embeds it to be self-contained
 
     @property
     def name(self) -> str:
@@ -228,7 +230,7 @@ def loads(text: str, source: str = "<scenario>") -> Scenario:
         path = path.strip("`") if message else ""
         raise ScenarioError(message or str(exc), path, locate(text, path), source) from None
     try:
-        return build(spec)
+        return dataclasses.replace(build(spec), source=text)
     except ScenarioError as exc:
         message = str(exc).split(": ", 1)[1] if exc.field else str(exc)
         raise ScenarioError(message, exc.field, locate(text, exc.field), source) from None
