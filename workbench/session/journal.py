@@ -1,0 +1,165 @@
+"""Durable files: an append-only JSON Lines journal, and whole files replaced atomically.
+
+A session's journal is written as it runs, so a crash of the workbench loses at most the
+command being applied: every record is one write() of a complete line followed by a
+flush, and the data reaches the disk (os.fsync) at most `sync_interval` seconds later, or
+at once when `sync_each` is set. A journal that was closed cleanly ends with an "end"
+record; one without it is unfinished, and `find_unfinished_journals` offers it for recovery
+unless a live journal still holds its lock (flock, released when the writer dies).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import IO
+
+import msgspec
+
+APP_DIR = "kvm-trap-workbench"
+SUFFIX = ".jsonl"
+_TAIL_BYTES = 4096
+
+
+def journal_dir() -> Path:
+    """Where journals live by default: $XDG_STATE_HOME/kvm-trap-workbench/journals."""
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / APP_DIR / "journals"
+
+
+def new_journal_path(directory: Path | None = None) -> Path:
+    """A fresh, unique journal name (time then pid), so journals sort by age."""
+    directory = journal_dir() if directory is None else directory
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return directory / f"session-{stamp}-{os.getpid()}-{time.monotonic_ns() % 10**6}{SUFFIX}"
+
+
+class Journal:
+    """An append-only JSON Lines file; one record per line, flushed on every append."""
+
+    def __init__(self, path: Path, *, sync_each: bool = False, sync_interval: float = 0.1,
+                 exclusive: bool = True) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file: IO[bytes] = open(self.path, "xb" if exclusive else "wb")  # noqa: SIM115
+        fcntl.flock(self._file.fileno(), fcntl.LOCK_EX)
+        self._encoder = msgspec.json.Encoder()
+        self._sync_each, self._interval = sync_each, sync_interval
+        self._lock = threading.Lock()
+        self._last_sync = time.monotonic()
+        self._dirty = False
+        self._timer: threading.Timer | None = None
+
+    @property
+    def closed(self) -> bool:
+        return self._file.closed
+
+    def append(self, record: object) -> None:
+        """Write one record (a msgspec Struct or builtins) as one line, then flush."""
+        line = self._encoder.encode(record) + b"\n"
+        with self._lock:
+            self._file.write(line)
+            self._file.flush()
+            self._dirty = True
+            now = time.monotonic()
+            if self._sync_each or now - self._last_sync >= self._interval:
+                self._sync_locked()
+            elif self._timer is None:
+                self._timer = threading.Timer(self._interval - (now - self._last_sync),
+                                              self._sync_later)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def _sync_later(self) -> None:
+        with self._lock:
+            self._timer = None
+            if not self._file.closed:
+                self._sync_locked()
+
+    def _sync_locked(self) -> None:
+        if self._dirty:
+            os.fsync(self._file.fileno())
+            self._dirty = False
+        self._last_sync = time.monotonic()
+
+    def close(self) -> None:
+        """Sync what is written and close; an idle timer is cancelled."""
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            if not self._file.closed:
+                self._sync_locked()
+                self._file.close()
+
+
+def write_atomic(path: Path, chunks: Iterable[bytes]) -> None:
+    """Write a whole file so readers see the old one or the new one, never a mix:
+    a temporary file in the same directory, fsync'ed, then os.replace()d over `path`."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    with contextlib.suppress(OSError):
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def _last_line(path: Path) -> bytes:
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        f.seek(max(0, f.tell() - _TAIL_BYTES))
+        tail = f.read()
+    lines = [line for line in tail.split(b"\n") if line.strip()]
+    return lines[-1] if lines else b""
+
+
+def is_finished(path: Path) -> bool:
+    """True when the journal's last line is an "end" record (it was closed cleanly)."""
+    try:
+        record = msgspec.json.decode(_last_line(path))
+    except (OSError, msgspec.DecodeError):
+        return False
+    return isinstance(record, dict) and record.get("kind") == "end"
+
+
+def in_use(path: Path) -> bool:
+    """True while a live Journal (in any process) is writing `path`."""
+    try:
+        with open(path, "rb") as f:
+            fcntl.flock(f.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def find_unfinished_journals(directory: Path | None = None) -> list[Path]:
+    """Journals in `directory` (default journal_dir()) that lack an "end" record and that
+    no live session is writing: sessions that crashed. Newest first."""
+    directory = journal_dir() if directory is None else Path(directory)
+    try:
+        candidates = [p for p in directory.iterdir() if p.suffix == SUFFIX and p.is_file()]
+    except OSError:
+        return []
+    unfinished = [p for p in candidates if not is_finished(p) and not in_use(p)]
+    return sorted(unfinished, key=lambda p: p.stat().st_mtime, reverse=True)

@@ -1,0 +1,63 @@
+"""The records of a recording file, one JSON object per line, told apart by "kind".
+
+    {"kind": "header", "format": "workbench-recording", "version": 1, ...}   line 1, once
+    {"kind": "command", "step": n, "command": {...}, "digest": "...", ...}    one per command
+    {"kind": "bookmark", "step": n, "note": "..."}                            any time
+    {"kind": "end", "steps": n}                                               on a clean close
+
+Known kinds are validated (wrong types are errors) but may carry fields this version does
+not know, and readers skip kinds they do not know: a newer workbench can add both.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+from workbench.session import commands as c
+
+FORMAT = "workbench-recording"
+VERSION = 1
+EVENT_LINES = 32   # formatted events kept per command: enough for a readable diff
+
+Digest = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{32}$")]
+Count = Annotated[int, msgspec.Meta(ge=0)]
+
+
+class _Record(msgspec.Struct, tag_field="kind", kw_only=True, omit_defaults=False):
+    pass
+
+
+class Header(_Record, tag="header"):
+    format: str
+    version: int
+    app_version: str
+    engine: str
+    profile: str | None
+    vendor: str
+    scenario: str                 # the scenario's TOML text: a recording is self-contained
+    scenario_name: str = ""
+    programs: list[str] = []      # each vCPU's machine code (hex): replay needs no assembler
+
+
+class CommandRecord(_Record, tag="command"):
+    step: Annotated[int, msgspec.Meta(ge=1)]
+    command: c.Command
+    digest: Digest
+    rows: Count
+    events: list[str] = []
+    error: str | None = None
+
+
+class Bookmark(_Record, tag="bookmark"):
+    step: Count
+    note: str
+
+
+class End(_Record, tag="end"):
+    steps: Count
+
+
+KNOWN: dict[str, type[_Record]] = {"header": Header, "command": CommandRecord,
+                                   "bookmark": Bookmark, "end": End}
