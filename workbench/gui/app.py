@@ -9,12 +9,20 @@ from PySide6.QtWidgets import QApplication
 
 from workbench.gui.main_window import MainWindow
 
+APP_NAME, ORG_NAME = "KVM Trap Workbench", "kvm-trap-workbench"
 
-def run_gui(scenario_path: Path) -> int:
+
+def application() -> QApplication:
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    app.setApplicationName("KVM Trap Workbench")
-    app.setOrganizationName("kvm-trap-workbench")
+    app.setApplicationName(APP_NAME)
+    app.setOrganizationName(ORG_NAME)
+    return app
+
+
+def run_gui(path: Path) -> int:
+    """Open `path` (a scenario or a recording) in the main window and run the event loop."""
+    app = application()
     window = MainWindow()
-    window.open_scenario(scenario_path)
+    window.open_path(path)
     window.show()
     return app.exec()

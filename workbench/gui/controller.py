@@ -8,12 +8,14 @@ in any panel highlights it in all of them.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from workbench.kvm.filter import MsrFilter
+from workbench.kvm.guest.assembler import Program
 from workbench.session import commands as c
 from workbench.session.scenario import Scenario, load
 from workbench.session.session import CommandResult, Session
@@ -39,11 +41,28 @@ class _Edit(QUndoCommand):
         self._controller.apply(self._undo)
 
 
+class _SwapScenario(QUndoCommand):
+    """An edit no command can express (a vCPU's new program): redo starts a session on the
+    new scenario, undo on the old one. Both keep the undo stack, which holds this edit."""
+
+    def __init__(self, controller: SessionController, text: str, old: Scenario,
+                 new: Scenario) -> None:
+        super().__init__(text)
+        self._controller, self._old, self._new = controller, old, new
+
+    def redo(self) -> None:
+        self._controller.restart(self._new)
+
+    def undo(self) -> None:
+        self._controller.restart(self._old)
+
+
 class SessionController(QObject):
     applied = Signal(object)          # CommandResult, after every command
     session_replaced = Signal()       # a new scenario or recording was opened
     msr_selected = Signal(int)        # linked selection: an MSR index (-1 = none)
     error = Signal(str)               # a command failed; the text names the field and errno
+    seeked = Signal(int)              # time travel: the session now stands after this step
 
     def __init__(self, session: Session | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -59,23 +78,65 @@ class SessionController(QObject):
         self.replace_session(Session(scenario, engine=engine), path)
         return scenario
 
-    def replace_session(self, session: Session, path: Path | None = None) -> None:
+    def replace_session(self, session: Session, path: Path | None = None,
+                        keep_undo: bool = False) -> None:
+        """Swap in a session; `keep_undo` only for edits that swap sessions themselves."""
         if self.session is not None:
             self.session.close()
         self.session, self.path = session, path
-        self.undo_stack.clear()
+        if not keep_undo:
+            self.undo_stack.clear()
         self.session_replaced.emit()
 
+    def restart(self, scenario: Scenario) -> None:
+        """A fresh session on `scenario` (same engine and file), keeping the undo stack."""
+        if self.session is None:
+            raise RuntimeError("no session is open")
+        self.replace_session(Session(scenario, engine=self.session.engine), self.path,
+                             keep_undo=True)
+
+    def replace_program(self, vcpu: int, program: Program) -> None:
+        """Give one vCPU a new program, as an undoable edit. No command can change code in
+        a running VM, so the session restarts from the scenario with the program swapped."""
+        if self.session is None:
+            raise RuntimeError("no session is open")
+        old = self.session.scenario
+        programs = list(old.programs)
+        programs[vcpu] = program
+        new = dataclasses.replace(old, programs=programs)
+        self.undo_stack.push(_SwapScenario(self, f"Replace vcpu{vcpu} program", old, new))
+
     # --- commands ---------------------------------------------------------------------
-    def apply(self, command: c.Command) -> CommandResult:
-        """Apply a command now (not undoable: runs, steps, answers)."""
+    def apply(self, command: c.Command, announce: bool = True) -> CommandResult:
+        """Apply a command now (not undoable: runs, steps, answers).
+
+        A worker thread passes announce=False and has the GUI thread `announce` the result
+        later, so widgets only read the session while the worker waits."""
         if self.session is None:
             raise RuntimeError("no session is open")
         result = self.session.apply(command)
+        if announce:
+            self.announce(result)
+        return result
+
+    def announce(self, result: CommandResult) -> None:
+        """Tell the widgets a command was applied (and whether it failed)."""
         self.applied.emit(result)
         if result.error is not None:
             self.error.emit(result.error)
-        return result
+
+    def pause(self, vcpu: int) -> None:
+        """Interrupt a free run of `vcpu` from the GUI thread (thread-safe in the session):
+        the running Run returns with KVM_EXIT_INTR. SessionError if the engine cannot."""
+        if self.session is not None:
+            self.session.pause(vcpu)
+
+    def seek(self, step: int) -> None:
+        """Put the session back (or forward) to the state after `step` commands."""
+        if self.session is None:
+            raise RuntimeError("no session is open")
+        self.session.seek(step)
+        self.seeked.emit(step)
 
     def push(self, text: str, do: c.Command, undo: c.Command) -> CommandResult | None:
         """Apply an edit through the undo stack; returns its result."""

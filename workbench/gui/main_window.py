@@ -1,85 +1,263 @@
-"""The main window: the scenario's guest code beside the stream of exits it causes.
+"""The main window: every panel as a dock around one session, and the debugger's keys.
 
-It reads the session layer (scenario loading and the runner) and never touches an engine;
-the filter editor, heatmaps, vCPU stepping and the trap log dock into it later.
+Panels talk to the session only through the SessionController; the window adds the
+menus, the toolbar, the status bar, files (scenarios, recordings, recent ones) and a dock
+layout that outlives the run (QSettings, with View -> Reset layout).
 """
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
+from types import ModuleType
 
-from PySide6.QtGui import QAction, QFont, QKeySequence
-from PySide6.QtWidgets import (
-    QFileDialog,
-    QListWidget,
-    QMainWindow,
-    QMessageBox,
-    QSplitter,
-)
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QWidget
 
-from workbench.session.runner import run_scenario
-from workbench.session.scenario import Scenario, ScenarioError, load
-from workbench.session.session import Session
+from workbench.gui.bitmaps import BitmapInspector
+from workbench.gui.controller import SessionController
+
+try:  # TEMPORARY while the filter editor package has no __init__
+    from workbench.gui.filter_editor import FilterEditor
+except ImportError:
+    from workbench.gui.filter_editor.editor import FilterEditor
+from workbench.gui.log import TrapLogPanel
+from workbench.gui.runner_thread import Runner
+from workbench.gui.settings import Settings
+from workbench.gui.timeline import TimelinePanel
+from workbench.gui.vcpu import VcpuPanel
+from workbench.session.scenario import ScenarioError
+
+TITLE = "KVM Trap Workbench"
+
+
+def recording_module() -> ModuleType | None:
+    """workbench.session.recording when it offers is_recording/open_recording."""
+    try:
+        module = importlib.import_module("workbench.session.recording")
+    except ImportError:
+        return None
+    ok = hasattr(module, "is_recording") and hasattr(module, "open_recording")
+    return module if ok else None
 
 
 class MainWindow(QMainWindow):
-    def __init__(self) -> None:
+    def __init__(self, settings: QSettings | None = None) -> None:
         super().__init__()
-        self.setWindowTitle("KVM Trap Workbench")
-        self.resize(1100, 700)
-        self.scenario: Scenario | None = None
-        mono = QFont("monospace")
-        mono.setStyleHint(QFont.StyleHint.Monospace)
-        self.listing = QListWidget()
-        self.listing.setFont(mono)
-        self.log = QListWidget()
-        self.log.setFont(mono)
-        splitter = QSplitter()
-        splitter.addWidget(self.listing)
-        splitter.addWidget(self.log)
-        splitter.setSizes([400, 700])
-        self.setCentralWidget(splitter)
-        self.run_action = QAction("&Run", self, shortcut=QKeySequence("F5"),
-                                  triggered=self.run_scenario)
-        open_action = QAction("&Open…", self, shortcut=QKeySequence.StandardKey.Open,
-                              triggered=self._choose_file)
-        toolbar = self.addToolBar("Run")
-        toolbar.setObjectName("run-toolbar")
-        toolbar.addAction(open_action)
-        toolbar.addAction(self.run_action)
-        menu = self.menuBar().addMenu("&File")
-        menu.addAction(open_action)
-        menu.addAction(QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit,
-                               triggered=self.close))
+        self.setWindowTitle(TITLE)
+        self.setObjectName("main-window")
+        self.resize(1400, 900)
+        self.setDockNestingEnabled(True)
+        self.settings = Settings(settings)
+        self.controller = SessionController(parent=self)
+        self.runner = Runner(self.controller, parent=self)
 
-    def open_scenario(self, path: Path) -> bool:
+        self.vcpu_panel = VcpuPanel(self.controller, self.runner)
+        self.log_panel = TrapLogPanel(self.controller, busy=lambda: self.runner.running)
+        self.timeline = TimelinePanel(self.controller)
+        self.filter_editor = FilterEditor(self.controller)
+        self.bitmaps = BitmapInspector(self.controller)
+        self.docks = {
+            "vcpu": self._dock("vCPU", self.vcpu_panel, Qt.DockWidgetArea.LeftDockWidgetArea),
+            "log": self._dock("Trap log", self.log_panel, Qt.DockWidgetArea.RightDockWidgetArea),
+            "filter": self._dock("MSR filter", self.filter_editor,
+                                 Qt.DockWidgetArea.RightDockWidgetArea),
+            "timeline": self._dock("Timeline", self.timeline,
+                                   Qt.DockWidgetArea.BottomDockWidgetArea),
+            "bitmaps": self._dock("Bitmaps", self.bitmaps,
+                                  Qt.DockWidgetArea.BottomDockWidgetArea),
+        }
+        self.tabifyDockWidget(self.docks["log"], self.docks["filter"])
+        self.tabifyDockWidget(self.docks["timeline"], self.docks["bitmaps"])
+        self.docks["log"].raise_()
+        self.docks["timeline"].raise_()
+
+        self._build_actions()
+        self._build_menus()
+        self._build_status()
+        self.log_panel.step_selected.connect(self.timeline.set_step)
+        self.timeline.step_clicked.connect(self.log_panel.select_step)
+        self.controller.applied.connect(self._show_step)
+        self.controller.seeked.connect(self._show_step)
+        self.controller.session_replaced.connect(self._show_session)
+        self.controller.error.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.runner.started.connect(self._on_run_state)
+        self.runner.stopped.connect(self._on_run_state)
+        self._on_run_state()
+
+        self._default_state = self.saveState()
+        self.restore_layout()
+
+    # --- building ------------------------------------------------------------------------
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock-{title.lower().replace(' ', '-')}")
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _action(self, text: str, slot: object, shortcut: QKeySequence | str | None = None,
+                tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.setToolTip(f"{tip or text} ({action.shortcut().toString()})"
+                          if shortcut is not None else tip or text)
+        action.triggered.connect(slot)
+        self.addAction(action)
+        return action
+
+    def _build_actions(self) -> None:
+        panel = self.vcpu_panel
+        self.open_action = self._action("&Open…", self._choose_file,
+                                        QKeySequence.StandardKey.Open)
+        self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self.step_action = self._action("&Step", panel.step, "F10", "Execute one instruction")
+        self.run_action = self._action("&Run", panel.run, "F5",
+                                       "Run while handlers answer the exits")
+        self.run_to_exit_action = self._action("Run to next &exit", panel.run_to_exit, "F8",
+                                               "KVM_RUN once")
+        self.pause_action = self._action("&Pause", panel.pause, "Shift+F5")
+        self.step_back_action = self._action("Step &back", self.step_back, "Shift+F10",
+                                             "Go back one command (time travel)")
+        stack = self.controller.undo_stack
+        self.undo_action = stack.createUndoAction(self, "&Undo")
+        self.undo_action.setShortcut(QKeySequence("Ctrl+Z"))
+        self.redo_action = stack.createRedoAction(self, "&Redo")
+        self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        self.addActions([self.undo_action, self.redo_action])
+        self.reset_layout_action = self._action("&Reset layout", self.reset_layout)
+        panel.toolbar.addActions([self.step_action, self.run_to_exit_action, self.run_action,
+                                  self.pause_action])
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        file_menu.addAction(self.open_action)
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+        self._fill_recent(self.settings.recent_files())
+        edit_menu = bar.addMenu("&Edit")
+        edit_menu.addActions([self.undo_action, self.redo_action])
+        run_menu = bar.addMenu("&Run")
+        run_menu.addActions([self.step_action, self.run_to_exit_action, self.run_action,
+                             self.pause_action, self.step_back_action])
+        view_menu = bar.addMenu("&View")
+        for dock in self.docks.values():
+            view_menu.addAction(dock.toggleViewAction())
+        view_menu.addSeparator()
+        view_menu.addAction(self.reset_layout_action)
+        toolbar = self.addToolBar("Session")
+        toolbar.setObjectName("session-toolbar")
+        toolbar.addActions([self.open_action, self.undo_action, self.redo_action])
+        toolbar.addSeparator()
+        toolbar.addActions([self.step_back_action, self.step_action, self.run_to_exit_action,
+                            self.run_action, self.pause_action])
+
+    def _build_status(self) -> None:
+        self.status = {name: QLabel() for name in ("engine", "profile", "vendor", "step")}
+        for label in self.status.values():
+            label.setContentsMargins(6, 0, 6, 0)
+            self.statusBar().addPermanentWidget(label)
+
+    # --- files -------------------------------------------------------------------------------
+    def _choose_file(self) -> None:
+        kinds = "Scenarios (*.toml)"
+        if recording_module() is not None:
+            kinds = "Scenarios and recordings (*.toml *.jsonl *.wbrec);;" + kinds + \
+                ";;Recordings (*.jsonl *.wbrec)"
+        name, _ = QFileDialog.getOpenFileName(self, "Open", "", kinds + ";;All files (*)")
+        if name:
+            self.open_path(Path(name))
+
+    def open_path(self, path: Path) -> bool:
+        """Open a scenario or a recording; a message box says why not (old session stays)."""
+        self.runner.stop()
+        recording = recording_module()
         try:
-            scenario = load(path)
-        except ScenarioError as exc:
-            QMessageBox.warning(self, "Cannot open scenario", str(exc))
+            if recording is not None and recording.is_recording(path):
+                self._open_recording(recording, path)
+            else:
+                self.controller.open_scenario(path)
+        except (ScenarioError, OSError, ValueError, RuntimeError) as exc:
+            QMessageBox.warning(self, "Cannot open", str(exc))
             return False
-        self.scenario = scenario
-        self.setWindowTitle(f"{scenario.name or path.name} — KVM Trap Workbench")
-        self.listing.clear()
-        for vcpu_id, program in enumerate(scenario.programs):
-            self.listing.addItem(f"; vcpu{vcpu_id}")
-            for insn in program.listing:
-                self.listing.addItem(f"{insn.address:#010x}  {insn.text}")
-        self.log.clear()
-        self.statusBar().showMessage(
-            f"engine sim · profile {scenario.profile or 'linux-6.18'} · vendor {scenario.vendor}")
+        self._fill_recent(self.settings.add_recent(path))
         return True
 
-    def run_scenario(self) -> None:
-        if self.scenario is None:
-            return
-        self.log.clear()
-        try:
-            self.log.addItems(list(run_scenario(Session(self.scenario))))
-        except (OSError, ValueError, RuntimeError) as exc:
-            self.log.addItem(f"error: {exc}")
+    def _open_recording(self, recording: ModuleType, path: Path) -> None:
+        """Replay the recording's commands, so its whole history is there to travel."""
+        replay = recording.open_recording(path)
+        for _ in replay.play():
+            pass
+        self.controller.replace_session(replay.session, path)
+        if replay.problem:
+            self.statusBar().showMessage(replay.problem, 15000)
 
-    def _choose_file(self) -> None:
-        name, _ = QFileDialog.getOpenFileName(self, "Open scenario", "", "Scenarios (*.toml)")
-        if name:
-            self.open_scenario(Path(name))
+    def _fill_recent(self, files: list[Path]) -> None:
+        self.recent_menu.clear()
+        for path in files:
+            self.recent_menu.addAction(str(path), lambda p=path: self.open_path(p))
+        self.recent_menu.setEnabled(bool(files))
+
+    # --- commands that are the window's own -----------------------------------------------------
+    def step_back(self) -> None:
+        session = self.controller.session
+        if session is None or self.runner.running or session.step == 0:
+            return
+        try:
+            self.controller.seek(session.step - 1)
+        except (ValueError, RuntimeError) as exc:
+            self.statusBar().showMessage(str(exc), 8000)
+
+    # --- status -------------------------------------------------------------------------------
+    def _show_session(self) -> None:
+        session = self.controller.session
+        path = self.controller.path
+        name = session.scenario.name if session is not None else ""
+        self.setWindowTitle(f"{name or (path.name if path else '')} — {TITLE}")
+        if session is not None:
+            self.status["engine"].setText(f"engine {session.engine}")
+            self.status["profile"].setText(f"profile {session.profile}")
+            self.status["vendor"].setText(f"vendor {session.vendor}")
+        self._show_step()
+
+    def _show_step(self, *_: object) -> None:
+        session = self.controller.session
+        if session is not None:
+            self.status["step"].setText(f"step {session.step}/{len(session.history)}")
+
+    def _on_run_state(self, *_: object) -> None:
+        running = self.runner.running
+        for action in (self.step_action, self.run_action, self.run_to_exit_action,
+                       self.step_back_action, self.undo_action, self.redo_action,
+                       self.open_action):
+            action.setEnabled(not running)
+        self.pause_action.setEnabled(running)
+        if not running:
+            self.undo_action.setEnabled(self.controller.undo_stack.canUndo())
+            self.redo_action.setEnabled(self.controller.undo_stack.canRedo())
+
+    # --- layout --------------------------------------------------------------------------------
+    def restore_layout(self) -> bool:
+        geometry, state = self.settings.layout()
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        return state is not None and self.restoreState(state)
+
+    def save_layout(self) -> None:
+        self.settings.save_layout(self.saveGeometry(), self.saveState())
+
+    def reset_layout(self) -> None:
+        self.restoreState(self._default_state)
+        for dock in self.docks.values():
+            dock.show()
+        self.docks["log"].raise_()
+        self.docks["timeline"].raise_()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt's name)
+        self.runner.stop()
+        self.save_layout()
+        super().closeEvent(event)

@@ -1,0 +1,263 @@
+"""The trap log as a Qt table model over the session's columnar log.
+
+Millions of rows must scroll smoothly, so the model holds nothing per event: a numpy
+array of the log rows the display filter lets through, and a small cache of the rows Qt
+is painting right now. Appends arrive as (first, last) batches from EventLog.subscribe,
+possibly from the runner's thread, and are drained in the GUI thread by `sync`; only the
+new rows are filtered (beginInsertRows). A filter change or a truncated log (the user
+stepped after going back in time) resets the model.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtGui import QBrush, QColor, QFont
+
+from workbench.kvm.msrs.catalogue import msr_name
+from workbench.session.eventlog import EventKind, EventLog, MsrExitReason, parse_filter
+from workbench.session.eventlog.kinds import MSR_KINDS
+from workbench.session.eventlog.query import predicates
+
+COLUMNS = ("Kind", "Step", "vCPU", "MSR", "Reason", "Value", "Device", "Details")
+KIND, STEP, VCPU, MSR, REASON, VALUE, DEVICE, DETAILS = range(len(COLUMNS))
+_CACHE_ROWS = 512  # a few screens of formatted rows; the rest is numpy
+
+_COLOURS: dict[EventKind, str] = {
+    EventKind.MSR_READ: "#e3f0ff", EventKind.MSR_WRITE: "#e3f0ff",
+    EventKind.MSR_GP: "#ffd6d6", EventKind.MSR_EXIT: "#ffe4bf",
+    EventKind.USER_ANSWER: "#dcf5dc", EventKind.IO_EXIT: "#eeeeee",
+    EventKind.IO_ANSWER: "#eeeeee", EventKind.HLT: "#e8ddf5", EventKind.SHUTDOWN: "#f5c6f0",
+    EventKind.INTR: "#e8ddf5", EventKind.BREAKPOINT: "#fff5b0",
+    EventKind.FILTER_SET: "#d9f2f2", EventKind.CAP_SET: "#d9f2f2",
+}
+_VFIO_COLOUR = "#d6efe6"
+_REASON_KINDS = frozenset({EventKind.MSR_EXIT, EventKind.MSR_GP, EventKind.USER_ANSWER})
+
+
+def kind_colour(kind: EventKind) -> QColor | None:
+    name = _VFIO_COLOUR if kind.is_vfio else _COLOURS.get(kind)
+    return QColor(name) if name else None
+
+
+def reason_text(bits: int) -> str:
+    return "+".join(r.name for r in MsrExitReason if bits & r and r.name)
+
+
+class _Rows:
+    """A growable int64 array: appends amortised O(new rows), no copy per batch."""
+
+    def __init__(self, rows: np.ndarray | None = None) -> None:
+        self.data = np.empty(0, np.int64) if rows is None else rows.astype(np.int64)
+        self.n = len(self.data)
+
+    def extend(self, rows: np.ndarray) -> None:
+        need = self.n + len(rows)
+        if need > len(self.data):
+            grown = np.empty(max(need, 2 * len(self.data), 1024), np.int64)
+            grown[:self.n] = self.data[:self.n]
+            self.data = grown
+        self.data[self.n:need] = rows
+        self.n = need
+
+    def view(self) -> np.ndarray:
+        return self.data[:self.n]
+
+
+class TrapLogModel(QAbstractTableModel):
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.log: EventLog | None = None
+        self.filter_text = ""
+        self.future_from = 0  # log rows from here on belong to steps after the current one
+        self._filters: dict[str, Any] = {}
+        self._rows = _Rows()
+        self._seen = 0  # log rows the model has taken in
+        self._batches: list[tuple[int, int]] = []
+        self._lock = threading.Lock()
+        self._unsubscribe: Callable[[], None] | None = None
+        self._cache: dict[int, dict[str, Any]] = {}
+        self._italic = QFont()
+        self._italic.setItalic(True)
+        self._future_brush = QBrush(QColor("#9a9a9a"))
+
+    # --- wiring -------------------------------------------------------------------------
+    def attach(self, log: EventLog | None, future_from: int = 0) -> None:
+        """Show another log (a new session); the filter text stays."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        self.log = log
+        self.future_from = future_from
+        if log is not None:
+            self._unsubscribe = log.subscribe(self._on_batch)
+        self._refilter()
+
+    def _on_batch(self, first: int, last: int) -> None:
+        """EventLog observer; may run in the runner's thread, so it only queues."""
+        with self._lock:
+            self._batches.append((first, last))
+
+    def sync(self, future_from: int | None = None) -> None:
+        """Take in the queued batches (GUI thread, while the session is not running)."""
+        with self._lock:
+            batches, self._batches = self._batches, []
+        if future_from is not None:
+            self.set_future_from(future_from)
+        if not batches or self.log is None:
+            return
+        if any(first < self._seen for first, _ in batches) or len(self.log) < self._seen:
+            self._refilter()  # rows we showed were truncated: start over
+            return
+        first, last = self._seen, len(self.log)
+        self._seen = last
+        new = self._match(first, last)
+        if len(new):
+            start = self._rows.n
+            self.beginInsertRows(QModelIndex(), start, start + len(new) - 1)
+            self._rows.extend(new)
+            self.endInsertRows()
+
+    def set_future_from(self, row: int) -> None:
+        if row != self.future_from:
+            self.future_from = row
+            if self._rows.n:
+                self.dataChanged.emit(self.index(0, 0),
+                                      self.index(self._rows.n - 1, len(COLUMNS) - 1))
+
+    # --- filtering --------------------------------------------------------------------------
+    def set_filter(self, text: str) -> None:
+        """Apply display-filter text; FilterError (naming the token) leaves the old one."""
+        filters = parse_filter(text)
+        self.filter_text, self._filters = text, filters
+        self._refilter()
+
+    def _refilter(self) -> None:
+        self.beginResetModel()
+        self._cache.clear()
+        with self._lock:
+            self._batches.clear()
+        if self.log is None:
+            self._rows, self._seen = _Rows(), 0
+        else:
+            self._seen = len(self.log)
+            rows = self.log.select(**self._filters) if self._filters else np.arange(self._seen)
+            self._rows = _Rows(rows)
+        self.endResetModel()
+
+    def _match(self, first: int, last: int) -> np.ndarray:
+        if not self._filters:
+            return np.arange(first, last, dtype=np.int64)
+        log = self.log
+        block = log.rows(first, last)
+        keep = np.ones(len(block), dtype=bool)
+        for pred in predicates(**self._filters, device_ids=self._device_ids):
+            keep &= pred(block)
+        return first + np.flatnonzero(keep)
+
+    def _device_ids(self, address: str) -> list[int]:
+        address = address.lower()
+        return [i for i, a in self.log.devices.items() if a == address]
+
+    # --- lookups ----------------------------------------------------------------------------
+    def log_row(self, view_row: int) -> int:
+        return int(self._rows.data[view_row])
+
+    def view_row(self, log_row: int) -> int:
+        """The model row showing `log_row`, or the next one the filter shows (-1: none)."""
+        rows = self._rows.view()
+        at = int(np.searchsorted(rows, log_row))
+        return at if at < len(rows) else -1
+
+    def view_row_of_step(self, step: int) -> int:
+        if self.log is None:
+            return -1
+        return self.view_row(self.log.row_of_step(step))
+
+    def record(self, log_row: int) -> dict[str, Any]:
+        """log.row(), cached while it is on screen."""
+        rec = self._cache.get(log_row)
+        if rec is None:
+            if len(self._cache) >= _CACHE_ROWS:
+                self._cache.clear()
+            rec = self.log.row(log_row)
+            self._cache[log_row] = rec
+        return rec
+
+    # --- QAbstractTableModel ------------------------------------------------------------------
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else self._rows.n
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+    def data(self, index: QModelIndex | QPersistentModelIndex,
+             role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or index.row() >= self._rows.n or self.log is None:
+            return None
+        row = int(self._rows.data[index.row()])
+        if role == Qt.ItemDataRole.DisplayRole:
+            try:
+                return self.text(row, index.column())
+            except IndexError:  # truncated under us; the next sync resets the model
+                return None
+        if role == Qt.ItemDataRole.ForegroundRole and row >= self.future_from:
+            return self._future_brush
+        if role == Qt.ItemDataRole.FontRole and row >= self.future_from:
+            return self._italic
+        if role == Qt.ItemDataRole.BackgroundRole and row < self.future_from:
+            try:
+                colour = kind_colour(self.record(row)["kind"])
+            except IndexError:
+                return None
+            return QBrush(colour) if colour is not None else None
+        if role == Qt.ItemDataRole.ToolTipRole and row >= self.future_from:
+            return "future: after the step the session stands at"
+        return None
+
+    def text(self, row: int, column: int) -> str:
+        r = self.record(row)
+        kind: EventKind = r["kind"]
+        if column == KIND:
+            return kind.name
+        if column == STEP:
+            return str(r["step"])
+        if column == VCPU:
+            return str(r["vcpu"]) if r["vcpu"] >= 0 else ""
+        if column == MSR:
+            return f"{r['msr']:#x} {msr_name(r['msr'])}" if kind in MSR_KINDS else ""
+        if column == REASON:
+            return reason_text(r["reason"]) if kind in _REASON_KINDS else ""
+        if column == VALUE:
+            return f"{r['value']:#x}"
+        if column == DEVICE:
+            return r["device"] or ""
+        return self.log.format_row(row)
+
+    def filter_token(self, view_row: int, column: int) -> str | None:
+        """The display-filter token that keeps rows like this cell's (None: no such key)."""
+        r = self.record(self.log_row(view_row))
+        kind: EventKind = r["kind"]
+        if column == KIND:
+            return f"kind={kind.name}"
+        if column == STEP:
+            return f"step={r['step']}"
+        if column == VCPU:
+            return f"vcpu={r['vcpu']}"
+        if column == MSR and kind in MSR_KINDS:
+            return f"msr={r['msr']:#x}"
+        if column == REASON and kind in _REASON_KINDS and r["reason"]:
+            return f"reason={reason_text(r['reason']).replace('+', ',')}"
+        if column == DEVICE and r["device"]:
+            return f"device={r['device']}"
+        return None

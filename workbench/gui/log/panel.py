@@ -1,0 +1,201 @@
+"""The trap log panel: display filter, the table, one event's details, kvm_stat counters.
+
+Selecting a row shows the event and, when the session can travel in time, moves it to
+the step that event belongs to; rows of later steps stay in the table, greyed, until the
+user applies a command there (which cuts them off, as a new branch of history).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QItemSelection, QPoint, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QFont
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QPlainTextEdit,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.gui.controller import SessionController
+from workbench.gui.log.model import COLUMNS, DETAILS, TrapLogModel
+from workbench.session.eventlog import FilterError
+
+_BAD = "QLineEdit { border: 2px solid #d02020; }"
+_FILTER_HELP = "kind=MSR_EXIT msr=0x35 vcpu=0 reason=FILTER step=3-9 device=0000:01:00.0"
+
+
+def format_counters(counters: dict[str, Any]) -> str:
+    """kvm_stat's view in a few lines."""
+    kinds = "  ".join(f"{name} {count}" for name, count in counters["kinds"].items())
+    reasons = "  ".join(f"{name} {count}"
+                        for name, count in counters["msr_exit_reasons"].items())
+    vcpus = "  ".join(f"vcpu{v} {count}" for v, count in counters["vcpu_exits"].items())
+    return (f"events {counters['events']}   exits {counters['exits']}   {vcpus}\n"
+            f"MSR exits by reason: {reasons}\n{kinds}")
+
+
+class TrapLogPanel(QWidget):
+    step_selected = Signal(int)  # the step of the row the user selected
+
+    def __init__(self, controller: SessionController, busy: Any = None,
+                 parent: QWidget | None = None) -> None:
+        """`busy()` says whether a free run owns the session (no time travel then)."""
+        super().__init__(parent)
+        self.controller = controller
+        self._busy = busy or (lambda: False)
+        self.model = TrapLogModel(self)
+        mono = QFont("monospace")
+        mono.setStyleHint(QFont.StyleHint.Monospace)
+
+        self.filter_edit = QLineEdit(placeholderText=f"display filter: {_FILTER_HELP}")
+        self.filter_edit.setClearButtonEnabled(True)
+        self.filter_error = QLabel(styleSheet="color: #d02020;")
+        self.filter_error.hide()
+        self._filter_timer = QTimer(self, singleShot=True, interval=200)
+        self._filter_timer.timeout.connect(self.apply_filter)
+        self.filter_edit.textChanged.connect(self._filter_timer.start)
+        self.filter_edit.returnPressed.connect(self.apply_filter)
+
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        self.table.setFont(mono)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._context_menu)
+        vheader = self.table.verticalHeader()
+        vheader.hide()
+        vheader.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        vheader.setDefaultSectionSize(self.table.fontMetrics().height() + 4)
+        hheader = self.table.horizontalHeader()
+        hheader.setStretchLastSection(True)
+        for column, width in enumerate((110, 50, 45, 230, 70, 140, 110)):
+            self.table.setColumnWidth(column, width)
+        self.table.selectionModel().selectionChanged.connect(self._on_selection)
+
+        self.details = QPlainTextEdit(readOnly=True)
+        self.details.setFont(mono)
+        self.counters = QLabel()
+        self.counters.setFont(mono)
+        self.counters.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.table)
+        split.addWidget(self.details)
+        split.setStretchFactor(0, 4)
+        split.setStretchFactor(1, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.filter_edit)
+        layout.addWidget(self.filter_error)
+        layout.addWidget(split, 1)
+        layout.addWidget(self.counters)
+
+        controller.session_replaced.connect(self.reload)
+        controller.applied.connect(self.refresh)
+        controller.seeked.connect(self.refresh)
+        self.reload()
+
+    # --- following the session ------------------------------------------------------------
+    def reload(self) -> None:
+        session = self.controller.session
+        self.model.attach(None if session is None else session.log,
+                          0 if session is None else session.visible_rows)
+        self.details.clear()
+        self._show_counters()
+
+    def refresh(self, *_: Any) -> None:
+        """Take in new rows (GUI thread, the session idle or waiting at a sync point)."""
+        session = self.controller.session
+        if session is None:
+            return
+        bar = self.table.verticalScrollBar()
+        follow = bar.value() >= bar.maximum()
+        self.model.sync(session.visible_rows)
+        if follow:
+            self.table.scrollToBottom()
+        self._show_counters()
+
+    def _show_counters(self) -> None:
+        session = self.controller.session
+        self.counters.setText("" if session is None else format_counters(session.log.counters()))
+
+    # --- display filter -----------------------------------------------------------------------
+    def apply_filter(self) -> bool:
+        self._filter_timer.stop()
+        text = self.filter_edit.text()
+        try:
+            self.model.set_filter(text)
+        except FilterError as exc:
+            self.filter_edit.setStyleSheet(_BAD)
+            self.filter_error.setText(f"bad filter token {exc.token!r}: {exc}")
+            self.filter_error.show()
+            return False
+        self.filter_edit.setStyleSheet("")
+        self.filter_error.hide()
+        return True
+
+    def _context_menu(self, pos: QPoint) -> None:
+        index = self.table.indexAt(pos)
+        if not index.isValid():
+            return
+        menu = QMenu(self)
+        self.filter_action(index.row(), index.column(), menu)
+        menu.popup(self.table.viewport().mapToGlobal(pos))
+
+    def filter_action(self, view_row: int, column: int, menu: QMenu) -> QAction:
+        """'Filter on this value' for one cell (disabled where no filter key fits)."""
+        token = self.model.filter_token(view_row, column)
+        action = menu.addAction(f"Filter on this value ({token})" if token
+                                else f"Filter on this value (not by {COLUMNS[column]})")
+        action.setEnabled(token is not None and column != DETAILS)
+        action.triggered.connect(lambda: self.add_filter_token(token or ""))
+        return action
+
+    def add_filter_token(self, token: str) -> None:
+        """Add `key=value` to the filter text, replacing the key's old value."""
+        key = token.partition("=")[0]
+        kept = [t for t in self.filter_edit.text().split() if t.partition("=")[0] != key]
+        self.filter_edit.setText(" ".join([*kept, token]))
+        self.apply_filter()
+
+    # --- selection and time travel -------------------------------------------------------------
+    def _on_selection(self, selected: QItemSelection, _deselected: QItemSelection) -> None:
+        rows = selected.indexes()
+        if not rows or self.model.log is None:
+            return
+        log_row = self.model.log_row(rows[0].row())
+        record = self.model.record(log_row)
+        self.details.setPlainText(self._describe(log_row, record))
+        step = record["step"]
+        session = self.controller.session
+        if (session is not None and session.history and step != session.step
+                and not self._busy()):
+            try:
+                self.controller.seek(step)
+            except (ValueError, RuntimeError) as exc:
+                self.details.appendPlainText(f"\ncannot go to step {step}: {exc}")
+        self.step_selected.emit(step)
+
+    def _describe(self, log_row: int, record: dict[str, Any]) -> str:
+        lines = [self.model.log.format_row(log_row), ""]
+        for name, value in record.items():
+            shown = f"{value:#x}" if isinstance(value, int) and name in (
+                "value", "aux", "msr", "virt", "mask", "offset") else value
+            lines.append(f"{name:<10} {shown}")
+        return "\n".join(lines)
+
+    def select_step(self, step: int) -> None:
+        """Select the first shown row of `step` (or the next one shown)."""
+        row = self.model.view_row_of_step(step)
+        if row >= 0:
+            self.table.selectRow(row)
+            self.table.scrollTo(self.model.index(row, 0))

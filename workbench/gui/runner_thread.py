@@ -1,0 +1,148 @@
+"""Free runs off the GUI thread: Run commands in chunks while the window stays live.
+
+The worker applies Run(vcpu, max_exits=chunk) again and again (Unicorn releases the GIL
+while the guest runs). The session is not thread-safe, so the GUI reads it only at sync
+points: a 30 Hz timer asks for one, the worker stops between two chunks and waits, and
+the GUI thread announces what happened (controller.applied) before letting it go on. At
+most 30 refreshes a second, and never a read that races the worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import threading
+
+from PySide6.QtCore import QObject, QThread, QTimer, Signal
+
+from workbench.gui.controller import SessionController
+from workbench.session import commands as c
+from workbench.session.session import CommandResult
+
+CHUNK_EXITS = 256
+REFRESH_HZ = 30
+
+
+class _Worker(QThread):
+    synced = Signal()  # the worker is waiting: the GUI may read the session
+
+    def __init__(self, controller: SessionController, vcpu: int, chunk: int,
+                 once: bool) -> None:
+        super().__init__()
+        self.controller, self.vcpu, self.chunk, self.once = controller, vcpu, chunk, once
+        self.stop = threading.Event()
+        self.want_sync = threading.Event()
+        self.resume = threading.Event()
+        self._lock = threading.Lock()
+        self._batch: CommandResult | None = None  # results not yet announced, merged
+
+    def run(self) -> None:
+        session = self.controller.session
+        while not self.stop.is_set():
+            before = session.log.counters()["vcpu_exits"].get(self.vcpu, 0)
+            command = c.RunToExit(vcpu=self.vcpu) if self.once else c.Run(
+                vcpu=self.vcpu, max_exits=self.chunk)
+            result = self.controller.apply(command, announce=False)
+            self._merge(result)
+            exits = session.log.counters()["vcpu_exits"].get(self.vcpu, 0) - before
+            if (self.once or result.error is not None or exits < self.chunk
+                    or session.needs_answer(self.vcpu) or session.views[self.vcpu].halted):
+                return
+            if self.want_sync.is_set() and not self.stop.is_set():
+                self.resume.clear()
+                self.synced.emit()
+                self.resume.wait()
+
+    def _merge(self, result: CommandResult) -> None:
+        with self._lock:
+            if self._batch is not None:
+                result = dataclasses.replace(result, first_row=self._batch.first_row)
+            self._batch = result
+
+    def take(self) -> CommandResult | None:
+        """The results since the last take, as one (first_row of the first)."""
+        with self._lock:
+            batch, self._batch = self._batch, None
+            return batch
+
+
+class Runner(QObject):
+    """Starts, paces and pauses free runs; one at a time."""
+
+    started = Signal(int)    # vcpu
+    progress = Signal(object)  # CommandResult covering the rows since the last progress
+    stopped = Signal(int)    # vcpu; the session is the GUI's again
+
+    def __init__(self, controller: SessionController, chunk: int = CHUNK_EXITS,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.controller, self.chunk = controller, chunk
+        self._worker: _Worker | None = None
+        self._timer = QTimer(self, interval=1000 // REFRESH_HZ)
+        self._timer.timeout.connect(self._ask_sync)
+
+    @property
+    def running(self) -> bool:
+        return self._worker is not None
+
+    def start(self, vcpu: int, once: bool = False) -> bool:
+        """Run `vcpu` freely (or to its next exit); False if a run is already going."""
+        if self._worker is not None or self.controller.session is None:
+            return False
+        worker = _Worker(self.controller, vcpu, self.chunk, once)
+        worker.synced.connect(self._on_synced)
+        worker.finished.connect(self._on_finished)
+        self._worker = worker
+        self._timer.start()
+        self.started.emit(vcpu)
+        worker.start()
+        return True
+
+    def pause(self) -> None:
+        """Stop within a frame: no next chunk, and the running one is interrupted."""
+        worker = self._worker
+        if worker is None:
+            return
+        worker.stop.set()
+        with contextlib.suppress(ValueError):  # an engine without pause: the chunk ends it
+            self.controller.pause(worker.vcpu)
+        worker.resume.set()
+
+    def stop(self) -> None:
+        """Pause and wait for the worker (closing the window, opening another session)."""
+        worker = self._worker
+        if worker is None:
+            return
+        self.pause()
+        while not worker.wait(20):
+            worker.resume.set()  # it may have cleared it just after pause() set it
+        self._finish(worker)
+
+    def _ask_sync(self) -> None:
+        if self._worker is not None:
+            self._worker.want_sync.set()
+
+    def _on_synced(self) -> None:
+        worker = self.sender()
+        if isinstance(worker, _Worker):
+            worker.want_sync.clear()
+            if worker is self._worker:
+                self._announce(worker)
+            worker.resume.set()
+
+    def _on_finished(self) -> None:
+        worker = self.sender()
+        if worker is self._worker and isinstance(worker, _Worker):
+            self._finish(worker)
+
+    def _finish(self, worker: _Worker) -> None:
+        self._worker = None
+        self._timer.stop()
+        self._announce(worker)
+        self.stopped.emit(worker.vcpu)
+
+    def _announce(self, worker: _Worker) -> None:
+        batch = worker.take()
+        if batch is not None:
+            self.controller.announce(batch)
+            self.progress.emit(batch)

@@ -1,0 +1,89 @@
+"""The vCPU's program as capstone lists it, the current RIP marked, breakpoints in a gutter.
+
+Clicking the gutter (or "Toggle breakpoint" in the context menu) asks for a breakpoint
+at that instruction; the panel turns the request into an undoable command.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from PySide6.QtCore import QPoint, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtWidgets import QAbstractItemView, QMenu, QTableWidget, QTableWidgetItem
+
+from workbench.kvm.guest.assembler import Instruction
+
+CURRENT = QColor("#c8e6ff")
+BREAK_MARK = "●"
+GUTTER, ADDRESS, BYTES, TEXT = range(4)
+
+
+class DisassemblyView(QTableWidget):
+    breakpoint_toggled = Signal(int, bool)  # address, enable
+
+    def __init__(self) -> None:
+        super().__init__(0, 4)
+        self.setHorizontalHeaderLabels(["", "address", "bytes", "instruction"])
+        self.verticalHeader().hide()
+        self.horizontalHeader().setStretchLastSection(True)
+        self.setColumnWidth(GUTTER, 22)
+        self.setColumnWidth(ADDRESS, 110)
+        self.setColumnWidth(BYTES, 150)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.customContextMenuRequested.connect(self._context_menu)
+        self.cellClicked.connect(self._on_click)
+        mono = QFont("monospace")
+        mono.setStyleHint(QFont.StyleHint.Monospace)
+        self.setFont(mono)
+        self.addresses: list[int] = []
+        self.breakpoints: frozenset[int] = frozenset()
+        self.rip = -1
+
+    def set_listing(self, listing: Sequence[Instruction]) -> None:
+        self.setRowCount(len(listing))
+        self.addresses = [insn.address for insn in listing]
+        for row, insn in enumerate(listing):
+            cells = ("", f"{insn.address:#010x}", insn.raw.hex(" "), insn.text)
+            for column, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if column == GUTTER:
+                    item.setForeground(QBrush(QColor("#d02020")))
+                    item.setToolTip("click: toggle breakpoint")
+                self.setItem(row, column, item)
+        self.breakpoints, self.rip = frozenset(), -1
+
+    def set_state(self, rip: int, breakpoints: frozenset[int]) -> None:
+        """Mark the instruction at `rip` and the breakpoint gutter."""
+        self.rip, self.breakpoints = rip, breakpoints
+        current_row = -1
+        for row, address in enumerate(self.addresses):
+            self.item(row, GUTTER).setText(BREAK_MARK if address in breakpoints else "")
+            brush = QBrush(CURRENT) if address == rip else QBrush()
+            if address == rip:
+                current_row = row
+            for column in range(self.columnCount()):
+                self.item(row, column).setBackground(brush)
+        if current_row >= 0:
+            self.scrollToItem(self.item(current_row, TEXT))
+
+    def current_row(self) -> int:
+        return self.addresses.index(self.rip) if self.rip in self.addresses else -1
+
+    def toggle(self, row: int) -> None:
+        address = self.addresses[row]
+        self.breakpoint_toggled.emit(address, address not in self.breakpoints)
+
+    def _on_click(self, row: int, column: int) -> None:
+        if column == GUTTER:
+            self.toggle(row)
+
+    def _context_menu(self, pos: QPoint) -> None:
+        row = self.rowAt(pos.y())
+        if row < 0:
+            return
+        menu = QMenu(self)
+        menu.addAction("Toggle breakpoint", lambda: self.toggle(row))
+        menu.popup(self.viewport().mapToGlobal(pos))

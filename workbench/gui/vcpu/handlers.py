@@ -1,0 +1,106 @@
+"""User space's MSR rules (constant, register, fail, ask) as a table and a small form.
+
+Every change is an undoable SetHandler whose inverse restores the rule that was there.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QGridLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QWidget,
+)
+
+from workbench.gui.controller import SessionController
+from workbench.gui.vcpu.hexedit import HexLineEdit
+from workbench.kvm.msrs.catalogue import msr_name
+from workbench.session import commands as c
+from workbench.session.handlers import KINDS, UserSpaceMsrs
+
+
+def inverse(handlers: UserSpaceMsrs, msr: int) -> c.SetHandler:
+    """The SetHandler that puts back the rule `msr` has now."""
+    rule = handlers.rules.get(msr)
+    if rule is None or rule.kind not in KINDS:
+        return c.SetHandler(msr=msr, kind="none")
+    return c.SetHandler(msr=msr, kind=rule.kind, value=rule.value)
+
+
+class HandlersEditor(QWidget):
+    def __init__(self, controller: SessionController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.table = QTableWidget(0, 3)
+        self.table.setHorizontalHeaderLabels(["MSR", "kind", "value"])
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.verticalHeader().hide()
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.itemSelectionChanged.connect(self._fill_form)
+        self.msr = HexLineEdit(32, "MSR (hex)")
+        self.kind = QComboBox()
+        self.kind.addItems(list(KINDS))
+        self.value = HexLineEdit(64, "value (hex)")
+        self.set_button = QPushButton("Set")
+        self.set_button.clicked.connect(self.set_rule)
+        self.remove_button = QPushButton("Remove")
+        self.remove_button.clicked.connect(self.remove_rule)
+        grid = QGridLayout(self)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.addWidget(QLabel("User-space MSR handlers"), 0, 0, 1, 4)
+        grid.addWidget(self.table, 1, 0, 1, 4)
+        grid.addWidget(self.msr, 2, 0)
+        grid.addWidget(self.kind, 2, 1)
+        grid.addWidget(self.value, 2, 2)
+        grid.addWidget(self.set_button, 2, 3)
+        grid.addWidget(self.remove_button, 3, 3)
+        self.msrs: list[int] = []
+
+    def refresh(self) -> None:
+        session = self.controller.session
+        rules = {} if session is None else session.handlers.rules
+        self.msrs = sorted(rules)
+        self.table.setRowCount(len(self.msrs))
+        for row, msr in enumerate(self.msrs):
+            rule = rules[msr]
+            cells = (f"{msr:#x} {msr_name(msr)}", rule.kind,
+                     f"{rule.value:#x}" if rule.kind in ("constant", "register") else "")
+            for column, text in enumerate(cells):
+                self.table.setItem(row, column, QTableWidgetItem(text))
+
+    def _fill_form(self) -> None:
+        rows = self.table.selectionModel().selectedRows()
+        session = self.controller.session
+        if not rows or session is None:
+            return
+        msr = self.msrs[rows[0].row()]
+        rule = session.handlers.rules[msr]
+        self.msr.set_value(msr)
+        if rule.kind in KINDS:
+            self.kind.setCurrentText(rule.kind)
+        self.value.set_value(rule.value)
+
+    def set_rule(self) -> None:
+        msr, value = self.msr.value(), self.value.value()
+        if msr is None:
+            self.msr.setFocus()
+            return
+        kind = self.kind.currentText()
+        self._push(f"Set {kind} handler for MSR {msr:#x}",
+                   c.SetHandler(msr=msr, kind=kind, value=value or 0))
+
+    def remove_rule(self) -> None:
+        msr = self.msr.value()
+        if msr is not None:
+            self._push(f"Remove handler for MSR {msr:#x}", c.SetHandler(msr=msr, kind="none"))
+
+    def _push(self, text: str, do: c.SetHandler) -> None:
+        session = self.controller.session
+        if session is not None:
+            self.controller.push(text, do, inverse(session.handlers, do.msr))

@@ -1,0 +1,186 @@
+"""One vCPU up close: its code and registers, how to move it, and what waits on it.
+
+Stepping, answering and breakpoints go through the controller; free runs through the
+Runner, so the panel only reads the session when no worker owns it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QSplitter,
+    QTabWidget,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.gui.controller import SessionController
+from workbench.gui.runner_thread import Runner
+from workbench.gui.vcpu.breakpoints import MsrBreakpoints
+from workbench.gui.vcpu.disassembly import DisassemblyView
+from workbench.gui.vcpu.handlers import HandlersEditor
+from workbench.gui.vcpu.pending import PendingExitEditor
+from workbench.gui.vcpu.registers import RegistersView
+from workbench.gui.vcpu.source_editor import SourceEditor
+from workbench.kvm.guest.assembler import Program
+from workbench.session import commands as c
+
+
+class VcpuPanel(QWidget):
+    def __init__(self, controller: SessionController, runner: Runner,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller, self.runner = controller, runner
+        self.vcpu = 0
+        self.toolbar = QToolBar()
+        self.selector = QComboBox()
+        self.selector.currentIndexChanged.connect(self._choose_vcpu)
+        self.state = QLabel()
+        self.disassembly = DisassemblyView()
+        self.disassembly.breakpoint_toggled.connect(self._toggle_address)
+        self.source = SourceEditor()
+        self.source.assembled.connect(self._replace_program)
+        self.registers = RegistersView()
+        self.pending = PendingExitEditor()
+        self.pending.answered.connect(self.answer)
+        self.msr_breakpoints = MsrBreakpoints()
+        self.msr_breakpoints.toggled.connect(self._toggle_msr)
+        self.handlers = HandlersEditor(controller)
+
+        self.code_tabs = QTabWidget()
+        self.code_tabs.addTab(self.disassembly, "Disassembly")
+        self.code_tabs.addTab(self.source, "Source")
+        side = QWidget()
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(0, 0, 0, 0)
+        side_layout.addWidget(self.registers, 3)
+        side_layout.addWidget(self.pending)
+        side_layout.addWidget(self.msr_breakpoints, 1)
+        side_layout.addWidget(self.handlers, 2)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self.code_tabs)
+        split.addWidget(side)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
+        head = QHBoxLayout()
+        head.addWidget(QLabel("vCPU"))
+        head.addWidget(self.selector)
+        head.addWidget(self.toolbar, 1)
+        head.addWidget(self.state)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addLayout(head)
+        layout.addWidget(split, 1)
+
+        controller.session_replaced.connect(self.reload)
+        controller.applied.connect(self.refresh)
+        controller.seeked.connect(self.refresh)
+        runner.started.connect(self._running)
+        runner.stopped.connect(self._stopped)
+        self.reload()
+
+    # --- actions (the main window's F10/F5/Shift+F5 end here) ---------------------------------
+    def step(self) -> None:
+        if self._idle():
+            self.controller.apply(c.StepVcpu(vcpu=self.vcpu))
+
+    def run(self) -> None:
+        if self._idle():
+            self.runner.start(self.vcpu)
+
+    def run_to_exit(self) -> None:
+        if self._idle():
+            self.runner.start(self.vcpu, once=True)
+
+    def pause(self) -> None:
+        self.runner.pause()
+
+    def answer(self, data: int, error: int) -> None:
+        if self._idle():
+            self.controller.apply(c.Answer(vcpu=self.vcpu, data=data, error=error))
+
+    def _idle(self) -> bool:
+        return self.controller.session is not None and not self.runner.running
+
+    # --- edits ---------------------------------------------------------------------------------
+    def _toggle_address(self, address: int, enable: bool) -> None:
+        self._push_breakpoint("address", address, enable, f"address {address:#x}")
+
+    def _toggle_msr(self, index: int, enable: bool) -> None:
+        self._push_breakpoint("msr", index, enable, f"MSR {index:#x}")
+
+    def _push_breakpoint(self, kind: str, value: int, enable: bool, what: str) -> None:
+        if not self._idle():
+            return
+        verb = "Set" if enable else "Clear"
+        do = c.SetBreakpoint(vcpu=self.vcpu, kind=kind, value=value, enabled=enable)
+        undo = c.SetBreakpoint(vcpu=self.vcpu, kind=kind, value=value, enabled=not enable)
+        self.controller.push(f"{verb} breakpoint on {what}", do, undo)
+
+    def _replace_program(self, program: Program) -> None:
+        if self._idle():
+            self.controller.replace_program(self.vcpu, program)
+
+    # --- showing the session -----------------------------------------------------------------
+    def reload(self) -> None:
+        """A new session: vCPU list, listing and source, then the state."""
+        session = self.controller.session
+        count = 0 if session is None else len(session.vcpus)
+        self.selector.blockSignals(True)
+        self.selector.clear()
+        self.selector.addItems([f"vcpu{i}" for i in range(count)])
+        self.vcpu = min(self.vcpu, max(count - 1, 0))
+        self.selector.setCurrentIndex(self.vcpu if count else -1)
+        self.selector.blockSignals(False)
+        self._load_vcpu()
+
+    def _choose_vcpu(self, index: int) -> None:
+        if index >= 0:
+            self.vcpu = index
+            self._load_vcpu()
+
+    def _load_vcpu(self) -> None:
+        session = self.controller.session
+        self.registers.forget()
+        if session is None or not session.vcpus:
+            self.disassembly.set_listing(())
+            return
+        self.disassembly.set_listing(session.listing(self.vcpu))
+        self.source.set_program(session.scenario.programs[self.vcpu])
+        self.refresh()
+
+    def refresh(self, *_: Any) -> None:
+        session = self.controller.session
+        if session is None or not session.vcpus:
+            return
+        regs = session.regs(self.vcpu)
+        self.registers.show_regs(regs, session.step)
+        addresses, msrs = (session.breakpoints(self.vcpu) if session.engine == "sim"
+                           else (frozenset(), frozenset()))
+        self.disassembly.set_state(regs.rip, addresses)
+        self.msr_breakpoints.show_indices(msrs)
+        self.handlers.refresh()
+        self.pending.show_exit(session.pending_exit(self.vcpu)
+                               if session.needs_answer(self.vcpu) else None)
+        view = session.views[self.vcpu]
+        self.state.setText("halted" if view.halted else
+                           "waiting for user space" if session.needs_answer(self.vcpu) else "")
+
+    def _running(self, vcpu: int) -> None:
+        self.state.setText(f"vcpu{vcpu} running…")
+        self._set_editable(False)
+
+    def _stopped(self, _vcpu: int) -> None:
+        self._set_editable(True)
+        self.refresh()
+
+    def _set_editable(self, editable: bool) -> None:
+        for widget in (self.pending, self.msr_breakpoints, self.handlers, self.source,
+                       self.selector):
+            widget.setEnabled(editable)
