@@ -16,7 +16,7 @@ def _parser() -> argparse.ArgumentParser:
         description="See what KVM and vfio-pci do with MSR accesses and config-space bits.",
     )
     commands = parser.add_subparsers(dest="command")
-    open_cmd = commands.add_parser("open", help="open a scenario in the GUI")
+    open_cmd = commands.add_parser("open", help="open a scenario or a recording in the GUI")
     open_cmd.add_argument("file", type=Path)
     run_cmd = commands.add_parser("run", help="run a scenario")
     run_cmd.add_argument("scenario", type=Path)
@@ -25,6 +25,18 @@ def _parser() -> argparse.ArgumentParser:
                          help="stop each vCPU after N exits (default 10000)")
     run_cmd.add_argument("--headless", action="store_true",
                          help="print one line per exit/event instead of opening the GUI")
+    record_cmd = commands.add_parser("record", help="run a scenario and record it")
+    record_cmd.add_argument("scenario", type=Path)
+    record_cmd.add_argument("-o", "--output", type=Path, required=True, metavar="FILE")
+    record_cmd.add_argument("--engine", choices=["sim", "host"], default="sim")
+    record_cmd.add_argument("--steps", type=int, default=10_000, metavar="N",
+                            help="stop each vCPU after N exits (default 10000)")
+    replay_cmd = commands.add_parser("replay", help="replay a recording")
+    replay_cmd.add_argument("file", type=Path)
+    replay_cmd.add_argument("--engine", choices=["sim", "host"], default="sim")
+    replay_cmd.add_argument("--verify", action="store_true",
+                            help="only check every recorded digest (exit status 1 at the "
+                                 "first divergence) instead of printing the events")
     return parser
 
 
@@ -57,6 +69,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "run" and args.headless:
         return _run_headless(args)
+    if args.command == "record":
+        from workbench.session.recording.cli import record
+        return record(args.scenario, args.output, args.engine, args.steps)
+    if args.command == "replay":
+        from workbench.session.recording.cli import replay
+        return replay(args.file, args.engine, args.verify)
+    if args.command == "open":
+        from workbench.session.recording.cli import check_openable
+        if (status := check_openable(args.file)) != 0:
+            return status
     from workbench.gui.app import run_gui
 
     target = DEMO_SCENARIO

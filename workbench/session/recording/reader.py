@@ -41,8 +41,9 @@ class RecordingFile:
 
 
 class _BadLine(Exception):
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, unparsed: bool = False) -> None:
         super().__init__(f"{field}: {message}" if field else message)
+        self.unparsed = unparsed   # not even JSON: on a file's last line, a cut-off write
 
 
 def _decode(raw: bytes) -> dict[str, Any]:
@@ -50,11 +51,11 @@ def _decode(raw: bytes) -> dict[str, Any]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise _BadLine("", f"not UTF-8 text (byte {raw[exc.start]:#04x} at column "
-                           f"{exc.start + 1})") from None
+                           f"{exc.start + 1})", unparsed=True) from None
     try:
         record = msgspec.json.decode(text)
     except msgspec.DecodeError as exc:
-        raise _BadLine("", f"not JSON ({exc})") from None
+        raise _BadLine("", f"not JSON ({exc})", unparsed=True) from None
     if not isinstance(record, dict):
         raise _BadLine("$", f"expected a JSON object, got {type(record).__name__}")
     return record
@@ -95,7 +96,7 @@ def read_recording(path: str | Path) -> RecordingFile:
     try:
         recording = RecordingFile(path, _header(_decode(lines[0])))
     except _BadLine as exc:
-        if cut_short and len(lines) == 1:
+        if cut_short and len(lines) == 1 and exc.unparsed:
             raise RecordingError(f"{path}:1: the header line is cut short ({exc})") from None
         raise RecordingError(f"{path}:1: {exc}") from None
     last_end: int | None = None
@@ -110,7 +111,7 @@ def read_recording(path: str | Path) -> RecordingFile:
             parsed = _convert(record, kind)
             last_end = _take(recording, parsed)
         except _BadLine as exc:
-            if cut_short and number == len(lines):
+            if cut_short and number == len(lines) and exc.unparsed:
                 recording.problem = (f"{path}:{number}: the last line is cut short (the "
                                      f"recording stopped mid-write; {exc})")
             else:
