@@ -122,7 +122,7 @@ sequences = st.lists(command_strategy, min_size=1, max_size=25)
 # so sequences that seek leave SetBreakpoint out until that is fixed.
 seekable_sequences = st.lists(command_strategy.filter(
     lambda command: not isinstance(command, c.SetBreakpoint)), min_size=1, max_size=25)
-SETTINGS = settings(max_examples=100, deadline=None,
+SETTINGS = settings(max_examples=60, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
