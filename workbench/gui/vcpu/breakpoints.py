@@ -10,7 +10,7 @@ from workbench.kvm.msrs.catalogue import msr_name
 
 
 class MsrBreakpoints(QWidget):
-    toggled = Signal(int, bool)  # MSR index, enable
+    toggled = Signal(object, bool)  # MSR index (u32: not a C int), enable
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)

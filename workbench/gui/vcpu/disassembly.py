@@ -20,7 +20,7 @@ GUTTER, ADDRESS, BYTES, TEXT = range(4)
 
 
 class DisassemblyView(QTableWidget):
-    breakpoint_toggled = Signal(int, bool)  # address, enable
+    breakpoint_toggled = Signal(object, bool)  # address, enable
 
     def __init__(self) -> None:
         super().__init__(0, 4)

@@ -34,7 +34,7 @@ def describe_exit(exit_: VcpuExit) -> tuple[str, str]:
 
 
 class PendingExitEditor(QGroupBox):
-    answered = Signal(int, int)  # data, error
+    answered = Signal(object, int)  # data (u64: not a C int), error
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Pending exit to user space", parent)
