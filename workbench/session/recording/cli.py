@@ -42,7 +42,7 @@ def record(scenario: Path, output: Path, engine: str = "sim", steps: int = 10_00
         return 1
     partial = output.with_name(f".{output.name}.{os.getpid()}.partial.jsonl")
     try:
-        recorder = Recorder.start(session, partial, sync_each=False)
+        recorder = Recorder.start(session, partial)
     except OSError as exc:
         _error(f"{output}: cannot write: {exc.strerror or exc}")
         session.close()

@@ -2,7 +2,8 @@
 
     {"kind": "header", "format": "workbench-recording", "version": 1, ...}   line 1, once
     {"kind": "command", "step": n, "command": {...}, "digest": "...", ...}    one per command
-    {"kind": "bookmark", "step": n, "note": "..."}                            any time
+    {"kind": "bookmark", "step": n, "note": "..."}                            any time; the
+                                                   latest per step wins, "" removes it
     {"kind": "end", "steps": n}                                               on a clean close
 
 Known kinds are validated (wrong types are errors) but may carry fields this version does
@@ -25,7 +26,7 @@ Digest = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{32}$")]
 Count = Annotated[int, msgspec.Meta(ge=0)]
 
 
-class _Record(msgspec.Struct, tag_field="kind", kw_only=True, omit_defaults=False):
+class _Record(msgspec.Struct, tag_field="kind", kw_only=True):
     pass
 
 
