@@ -133,6 +133,16 @@ def test_nmsrs_13000_is_rejected_naming_the_field(qtbot, editor):
     assert session.msr_filter().ranges[0].nmsrs == 0x20
 
 
+def test_default_deny_without_ranges_points_at_the_default_action(qtbot, editor):
+    editor.remove_range(0)
+    result = editor.apply()
+    assert result.error is not None and editor.rejection.field == "flags"
+    assert "EINVAL" in editor.banner.text() and editor.default_box.styleSheet()
+    editor.revert()
+    assert editor.banner.isHidden() and not editor.default_box.styleSheet()
+    assert editor.table.rowCount() == 1
+
+
 def test_values_past_u32_reach_the_kernel_check(qtbot, editor):
     editor.table.set_text(0, 0, "0x1_0000_0000")
     result = editor.apply()

@@ -200,6 +200,9 @@ class FilterEditor(QWidget):
         self.banner.setText(f"Rejected — {rejection.banner()}")
         self.banner.show()
         self.table.mark_error(rejection.row, rejection.column)
+        # The filter's own flags are the default action: point at its selector.
+        self.default_box.setStyleSheet("background:#e06666;" if rejection.field == "flags"
+                                       else "")
         self._selection_changed()
 
     def _clear_rejection(self) -> None:
@@ -207,6 +210,7 @@ class FilterEditor(QWidget):
         self.banner.hide()
         self.banner.clear()
         self.table.clear_marks()
+        self.default_box.setStyleSheet("")
         self._selection_changed()
 
     # --- reading (tests, other panels) --------------------------------------------------
