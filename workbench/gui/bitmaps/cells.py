@@ -125,20 +125,13 @@ class CellMarker(pg.ScatterPlotItem):
 
 
 class HexAxis(pg.AxisItem):
-    """Axis labels in hex: MSR indices read better that way. `origin` and `scale` turn an
-    axis coordinate into the number shown (e.g. a heatmap row into its first MSR)."""
-
-    def __init__(self, orientation: str, origin: int = 0, scale: int = 1) -> None:
-        super().__init__(orientation)
-        self.origin, self.scale = origin, scale
+    """Axis labels in hex on power-of-two steps: MSR indices read better that way."""
 
     def tickSpacing(self, minVal, maxVal, size):  # noqa: N802, N803 - pyqtgraph's names
-        """Power-of-two tick steps, so ticks land on round hex numbers (0x400, not 0x3e8)."""
         if self._tickLevels is not None or maxVal <= minVal:
             return super().tickSpacing(minVal, maxVal, size)
-        span = (maxVal - minVal) * self.scale
-        major = 2 ** max(int(np.ceil(np.log2(span / max(size / 90, 1)))), 0)
-        return [(major / self.scale, 0), (major / 4 / self.scale, 0)]
+        major = 2 ** max(int(np.ceil(np.log2((maxVal - minVal) / max(size / 90, 1)))), 0)
+        return [(major, 0), (major / 4, 0)]
 
     def tickStrings(self, values, scale, spacing) -> list[str]:  # noqa: N802
-        return [f"{int(self.origin + round(v) * self.scale):#x}" for v in values]
+        return [f"{int(round(v)):#x}" for v in values]

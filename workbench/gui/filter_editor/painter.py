@@ -12,7 +12,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from workbench.gui.bitmaps.cells import CellImage, CellMarker, HexAxis
+from workbench.gui.bitmaps.cells import CellImage, CellMarker
 from workbench.gui.filter_editor.draft import Draft, DraftRange
 from workbench.kvm.msrs.catalogue import msr_name
 
@@ -35,8 +35,7 @@ class BitmapPainter(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.axis = HexAxis("left", scale=ROW_BITS)
-        self.plot = pg.PlotWidget(axisItems={"left": self.axis})
+        self.plot = pg.PlotWidget()
         self.plot.invertY(True)
         self.plot.setAspectLocked(True)
         self.plot.hideButtons()
@@ -71,15 +70,18 @@ class BitmapPainter(QWidget):
         if row is None or not 0 <= row < len(draft.ranges):
             self.row = None
             self.title.setText("No range selected")
+            self.plot.getAxis("left").setTicks(None)
             self.image.show_array(np.full((1, ROW_BITS), PAST_END, dtype=np.uint8))
             return
         rng = draft.ranges[row]
-        self.axis.origin = rng.base
-        self.axis.picture = None
-        self.axis.update()
+        cells = range_cells(rng)
+        # Label rows with their first MSR, at most ~12 labels however long the range.
+        step = max(1, len(cells) // 12)
+        self.plot.getAxis("left").setTicks([[(r + 0.5, f"{rng.base + r * ROW_BITS:#x}")
+                                             for r in range(0, len(cells), step)]])
         self.title.setText(f"ranges[{row}] bitmap: {max(rng.nmsrs, 0)} MSRs from "
                            f"{rng.base:#x}, {ROW_BITS} per row")
-        if self.image.show_array(range_cells(rng)):
+        if self.image.show_array(cells):
             self.plot.autoRange(padding=0.02)
 
     def refresh(self) -> None:
