@@ -40,3 +40,17 @@ def test_clicking_the_plot_selects_that_step_in_the_log(qtbot, make_window):
     log_row = window.log_panel.model.log_row(selected[0].row())
     assert window.controller.session.log.row(log_row)["step"] == 2
     assert window.controller.session.step == 2
+
+
+def test_counts_start_over_when_the_log_is_cut(qtbot, make_window, filtered):
+    window = make_window(filtered)
+    timeline = window.timeline
+    for _ in range(3):
+        qtbot.keyClick(window, Qt.Key.Key_F10)
+    window.log_panel.select_step(1)        # back in time; the later rows stay
+    assert window.controller.session.step == 1
+    qtbot.keyClick(window, Qt.Key.Key_F10)  # a new step 2 replaces steps 2 and 3
+    x, y = timeline.curves["MSR exits"].getData()
+    assert list(x) == [0, 1, 2] and list(y) == [0, 0, 1]
+    assert timeline.curves["answers"].getData()[0] is None or not len(
+        timeline.curves["answers"].getData()[0])

@@ -1,12 +1,14 @@
 """Events per step by kind: where in the session the traps happened.
 
 One line per group of kinds, counted with numpy (bincount of the step column under a
-kind mask), so a million-row log redraws in milliseconds. A vertical line marks the step
+kind mask) over the rows added since the last refresh, so a free run adding millions of
+rows redraws in milliseconds. A vertical line marks the step
 selected in the trap log; clicking the plot selects a step.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -15,7 +17,7 @@ from PySide6.QtCore import QPointF, Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from workbench.gui.controller import SessionController
-from workbench.session.eventlog import EventKind
+from workbench.session.eventlog import EventKind, EventLog
 from workbench.session.eventlog.kinds import EXIT_KINDS
 
 # (label, kinds, colour): the groups a hypervisor developer tells apart at a glance.
@@ -60,6 +62,11 @@ class TimelinePanel(QWidget):
             for label, _, colour in GROUPS
         }
         self._luts = {label: _lut(kinds) for label, kinds, _ in GROUPS}
+        self._log: EventLog | None = None
+        self._seen = 0  # log rows counted into _counts
+        self._counts: dict[str, np.ndarray] = {}
+        self._rewound = False  # rows we counted were truncated (a new branch of history)
+        self._unsubscribe: Callable[[], None] | None = None
         self.line = pg.InfiniteLine(pos=0, angle=90, movable=False,
                                     pen=pg.mkPen("#202020", width=1))
         self.plot.addItem(self.line, ignoreBounds=True)
@@ -72,19 +79,40 @@ class TimelinePanel(QWidget):
         self.refresh()
 
     def refresh(self, *_: Any) -> None:
+        """Count the rows logged since the last refresh (all of them after a truncate or a
+        new session), so a long free run costs per refresh only what it added."""
         session = self.controller.session
         log = None if session is None else session.log
-        if log is None or not len(log):
-            for curve in self.curves.values():
-                curve.setData([], [])
+        rewound, self._rewound = self._rewound, False
+        if log is not self._log or rewound or log is None or len(log) < self._seen:
+            if self._unsubscribe is not None:
+                self._unsubscribe()
+            self._unsubscribe = None if log is None else log.subscribe(self._on_batch)
+            self._log, self._seen = log, 0
+            self._counts = {label: np.zeros(0, np.int64) for label in self.curves}
+        if log is None or len(log) == self._seen:
+            self._draw()
             return
-        steps, kinds = log.column("step"), log.column("kind")
+        block = log.rows(self._seen, len(log))
+        self._seen = len(log)
+        steps, kinds = block["step"], block["kind"]
         length = int(steps[-1]) + 1
-        x = np.arange(length)
-        for label, curve in self.curves.items():
+        for label, old in self._counts.items():
             counts = counts_per_step(steps, kinds, self._luts[label], length)
+            counts[:len(old)] += old
+            self._counts[label] = counts
+        self._draw()
+
+    def _on_batch(self, first: int, _last: int) -> None:
+        """EventLog observer (maybe in the runner's thread): notes truncations only."""
+        if first < self._seen:
+            self._rewound = True
+
+    def _draw(self) -> None:
+        for label, curve in self.curves.items():
+            counts = self._counts[label]
             if counts.any():
-                curve.setData(x, counts)
+                curve.setData(np.arange(len(counts)), counts)
             else:
                 curve.setData([], [])
 
