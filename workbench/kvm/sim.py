@@ -91,6 +91,8 @@ class VcpuState:
     pending: tuple[int, int, int, int, int, int, int, int, int, int, int] | None
     shutdown_reason: str | None
     ticks: int
+    breakpoints: tuple[frozenset[int], int | None] = (frozenset(), None)
+    msr_breakpoints: tuple[frozenset[int], int | None] = (frozenset(), None)
 
 
 @dataclass(frozen=True)
@@ -517,6 +519,8 @@ class SimVcpu:
             pending=pending,
             shutdown_reason=self.shutdown_reason,
             ticks=self.ticks,
+            breakpoints=self.cpu.breakpoint_state(),
+            msr_breakpoints=(frozenset(self.msr_breakpoints), self._passed_msr_break),
         )
 
     def restore_state(self, state: VcpuState) -> None:
@@ -531,6 +535,9 @@ class SimVcpu:
                                     IoExit(*io), rip)
         self.shutdown_reason = state.shutdown_reason
         self.ticks = state.ticks
+        self.cpu.restore_breakpoint_state(state.breakpoints)
+        indices, self._passed_msr_break = state.msr_breakpoints
+        self.msr_breakpoints = set(indices)
         self._bitmap = None
 
     def export_state(self) -> dict[str, Any]:

@@ -213,6 +213,18 @@ class GuestCpu:
     def breakpoints(self) -> frozenset[int]:
         return frozenset(self._breakpoints)
 
+    def breakpoint_state(self) -> tuple[frozenset[int], int | None]:
+        """The breakpoints and the one a resume must step over, for checkpoints."""
+        return frozenset(self._breakpoints), self._pass_breakpoint
+
+    def restore_breakpoint_state(self, state: tuple[frozenset[int], int | None]) -> None:
+        addresses, passing = state
+        for address in set(self._breakpoints) - addresses:
+            self.set_breakpoint(address, False)
+        for address in addresses:
+            self.set_breakpoint(address, True)
+        self._pass_breakpoint = passing
+
     def _on_breakpoint(self, uc: unicorn.Uc, address: int, size: int, data: object) -> None:
         if address == self._pass_breakpoint:
             self._pass_breakpoint = None
