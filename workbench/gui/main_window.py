@@ -17,11 +17,7 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMe
 
 from workbench.gui.bitmaps import BitmapInspector
 from workbench.gui.controller import SessionController
-
-try:  # TEMPORARY while the filter editor package has no __init__
-    from workbench.gui.filter_editor import FilterEditor
-except ImportError:
-    from workbench.gui.filter_editor.editor import FilterEditor
+from workbench.gui.filter_editor import FilterEditor
 from workbench.gui.log import TrapLogPanel
 from workbench.gui.runner_thread import Runner
 from workbench.gui.settings import Settings
