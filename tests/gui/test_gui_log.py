@@ -103,6 +103,7 @@ def test_selecting_a_row_travels_in_time_and_greys_the_future(qtbot, make_window
     assert session.step == 1
     assert panel.model.rowCount() == rows            # nothing deleted by looking back
     assert "STEP" in panel.details.toPlainText()
+    assert window.controller.selected_msr == -1
     assert session.regs(0).rcx == 0xC0010015 and not session.needs_answer(0)
     future = panel.model.index(rows - 1, KIND)
     assert panel.model.data(future, Qt.ItemDataRole.ForegroundRole) is not None
@@ -115,6 +116,8 @@ def test_selecting_a_row_travels_in_time_and_greys_the_future(qtbot, make_window
     qtbot.keyClick(window, Qt.Key.Key_F10)           # a new branch: the future is cut
     assert resets and panel.model.rowCount() == len(session.log) < rows + 2
     assert panel.model.future_from == len(session.log)
+    panel.table.selectRow(panel.model.view_row_of_step(2) + 1)   # the MSR exit row
+    assert window.controller.selected_msr == 0xC0010015
 
 
 def test_appends_insert_rows_without_reset(qtbot, make_window, filtered):

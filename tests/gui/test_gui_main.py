@@ -78,6 +78,20 @@ def test_undo_and_redo_the_filter_with_the_keyboard(qtbot, make_window):
     assert session.msr_filter().to_dict() == MsrFilter().to_dict()
 
 
+def test_step_back_travels_in_time(qtbot, make_window):
+    window = make_window()
+    session = window.controller.session
+    for _ in range(3):
+        qtbot.keyClick(window, Qt.Key.Key_F10)
+    rcx = session.regs(0).rcx
+    qtbot.keyClick(window, Qt.Key.Key_F10, SHIFT)
+    assert session.step == 2 and window.status["step"].text() == "step 2/3"
+    qtbot.keyClick(window, Qt.Key.Key_F10, SHIFT)
+    qtbot.keyClick(window, Qt.Key.Key_F10, SHIFT)
+    assert session.step == 0 and session.regs(0).rcx != rcx
+    assert window.log_panel.model.future_from == 0
+
+
 def test_layout_round_trip_and_reset(qtbot, make_window, settings):
     window = make_window()
     window.docks["timeline"].hide()

@@ -60,7 +60,7 @@ class _SwapScenario(QUndoCommand):
 class SessionController(QObject):
     applied = Signal(object)          # CommandResult, after every command
     session_replaced = Signal()       # a new scenario or recording was opened
-    msr_selected = Signal(int)        # linked selection: an MSR index (-1 = none)
+    msr_selected = Signal(object)     # linked selection: an MSR index (-1 = none); u32, not C int
     error = Signal(str)               # a command failed; the text names the field and errno
     seeked = Signal(int)              # time travel: the session now stands after this step
 

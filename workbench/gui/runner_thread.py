@@ -9,7 +9,6 @@ most 30 refreshes a second, and never a read that races the worker.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import threading
 
@@ -48,7 +47,7 @@ class _Worker(QThread):
             if (self.once or result.error is not None or exits < self.chunk
                     or session.needs_answer(self.vcpu) or session.views[self.vcpu].halted):
                 return
-            if self.want_sync.is_set() and not self.stop.is_set():
+            if self.want_sync.is_set():
                 self.resume.clear()
                 self.synced.emit()
                 self.resume.wait()
@@ -99,13 +98,18 @@ class Runner(QObject):
         return True
 
     def pause(self) -> None:
-        """Stop within a frame: no next chunk, and the running one is interrupted."""
+        """Stop within a frame. The session's pause ends the running Run with KVM_EXIT_INTR
+        or, landing between two Runs, the next one at once, so the worker just goes on
+        until that INTR: the pause is always in the log and the history, never left
+        pending for the user's next command. Engines that cannot pause stop at the end of
+        the chunk."""
         worker = self._worker
         if worker is None:
             return
-        worker.stop.set()
-        with contextlib.suppress(ValueError):  # an engine without pause: the chunk ends it
+        try:
             self.controller.pause(worker.vcpu)
+        except ValueError:
+            worker.stop.set()
         worker.resume.set()
 
     def stop(self) -> None:

@@ -7,6 +7,7 @@ user applies a command there (which cuts them off, as a new branch of history).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QItemSelection, QPoint, Qt, QTimer, Signal
@@ -27,6 +28,7 @@ from PySide6.QtWidgets import (
 from workbench.gui.controller import SessionController
 from workbench.gui.log.model import COLUMNS, DETAILS, TrapLogModel
 from workbench.session.eventlog import FilterError
+from workbench.session.eventlog.kinds import MSR_KINDS
 
 _BAD = "QLineEdit { border: 2px solid #d02020; }"
 _FILTER_HELP = "kind=MSR_EXIT msr=0x35 vcpu=0 reason=FILTER step=3-9 device=0000:01:00.0"
@@ -45,8 +47,8 @@ def format_counters(counters: dict[str, Any]) -> str:
 class TrapLogPanel(QWidget):
     step_selected = Signal(int)  # the step of the row the user selected
 
-    def __init__(self, controller: SessionController, busy: Any = None,
-                 parent: QWidget | None = None) -> None:
+    def __init__(self, controller: SessionController,
+                 busy: Callable[[], bool] | None = None, parent: QWidget | None = None) -> None:
         """`busy()` says whether a free run owns the session (no time travel then)."""
         super().__init__(parent)
         self.controller = controller
@@ -175,6 +177,8 @@ class TrapLogPanel(QWidget):
         log_row = self.model.log_row(rows[0].row())
         record = self.model.record(log_row)
         self.details.setPlainText(self._describe(log_row, record))
+        if record["kind"] in MSR_KINDS:
+            self.controller.select_msr(record["msr"])  # linked selection in other panels
         step = record["step"]
         session = self.controller.session
         if (session is not None and session.history and step != session.step
