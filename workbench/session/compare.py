@@ -1,0 +1,149 @@
+"""One scenario on the simulation and on the real kernel: where do they part?
+
+Only what both engines can report is compared: the exit/answer stream (in-kernel
+MSR_READ/MSR_WRITE/MSR_GP rows exist only on the sim, whose observer the host lacks) and
+each vCPU's final registers. RIPs of exits are left out too: the host reports an exit's
+RIP after the kernel's own bookkeeping, which need not be the sim's. To compare like with
+like, the sim is given this host's CPUID and vendor when the scenario names no CPUID.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import workbench.kvm
+from workbench.hostkvm import host_unavailable_reason
+from workbench.hostkvm.cpuid import host_vendor
+from workbench.session.eventlog import EventKind, Flag, MsrExitReason
+from workbench.session.runner import drive
+from workbench.session.scenario import Scenario
+from workbench.session.session import Session
+
+COMPARED_KINDS = frozenset({EventKind.MSR_EXIT, EventKind.USER_ANSWER, EventKind.IO_EXIT,
+                            EventKind.IO_ANSWER, EventKind.HLT, EventKind.SHUTDOWN})
+FINAL_REGS = ("rax", "rbx", "rcx", "rdx", "r14", "r15", "rip")
+MAX_EXITS = 1000
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One comparable item: `key` decides equality, `text` shows it."""
+
+    key: tuple[Any, ...]
+    text: str
+
+
+@dataclass(frozen=True)
+class Comparison:
+    sim_lines: list[str]
+    host_lines: list[str]
+    first_divergence: int | None  # index into both line lists; None = same streams
+    reason: str | None = None  # why no comparison could be made
+
+    @property
+    def compared(self) -> bool:
+        return self.reason is None
+
+
+def first_divergence(a: Sequence[Any], b: Sequence[Any]) -> int | None:
+    """The first index where the sequences differ; a missing item counts as different."""
+    for i, (x, y) in enumerate(zip(a, b, strict=False)):
+        if x != y:
+            return i
+    return None if len(a) == len(b) else min(len(a), len(b))
+
+
+def comparison(sim: Sequence[Entry], host: Sequence[Entry]) -> Comparison:
+    return Comparison([e.text for e in sim], [e.text for e in host],
+                      first_divergence([e.key for e in sim], [e.key for e in host]))
+
+
+def _reason(bits: int) -> str:
+    return "+".join(r.name for r in MsrExitReason if bits & r and r.name) or "none"
+
+
+def row_entry(row: dict[str, Any]) -> Entry:
+    """A log row (EventLog.row) reduced to what both engines report."""
+    kind: EventKind = row["kind"]
+    write = bool(row["flags"] & Flag.WRITE)
+    vcpu, msr, value, port = row["vcpu"], row["msr"], row["value"], row["offset"]
+    key: tuple[Any, ...] = (kind.name, vcpu)
+    if kind is EventKind.MSR_EXIT:
+        key += (write, msr, int(row["reason"]), value if write else 0)
+        op = "wrmsr" if write else "rdmsr"
+        data = f" data={value:#x}" if write else ""
+        text = f"{op} {msr:#x} reason={_reason(int(row['reason']))}{data}"
+    elif kind is EventKind.USER_ANSWER:
+        key += (write, msr, row["errno"], 0 if write else value)
+        text = (f"{msr:#x} error={row['errno']} (#GP)" if row["errno"]
+                else f"{msr:#x} " + ("accepted" if write else f"data={value:#x}"))
+    elif kind is EventKind.IO_EXIT:
+        key += (write, port, row["size"], value if write else 0)
+        way = "out" if write else "in"
+        text = f"{way} port={port:#x} size={row['size']}" + (f" data={value:#x}" if write else "")
+    elif kind is EventKind.IO_ANSWER:
+        key += (port, value)
+        text = f"in port={port:#x} data={value:#x}"
+    else:
+        text = ""
+    return Entry(key, f"vcpu{vcpu} {kind.name} {text}".rstrip())
+
+
+def entries(session: Session, errors: Sequence[str] = ()) -> list[Entry]:
+    """The session's comparable stream: exits and answers, command errors, final registers."""
+    log = session.log
+    kinds = log.column("kind").tolist()
+    stream = [row_entry(log.row(i)) for i in range(session.visible_rows)
+              if kinds[i] in COMPARED_KINDS]
+    stream += [Entry(("error", text), f"error: {text}") for text in errors]
+    for vcpu in range(len(session.vcpus)):
+        regs = session.regs(vcpu)
+        stream += [Entry(("reg", vcpu, name, regs[name]), f"vcpu{vcpu} {name}={regs[name]:#x}")
+                   for name in FINAL_REGS]
+    return stream
+
+
+def play(session: Session, max_exits: int = MAX_EXITS) -> list[Entry]:
+    """Drive the scenario to its end and reduce the session to its comparable stream."""
+    errors = [result.error for result in drive(session, max_exits) if result.error is not None]
+    return entries(session, errors)
+
+
+def mimic_host(scenario: Scenario) -> Scenario:
+    """The scenario for a sim that should behave like this host: its CPUID and vendor,
+    unless the scenario pins a CPUID of its own."""
+    if scenario.cpuid is not None:
+        return scenario
+    return dataclasses.replace(scenario, cpuid=workbench.kvm.host_cpuid(), vendor=host_vendor())
+
+
+def _run(scenario: Scenario, engine: str, max_exits: int) -> list[Entry]:
+    session = Session(scenario, engine=engine)
+    try:
+        return play(session, max_exits)
+    finally:
+        session.close()
+
+
+def compare(scenario: Scenario, max_exits: int = MAX_EXITS) -> Comparison:
+    """Run `scenario` on both engines; `reason` says why not when the host cannot."""
+    why = host_unavailable_reason()
+    if why is not None:
+        return Comparison([], [], None, f"the host engine is unavailable: {why}")
+    try:
+        host = _run(scenario, "host", max_exits)
+    except (OSError, ValueError, RuntimeError) as exc:
+        return Comparison([], [], None, f"the host engine cannot run this scenario: {exc}")
+    sim = _run(mimic_host(scenario), "sim", max_exits)
+    return comparison(sim, host)
+
+
+def aligned(result: Comparison) -> Iterator[tuple[int, str, str]]:
+    """(index, sim line, host line) for every index of the longer stream ("" past an end)."""
+    for i in range(max(len(result.sim_lines), len(result.host_lines))):
+        sim = result.sim_lines[i] if i < len(result.sim_lines) else ""
+        host = result.host_lines[i] if i < len(result.host_lines) else ""
+        yield i, sim, host
