@@ -63,6 +63,8 @@ def test_free_run_stays_responsive_and_pauses_within_a_frame(qtbot, make_window,
     assert window.log_panel.model.rowCount() == len(session.log)
     assert window.step_action.isEnabled() and not window.pause_action.isEnabled()
     assert session.regs(0).rbx > 100
+    _, per_step = window.timeline.curves["MSR exits"].getData()
+    assert per_step.sum() == session.log.counters()["kinds"]["MSR_EXIT"]  # caught up
 
 
 def test_undo_and_redo_the_filter_with_the_keyboard(qtbot, make_window):

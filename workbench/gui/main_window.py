@@ -51,7 +51,7 @@ class MainWindow(QMainWindow):
 
         self.vcpu_panel = VcpuPanel(self.controller, self.runner)
         self.log_panel = TrapLogPanel(self.controller, busy=lambda: self.runner.running)
-        self.timeline = TimelinePanel(self.controller)
+        self.timeline = TimelinePanel(self.controller, busy=lambda: self.runner.running)
         self.filter_editor = FilterEditor(self.controller)
         self.bitmaps = BitmapInspector(self.controller)
         self.docks = {

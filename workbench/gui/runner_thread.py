@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 
-from PySide6.QtCore import QObject, QThread, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, QThread, QTimer, Signal
 
 from workbench.gui.controller import SessionController
 from workbench.session import commands as c
@@ -132,6 +132,11 @@ class Runner(QObject):
             worker.want_sync.clear()
             if worker is self._worker:
                 self._announce(worker)
+                # Repaint now, while the worker waits: each Python call of a paint (model
+                # data(), pyqtgraph items) needs the GIL, which a running worker would
+                # make every one of them wait for. No user input here: no re-entry.
+                QCoreApplication.processEvents(
+                    QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
             worker.resume.set()
 
     def _on_finished(self) -> None:

@@ -8,6 +8,7 @@ selected in the trap log; clicking the plot selects a step.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +32,9 @@ GROUPS: tuple[tuple[str, frozenset[EventKind], str], ...] = (
 )
 
 
+BUSY_HZ = 4
+
+
 def _lut(kinds: frozenset[EventKind]) -> np.ndarray:
     lut = np.zeros(256, dtype=bool)
     lut[[int(k) for k in kinds]] = True
@@ -46,9 +50,14 @@ def counts_per_step(steps: np.ndarray, kinds: np.ndarray, lut: np.ndarray,
 class TimelinePanel(QWidget):
     step_clicked = Signal(int)
 
-    def __init__(self, controller: SessionController, parent: QWidget | None = None) -> None:
+    def __init__(self, controller: SessionController,
+                 busy: Callable[[], bool] | None = None, parent: QWidget | None = None) -> None:
+        """`busy()` says a free run is going: then redraw at BUSY_HZ, not on every sync
+        (a redraw costs ~10 ms of the GUI thread, mostly pyqtgraph's axes)."""
         super().__init__(parent)
         self.controller = controller
+        self._busy = busy or (lambda: False)
+        self._drawn_at = 0.0
         self.plot = pg.PlotWidget(background="w")
         self.plot.setLabel("bottom", "step")
         self.plot.setLabel("left", "events")
@@ -81,6 +90,10 @@ class TimelinePanel(QWidget):
     def refresh(self, *_: Any) -> None:
         """Count the rows logged since the last refresh (all of them after a truncate or a
         new session), so a long free run costs per refresh only what it added."""
+        now = time.monotonic()
+        if self._busy() and now - self._drawn_at < 1 / BUSY_HZ:
+            return  # the rows wait for a later refresh: counting is incremental
+        self._drawn_at = now
         session = self.controller.session
         log = None if session is None else session.log
         rewound, self._rewound = self._rewound, False
