@@ -244,3 +244,11 @@ value = 7
     fresh = Session(loads(loop))
     assert fresh.apply(encoded).digest == result.digest
     assert fresh.state_digest() == live
+
+
+def test_a_pause_that_missed_its_run_does_not_stop_the_next_one():
+    s = session()
+    s.apply(c.RunToExit())
+    s.pause(0)                       # pressed just as the run ended on its own
+    s.apply(c.RunToExit())
+    assert s.log.row(len(s.log) - 1)["kind"] != EventKind.INTR

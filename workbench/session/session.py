@@ -229,6 +229,8 @@ class Session:
         if command.interrupt is not None:
             self._replay_interrupt(index, command.interrupt)
             return
+        if self.engine == "sim":
+            vcpu.cpu.cancel_pause()   # a pause pressed as the previous run ended on its own
         for exits in range(max_exits):
             self._before_entry(index)
             exit_ = vcpu.run()

@@ -236,6 +236,10 @@ class GuestCpu:
         self.fault = f"exception or interrupt vector {intno}"
         uc.emu_stop()
 
+    def cancel_pause(self) -> None:
+        """Forget a pause request that arrived when no run was in progress."""
+        self._pause_requested = False
+
     def pause(self) -> None:
         """Ask a run in another thread to stop at the next instruction boundary."""
         self._pause_requested = True
