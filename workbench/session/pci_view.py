@@ -132,8 +132,10 @@ class WordLayers:
     user: int | None  # what a read through vfio returns; None while not open
     phys: int  # the device's own register
     virt: int | None  # vconfig; None while not open
-    virt_mask: int  # bits served from vconfig
+    virt_mask: int  # bits vfio-pci's permission table virtualizes
     write_mask: int  # bits the user may write
+    from_vconfig: int = 0  # bits the user's read takes from vconfig: virt_mask, plus MSE
+    #                        where the profile's key makes vfio_basic_config_read use it
 
     def layer(self, name: str) -> int | None:
         return getattr(self, name)
@@ -167,10 +169,11 @@ def word_layers(story: PciStory, name: str, offset: int, label: str = "") -> Wor
         return WordLayers(offset, label, None, phys, None, 0, 0)
     virt_mask, write_mask = dev.config_map.masks(offset, 2)
     virt = dev.vconfig.read(offset, 2)
-    user = (phys & ~virt_mask) | (virt & virt_mask)
+    from_vconfig = virt_mask
     if offset == cs.COMMAND and dev.mse_key:
-        user = (user & ~cs.CMD_MEMORY) | (virt & cs.CMD_MEMORY)  # vfio_basic_config_read
-    return WordLayers(offset, label, user, phys, virt, virt_mask, write_mask)
+        from_vconfig |= cs.CMD_MEMORY  # vfio_basic_config_read
+    user = (phys & ~from_vconfig) | (virt & from_vconfig)
+    return WordLayers(offset, label, user, phys, virt, virt_mask, write_mask, from_vconfig)
 
 
 def grid(story: PciStory, name: str) -> list[WordLayers]:

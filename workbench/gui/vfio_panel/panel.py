@@ -1,0 +1,225 @@
+"""The VFIO panel: PCI topology and flags, one device's config space in three layers, its
+named command/SR-IOV bits, BAR and mmap access, and linux-5.9 beside linux-5.10.
+
+Every change is a Pci command through the controller, so it is logged (trap log), undoable
+where it has an inverse (a config write: the old user value written back) and replayable.
+A bit toggle is "read the user's value, flip the bit, write it": the written value is what
+vfio returned, so it goes through vfio's write split exactly as a guest's RMW does. The
+read is taken from the model without a trap (pci_view), so only the write is logged.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QLabel,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.gui.controller import SessionController
+from workbench.gui.vfio_panel.controls import BarAccess, BitBoxes
+from workbench.gui.vfio_panel.grid import ConfigGrid
+from workbench.gui.vfio_panel.profiles import ProfileSideBySide
+from workbench.gui.vfio_panel.topology import TopologyTree
+from workbench.session import commands as c
+from workbench.session import pci_view as pv
+from workbench.session.session import CommandResult
+from workbench.vfio import config_space as cs
+from workbench.vfio import story as st
+from workbench.vfio.story import PciStory
+
+_BAR_STEPS = {"region_read": st.RegionReadStep, "region_write": st.RegionWriteStep,
+              "mmap_read": st.MmapReadStep, "mmap_write": st.MmapWriteStep}
+_BIT_NAMES = {cs.COMMAND: {mask: name for name, mask in pv.COMMAND_BITS.items()}}
+
+
+class VfioPanel(QWidget):
+    """See the module docstring. `device` is the selected function's scenario name."""
+
+    def __init__(self, controller: SessionController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.device: str | None = None
+        self.traps: dict[int, int] = {}
+        self.header = QLabel()
+        self.header.setWordWrap(True)
+        self.tree = TopologyTree()
+        self.command_bits = BitBoxes("Command register (0x04), as read through vfio",
+                                     pv.COMMAND_BITS)
+        self.sriov_bits = BitBoxes("SR-IOV control (PF), as read through vfio",
+                                   pv.SRIOV_CONTROL_BITS)
+        self.grid = ConfigGrid()
+        self.bar_access = BarAccess()
+        self.profiles = ProfileSideBySide(controller)
+
+        device_view = QWidget()
+        column = QVBoxLayout(device_view)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.command_bits)
+        column.addWidget(self.sriov_bits)
+        column.addWidget(self.grid, 1)
+        column.addWidget(self.bar_access)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self.tree)
+        split.addWidget(device_view)
+        split.setStretchFactor(1, 2)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(split, "Devices")
+        self.tabs.addTab(self.profiles, "linux-5.9 vs linux-5.10")
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.header)
+        layout.addWidget(self.tabs, 1)
+
+        self.tree.device_selected.connect(self.select_device)
+        self.grid.toggle_requested.connect(self.toggle_bit)
+        self.command_bits.bit_clicked.connect(self.set_bits)
+        self.sriov_bits.bit_clicked.connect(self.set_bits)
+        self.bar_access.requested.connect(self.bar_op)
+        controller.applied.connect(self._on_applied)
+        controller.seeked.connect(self._on_seeked)
+        controller.session_replaced.connect(self.reload)
+        self.reload()
+
+    # --- reading ----------------------------------------------------------------------------
+    @property
+    def story(self) -> PciStory | None:
+        """Always the session's current story: seeking swaps in a restored copy."""
+        session = self.controller.session
+        return None if session is None else session.pci
+
+    def reload(self) -> None:
+        """A new session: rebuild everything, forget the traps of the old one."""
+        self.traps = {}
+        self.refresh()
+
+    def refresh(self) -> None:
+        story = self.story
+        self.tabs.setEnabled(story is not None)
+        if story is None:
+            self.device = None
+            self.header.setText("This scenario has no PCI system ([pci] table).")
+            self.tree.clear()
+            self.grid.show_words([], {})
+            self.command_bits.show_word(None, None)
+            self.sriov_bits.show_word(None, None)
+            return
+        profile = story.system.profile
+        key = "no_command_memory" if profile.has_no_command_memory else "is_virtfn"
+        self.header.setText(
+            f"platform {story.system.platform} · profile {profile.name} · vfio-pci emulates "
+            f"MSE where {key} is set. Grid colours: green = the user reads the device's bit, "
+            "violet = vconfig's, orange = the device itself; outlined = touched by the last "
+            "command's config trap.")
+        self.tree.set_nodes(pv.topology(story), key)
+        if self.device is None or self.device not in pv.function_names(story).values():
+            self.device = self.tree.current_name()
+        self._show_device()
+
+    def select_device(self, name: str) -> None:
+        if name != self.device:
+            self.device, self.traps = name, {}
+            self._show_device()
+
+    def _show_device(self) -> None:
+        story, name = self.story, self.device
+        if story is None or name is None:
+            return
+        words = pv.grid(story, name)
+        self.grid.show_words(words, self.traps)
+        opened = pv.is_open(story, name)
+        note = "" if opened else "not open through vfio yet: the physical value is shown"
+        command = pv.word_layers(story, name, cs.COMMAND)
+        self.command_bits.show_word(cs.COMMAND, command.user, command.phys, note)
+        control = pv.sriov_control_offset(story, name)
+        if control is None:
+            self.sriov_bits.show_word(None, None)
+        else:
+            word = pv.word_layers(story, name, control)
+            self.sriov_bits.show_word(control, word.user, word.phys, note)
+
+    def _on_applied(self, result: CommandResult) -> None:
+        story = self.story
+        if story is not None and self.device in story.functions:
+            dev_id = story.functions[self.device].dev_id
+            self.traps = pv.trap_bits(self.controller.session.log, result.first_row,
+                                      result.last_row, dev_id)
+        self.refresh()
+
+    def _on_seeked(self, _step: int) -> None:
+        self.traps = {}
+        self.refresh()
+
+    # --- changing -----------------------------------------------------------------------------
+    def _user_word(self, offset: int) -> int:
+        """The device's word as vfio returns it, opening the device first if need be (as
+        the write would: vfio_config_init decides what the user reads)."""
+        assert self.device is not None
+        story = self.story
+        assert story is not None
+        if not pv.is_open(story, self.device):
+            self.controller.apply(c.Pci(action=st.OpenStep(device=self.device)))
+            story = self.story
+            assert story is not None
+        user = pv.word_layers(story, self.device, offset).user
+        assert user is not None
+        return user
+
+    def write_word(self, offset: int, new: int, text: str) -> CommandResult | None:
+        """An undoable 16-bit config write through vfio; undo writes the old user value."""
+        if self.device is None:
+            return None
+        old = self._user_word(offset)
+        name = self.device
+
+        def write(value: int) -> c.Pci:
+            return c.Pci(action=st.ConfigWriteStep(device=name, offset=offset, size=2,
+                                                   value=value))
+
+        return self.controller.push(text, write(new), write(old))
+
+    def toggle_bit(self, offset: int, bit: int) -> CommandResult | None:
+        """Read the user's word, flip `bit`, write it back through vfio."""
+        if self.device is None:
+            return None
+        new = self._user_word(offset) ^ 1 << bit
+        return self.write_word(offset, new, f"{self.device}: toggle {_bit_name(offset, bit)}")
+
+    def set_bits(self, offset: int, mask: int, wanted: bool) -> CommandResult | None:
+        """Set or clear the bits of `mask` in the user's word (a checkbox click)."""
+        if self.device is None:
+            return None
+        old = self._user_word(offset)
+        new = old | mask if wanted else old & ~mask
+        verb = "set" if wanted else "clear"
+        name = _bit_name(offset, mask.bit_length() - 1)
+        return self.write_word(offset, new, f"{self.device}: {verb} {name}")
+
+    def bar_op(self, op: str, bar: int, offset: int, size: int, value: int) -> CommandResult | None:
+        """A region or mmap access; the outcome (value, EIO, SIGBUS, EINVAL) is shown."""
+        story, name = self.story, self.device
+        if story is None or name is None:
+            return None
+        fields = {"device": name, "bar": bar, "offset": offset, "size": size}
+        if op.endswith("write"):
+            fields["value"] = value
+        result = self.controller.apply(c.Pci(action=_BAR_STEPS[op](**fields)))
+        outcome = pv.action_outcome(self.controller.session.log, result.first_row,
+                                    result.last_row)
+        where = f"{op.replace('_', ' ')} BAR{bar}+{offset:#x} size {size}"
+        if outcome is None:
+            self.bar_access.show_result(f"{where}: {result.error}", ok=False)
+            return result
+        text = f"{where}: {outcome.text()}"
+        hint = pv.mmap_hint(story, name, bar) if op.startswith("mmap") else ""
+        if not outcome.ok and hint:
+            text += f" — {hint}"
+        self.bar_access.show_result(text, outcome.ok)
+        return result
+
+
+def _bit_name(offset: int, bit: int) -> str:
+    named = _BIT_NAMES.get(offset, {}).get(1 << bit)
+    return f"{named} ({offset:#x} bit {bit})" if named else f"{offset:#x} bit {bit}"
