@@ -36,7 +36,7 @@ def test_a_divergence_is_coloured_labelled_and_scrolled_to(view):
     assert table.rowCount() == 62 and table.item(61, 1).text() == ""
     assert table.item(60, 1).background().color() == FIRST_DIVERGENCE
     assert table.item(59, 1).background().color() != FIRST_DIVERGENCE
-    assert table.selectionModel().isRowSelected(60)
+    assert table.item(60, 0).text() == "60 ▶ first divergence"
     rect = table.visualItemRect(table.item(60, 1))
     assert table.viewport().rect().contains(rect.center()), "scrolled to the divergence"
     assert "entry 60" in view.status.text() and "SHUTDOWN" in view.status.text()

@@ -101,14 +101,14 @@ class CompareView(QWidget):
                 colour = FIRST_DIVERGENCE
             elif sim != host:
                 colour = LATER_DIFFERENCE
-            for column, text in enumerate((str(i), sim, host)):
+            mark = f"{i} ▶ first divergence" if i == result.first_divergence else str(i)
+            for column, text in enumerate((mark, sim, host)):
                 item = QTableWidgetItem(text)
                 if colour is not None:
                     item.setBackground(colour)
                 self.table.setItem(i, column, item)
         self.status.setText(self.summary(result))
         if result.first_divergence is not None:
-            self.table.selectRow(result.first_divergence)
             self.table.scrollToItem(self.table.item(result.first_divergence, 1),
                                     QAbstractItemView.ScrollHint.PositionAtCenter)
 
