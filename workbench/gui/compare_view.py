@@ -109,6 +109,7 @@ class CompareView(QWidget):
                 self.table.setItem(i, column, item)
         self.status.setText(self.summary(result))
         if result.first_divergence is not None:
+            self.table.doItemsLayout()  # scroll ranges for the new rows, before scrolling
             self.table.scrollToItem(self.table.item(result.first_divergence, 1),
                                     QAbstractItemView.ScrollHint.PositionAtCenter)
 
