@@ -90,6 +90,7 @@ def test_layers_of_the_command_register_after_the_user_writes_mse(profile, user_
     assert w.bit("phys", 1) == 0, "a VF's MSE is hardwired 0"
     assert w.bit("virt", 1) == 1, "vfio_basic_config_write keeps the user's MSE in vconfig"
     assert w.virt_mask == 0x400 and w.write_mask == 0xFFFF
+    assert w.from_vconfig == (0x402 if profile == "linux-5.10" else 0x400), "MSE via the key"
     assert w.user == s.pci.devices["dvf"].config_read(COMMAND, 2)  # what vfio returns
     assert len(s.log) == rows + 1, "only the explicit config_read above left a trap"
 

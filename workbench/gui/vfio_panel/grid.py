@@ -205,6 +205,7 @@ class ConfigGrid(QTableView):
         self.grid_model.set_words(words, traps)
         touched = [off for off in sorted(traps) if self.grid_model.has_word(off)]
         if touched:
+            self.doItemsLayout()  # scroll ranges for the new rows, before scrolling
             self.scrollTo(self.grid_model.cell(touched[0], 0, "user"))
 
     def _on_click(self, index: QModelIndex) -> None:
