@@ -141,6 +141,9 @@ class VfioPanel(QWidget):
             self.sriov_bits.show_word(control, word.user, word.phys, note)
 
     def _on_applied(self, result: CommandResult) -> None:
+        """Only PCI commands change PCI state; a free-running vCPU costs nothing here."""
+        if not isinstance(result.command, c.Pci):
+            return
         story = self.story
         if story is not None and self.device in story.functions:
             dev_id = story.functions[self.device].dev_id
