@@ -90,3 +90,15 @@ def test_listing_disassembles_the_program():
     program = assemble("mov ecx, 0x35\nrdmsr\nhlt")
     assert [i.text for i in program.listing] == ["mov ecx, 0x35", "rdmsr", "hlt"]
     assert program.listing[1].address == GUEST_CODE_BASE + 5
+
+
+def test_rip_at_io_exits_follows_the_kernel(sim):
+    """Seen on the 6.18 host: an OUT has retired when user space sees the exit, an IN
+    waits at the instruction until its data arrives."""
+    vcpu = sim.create_vm().create_vcpu(assemble("out 0x80, al\nin al, 0x60\nhlt"))
+    out = vcpu.run()
+    assert out.rip == vcpu.get_regs().rip == GUEST_CODE_BASE + 2
+    in_ = vcpu.run()
+    assert in_.rip == vcpu.get_regs().rip == GUEST_CODE_BASE + 2
+    assert vcpu.run().exit_reason == uapi.KVM_EXIT_HLT
+    assert vcpu.get_regs().rip == GUEST_CODE_BASE + 5

@@ -10,7 +10,8 @@ import pytest
 
 from workbench import cli
 
-SCENARIOS = sorted((Path(__file__).parents[2] / "resources" / "scenarios").glob("*.toml"))
+SCENARIOS_DIR = Path(__file__).parents[2] / "resources" / "scenarios"
+SCENARIOS = sorted(SCENARIOS_DIR.glob("*.toml"))
 DEMO = SCENARIOS[0].parent / "demo.toml"
 
 
@@ -60,7 +61,7 @@ def test_record_never_half_overwrites_an_old_recording(tmp_path, capsys):
 
 
 def test_a_tampered_digest_is_the_first_divergence(tmp_path, capsys):
-    out, _ = record(tmp_path, capsys, SCENARIOS[-1])
+    out, _ = record(tmp_path, capsys, SCENARIOS_DIR / "s390-detached-vf.toml")
     lines = out.read_text().splitlines()
     record_ = json.loads(lines[3])
     record_["digest"] = "f" * 32
@@ -92,7 +93,7 @@ def test_a_tampered_event_prints_a_unified_diff(tmp_path, capsys):
 @pytest.fixture
 def two_step(tmp_path, capsys):
     """The s390 story's recording (10 commands) as lines."""
-    out, _ = record(tmp_path, capsys, SCENARIOS[-1])
+    out, _ = record(tmp_path, capsys, SCENARIOS_DIR / "s390-detached-vf.toml")
     return out, out.read_text().splitlines()
 
 

@@ -55,7 +55,6 @@ _PASSTHROUGH_ON_WRITE = {
 MSR_TSC_AUX = 0xC0000103
 _U32 = 0xFFFF_FFFF
 _TICKS_PER_EXIT = 1000  # guest time, in TSC ticks, that one intercepted instruction costs
-_OUT_7E_PORT = 0x7E     # KVM_X86_QUIRK_OUT_7E_INC_RIP: RIP moves before the exit for this port
 
 VENDORS = ("intel", "amd")
 
@@ -461,6 +460,9 @@ class SimVcpu:
         return VcpuExit(uapi.KVM_EXIT_HLT, rip=next_rip)
 
     def _pio(self, insn: SpecialInsn) -> VcpuExit:
+        """KVM_EXIT_IO. An OUT has retired when user space sees it (RIP is past it, as the
+        6.18 host shows; upstream VMX defers that to re-entry except for port 0x7e); an IN
+        waits at the instruction for its data."""
         cpu = self.cpu
         port = insn.io_port if insn.io_port is not None else cpu.reg(RDX) & 0xFFFF
         out = insn.kind is Special.OUT
@@ -471,9 +473,9 @@ class SimVcpu:
                 direction=uapi.KVM_EXIT_IO_OUT if out else uapi.KVM_EXIT_IO_IN,
                 size=insn.io_size, port=port, count=1, data=data,
             ),
-            rip=insn.address,
+            rip=insn.address + insn.size if out else insn.address,
         )
-        if out and port == _OUT_7E_PORT:
+        if out:
             cpu.set_reg(RIP, insn.address + insn.size)
         else:
             self.pending = exit_
