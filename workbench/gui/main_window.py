@@ -16,13 +16,16 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QWidget
 
 from workbench.gui.bitmaps import BitmapInspector
+from workbench.gui.compare_view import CompareView
 from workbench.gui.controller import SessionController
 from workbench.gui.filter_editor import FilterEditor
 from workbench.gui.log import TrapLogPanel
+from workbench.gui.replay import ReplayView
 from workbench.gui.runner_thread import Runner
 from workbench.gui.settings import Settings
 from workbench.gui.timeline import TimelinePanel
 from workbench.gui.vcpu import VcpuPanel
+from workbench.gui.vfio_panel import VfioPanel
 from workbench.session.scenario import ScenarioError
 
 TITLE = "KVM Trap Workbench"
@@ -54,6 +57,9 @@ class MainWindow(QMainWindow):
         self.timeline = TimelinePanel(self.controller, busy=lambda: self.runner.running)
         self.filter_editor = FilterEditor(self.controller)
         self.bitmaps = BitmapInspector(self.controller)
+        self.vfio_panel = VfioPanel(self.controller)
+        self.compare_view = CompareView(self.controller)
+        self.replay_view = ReplayView(self.controller, busy=lambda: self.runner.running)
         self.docks = {
             "vcpu": self._dock("vCPU", self.vcpu_panel, Qt.DockWidgetArea.LeftDockWidgetArea),
             "log": self._dock("Trap log", self.log_panel, Qt.DockWidgetArea.RightDockWidgetArea),
@@ -63,9 +69,17 @@ class MainWindow(QMainWindow):
                                    Qt.DockWidgetArea.BottomDockWidgetArea),
             "bitmaps": self._dock("Bitmaps", self.bitmaps,
                                   Qt.DockWidgetArea.BottomDockWidgetArea),
+            "vfio": self._dock("VFIO", self.vfio_panel, Qt.DockWidgetArea.RightDockWidgetArea),
+            "compare": self._dock("Compare", self.compare_view,
+                                  Qt.DockWidgetArea.RightDockWidgetArea),
+            "replay": self._dock("Replay", self.replay_view,
+                                 Qt.DockWidgetArea.BottomDockWidgetArea),
         }
-        self.tabifyDockWidget(self.docks["log"], self.docks["filter"])
+        for tab in ("filter", "vfio", "compare"):
+            self.tabifyDockWidget(self.docks["log"], self.docks[tab])
         self.tabifyDockWidget(self.docks["timeline"], self.docks["bitmaps"])
+        self.splitDockWidget(self.docks["timeline"], self.docks["replay"],
+                             Qt.Orientation.Horizontal)
         self.docks["log"].raise_()
         self.docks["timeline"].raise_()
 
@@ -76,6 +90,10 @@ class MainWindow(QMainWindow):
         self.timeline.step_clicked.connect(self.log_panel.select_step)
         self.controller.applied.connect(self._show_step)
         self.controller.seeked.connect(self._show_step)
+        # Panels that only follow applied commands learn of time travel here.
+        self.controller.seeked.connect(lambda _step: self.filter_editor.revert())
+        self.controller.seeked.connect(self._refresh_bitmaps)
+        self.controller.seeked.connect(self.timeline.set_step)
         self.controller.session_replaced.connect(self._show_session)
         self.controller.error.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.runner.started.connect(self._on_run_state)
@@ -188,7 +206,10 @@ class MainWindow(QMainWindow):
         replay = recording.open_recording(path)
         for _ in replay.play():
             pass
+        self.replay_view.set_replay(replay)
         self.controller.replace_session(replay.session, path)
+        self.docks["replay"].show()
+        self.docks["replay"].raise_()
         if replay.problem:
             self.statusBar().showMessage(replay.problem, 15000)
 
@@ -207,6 +228,11 @@ class MainWindow(QMainWindow):
             self.controller.seek(session.step - 1)
         except (ValueError, RuntimeError) as exc:
             self.statusBar().showMessage(str(exc), 8000)
+
+    def _refresh_bitmaps(self, *_: object) -> None:
+        session = self.controller.session
+        if session is not None and session.vcpus:  # no vCPU, no bitmap to show
+            self.bitmaps.refresh()
 
     # --- status -------------------------------------------------------------------------------
     def _show_session(self) -> None:
@@ -232,6 +258,7 @@ class MainWindow(QMainWindow):
                        self.open_action):
             action.setEnabled(not running)
         self.pause_action.setEnabled(running)
+        self.replay_view.pause()  # a free run owns the session; the buttons follow
         if not running:
             self.undo_action.setEnabled(self.controller.undo_stack.canUndo())
             self.redo_action.setEnabled(self.controller.undo_stack.canRedo())
