@@ -23,3 +23,9 @@ def run_to(vcpu, *reasons):
 
 
 HLT = uapi.KVM_EXIT_HLT
+
+
+def pytest_addoption(parser):
+    parser.addoption("--update-screenshots", action="store_true", default=False,
+                     help="rewrite the golden PNGs under tests/screenshots/ instead of "
+                          "comparing with them")

@@ -1,8 +1,9 @@
-"""GUI test fixtures: offscreen Qt, a throw-away settings file, small scenarios."""
+"""GUI test fixtures: offscreen Qt pinned for pixel-stable rendering (see
+workbench.gui.screenshot), a throw-away settings file, small scenarios."""
 
-import os
+from workbench.gui.screenshot import pin_environment, prepare_application
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+pin_environment()  # before any QApplication: offscreen, DPR 1, only the shipped fonts
 
 from pathlib import Path  # noqa: E402
 
@@ -11,6 +12,12 @@ from PySide6.QtCore import QSettings  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 
 from workbench.cli import DEMO_SCENARIO  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def workbench_application(qapp):
+    """Every GUI test runs in the application the workbench and the screenshots use."""
+    return prepare_application()
 
 # A filter denies 0xc0010015 (FILTER exits on), and no handler answers it: the user must.
 FILTERED = '''

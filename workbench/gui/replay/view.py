@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QSlider,
+    QStyle,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -41,10 +42,14 @@ class ReplayView(QWidget):
         self.timer = QTimer(self, interval=PLAY_INTERVAL_MS)
         self.timer.timeout.connect(self._tick)
 
-        self.back_button = self._button("⏮", "Step back one command", self.step_back)
-        self.play_button = self._button("▶", "Play: one command per tick", self.play)
-        self.pause_button = self._button("⏸", "Pause playing", self.pause)
-        self.forward_button = self._button("⏭", "Step forward one command", self.step_forward)
+        icon = QStyle.StandardPixmap
+        self.back_button = self._button(icon.SP_MediaSkipBackward, "Step back one command",
+                                        self.step_back)
+        self.play_button = self._button(icon.SP_MediaPlay, "Play: one command per tick",
+                                        self.play)
+        self.pause_button = self._button(icon.SP_MediaPause, "Pause playing", self.pause)
+        self.forward_button = self._button(icon.SP_MediaSkipForward,
+                                           "Step forward one command", self.step_forward)
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setTracking(True)
         self.slider.valueChanged.connect(self._slid)
@@ -84,9 +89,11 @@ class ReplayView(QWidget):
         controller.seeked.connect(self._show_step)
         self._on_session_replaced()
 
-    def _button(self, text: str, tip: str, slot: Callable[[], object]) -> QToolButton:
+    def _button(self, icon: QStyle.StandardPixmap, tip: str, slot: Callable[[], object]
+                ) -> QToolButton:
+        """The style's own media icons: no font needs the media glyphs."""
         button = QToolButton()
-        button.setText(text)
+        button.setIcon(self.style().standardIcon(icon))
         button.setToolTip(tip)
         button.clicked.connect(slot)
         return button
