@@ -145,12 +145,6 @@ def execute(vm, program: Program, scenario: Scenario) -> Trace:
             break
     regs = vcpu.get_regs().as_dict()
     gp_count = regs["r14"]
-    if exits[-1][:3] == (uapi.KVM_EXIT_IO, uapi.KVM_EXIT_IO_OUT, END_PORT):
-        # The run stops at an OUT exit, before re-entry completes it: the kernel here has
-        # already moved RIP past the OUT, the sim has not. That divergence is reported and
-        # pinned by test_host_divergences.py::test_rip_at_an_out_exit; scenarios that end
-        # with an OUT compare everything else.
-        del regs["rip"]
     if exits[-1][0] == uapi.KVM_EXIT_SHUTDOWN:
         # After a triple fault the registers are wherever exception delivery stopped: the
         # kernel shows the state inside the #GP handler or at the faulting instruction with

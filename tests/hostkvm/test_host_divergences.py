@@ -21,7 +21,6 @@ from host_differential import (
 
 from workbench.hostkvm import host_unavailable_reason
 from workbench.kvm import uapi
-from workbench.kvm.guest import assemble
 
 _reason = host_unavailable_reason()
 if _reason is not None:
@@ -90,18 +89,3 @@ def test_msr_behaviour(engines, scenario):
 def test_instruction_outcome(engines, code):
     host, sim = engines.both(Scenario(code, code))
     assert host.exits == sim.exits
-
-
-@pytest.mark.kernel_divergence(reason="RIP at an OUT exit: past the instruction on this "
-                               "kernel (it emulates the OUT and writes RIP back before "
-                               "exiting), at the instruction on the sim")
-@pytest.mark.xfail(strict=True, reason="RIP at an OUT exit")
-def test_rip_at_an_out_exit(engines):
-    rips = []
-    for vm in (engines.host.create_vm(),
-               engines.sim.create_vm(vendor=engines.vendor, cpuid=engines.cpuid)):
-        with vm:
-            vcpu = vm.create_vcpu(assemble("out 0x80, al\nhlt"))
-            exit_ = vcpu.run()
-            rips.append((exit_.rip, vcpu.get_regs().rip))
-    assert rips[1] == rips[0]

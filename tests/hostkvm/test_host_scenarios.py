@@ -25,6 +25,7 @@ from host_differential import (
 
 from workbench.hostkvm import host_unavailable_reason
 from workbench.kvm import MsrFilter, MsrFilterRange, uapi
+from workbench.kvm.guest import assemble
 
 _reason = host_unavailable_reason()
 if _reason is not None:
@@ -298,6 +299,22 @@ def test_user_exit_per_reason_exits_only_for_chosen_reasons(engines):
         host = engines.run_host(scenario)
         reasons = {key[3] for key in host.exits if key[0] in MSR_EXITS}
         assert reasons == {r for r in (INVAL, UNKNOWN, FILTER) if scenario.mask & r}
+
+
+def test_rip_at_io_exits_agrees(engines):
+    """Where RIP stands while user space handles an IO exit (an OUT has retired on this
+    kernel, which emulates it; an IN waits at the instruction for its data)."""
+    seen = []
+    for vm in (engines.host.create_vm(),
+               engines.sim.create_vm(vendor=engines.vendor, cpuid=engines.cpuid)):
+        with vm:
+            vcpu = vm.create_vcpu(assemble("out 0x80, al\nin al, 0x60\nhlt"))
+            rips = []
+            for _ in range(3):
+                exit_ = vcpu.run()
+                rips.append((exit_.exit_reason, exit_.rip, vcpu.get_regs().rip))
+            seen.append(rips)
+    assert seen[0] == seen[1]
 
 
 # --- flags checks: refused with EINVAL on both engines -----------------------------------------
