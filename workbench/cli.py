@@ -37,6 +37,10 @@ def _parser() -> argparse.ArgumentParser:
     replay_cmd.add_argument("--verify", action="store_true",
                             help="only check every recorded digest (exit status 1 at the "
                                  "first divergence) instead of printing the events")
+    shot_cmd = commands.add_parser("screenshot", help="render each panel to a PNG")
+    shot_cmd.add_argument("scenario", type=Path)
+    shot_cmd.add_argument("--out", type=Path, required=True, metavar="DIR",
+                          help="directory for <panel>.png (created if missing)")
     return parser
 
 
@@ -65,6 +69,23 @@ def _run_headless(args: argparse.Namespace) -> int:
     return 0
 
 
+def _screenshot(args: argparse.Namespace) -> int:
+    from workbench.gui.screenshot import render_panels
+    from workbench.kvm.guest.assembler import AssemblyError
+    from workbench.session.scenario import ScenarioError
+
+    try:
+        for path in render_panels(args.scenario, args.out):
+            print(path)
+    except (ScenarioError, AssemblyError) as exc:
+        print(f"workbench: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"workbench: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "run" and args.headless:
@@ -72,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "record":
         from workbench.session.recording.cli import record
         return record(args.scenario, args.output, args.engine, args.steps)
+    if args.command == "screenshot":
+        return _screenshot(args)
     if args.command == "replay":
         from workbench.session.recording.cli import replay
         return replay(args.file, args.engine, args.verify)
