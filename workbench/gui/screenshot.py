@@ -10,6 +10,7 @@ a fixed command sequence (panels show no clock times).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Callable, Sequence
@@ -52,10 +53,13 @@ def pin_environment() -> None:
     os.environ["QT_ENABLE_HIGHDPI_SCALING"] = "0"
     os.environ["QT_SCALE_FACTOR"] = "1"
     os.environ["QT_FONT_DPI"] = "96"
-    folder = Path(tempfile.gettempdir()) / f"workbench-fontconfig-{os.getuid()}"
+    tag = hashlib.sha1(str(FONT_DIR).encode()).hexdigest()[:8]   # one per checkout
+    folder = Path(tempfile.gettempdir()) / f"workbench-fontconfig-{os.getuid()}-{tag}"
     folder.mkdir(exist_ok=True)
     conf = folder / "fonts.conf"
-    conf.write_text(_FONTCONFIG.format(fonts=FONT_DIR, cache=folder / "cache"))
+    scratch = folder / f"fonts.conf.{os.getpid()}"   # parallel test workers share conf
+    scratch.write_text(_FONTCONFIG.format(fonts=FONT_DIR, cache=folder / "cache"))
+    os.replace(scratch, conf)
     os.environ["FONTCONFIG_FILE"] = str(conf)
 
 
