@@ -112,3 +112,14 @@ def test_pci_story_runs_headless():
     assert sum("BAR_RESTORE" in line for line in lines) >= 2
 
 
+
+
+def test_passthrough_guard_demo_intercepts_only_the_denied_direction():
+    from workbench.kvm.intercepts import is_intercepted
+    session = Session(load(SCENARIOS / "passthrough-guard.toml"))
+    bitmap = session.msr_bitmap(0)
+    assert is_intercepted(bitmap, "intel", 0xC0000100, True)
+    assert not is_intercepted(bitmap, "intel", 0xC0000100, False)
+    lines = list(run_session(session))
+    assert "wrmsr 0xc0000100 (FS_BASE) reason=FILTER data=0x7000" in lines[0]
+    assert "rdmsr 0xc0000100 (FS_BASE) -> 0x0 (passthrough: no VM exit)" in lines[2]

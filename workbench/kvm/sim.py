@@ -38,7 +38,7 @@ from workbench.kvm.guest.cpu import (
     Stop,
 )
 from workbench.kvm.guest.layout import GP_VECTOR, GUEST_MEM_SIZE
-from workbench.kvm.intercepts import InterceptState, msr_bitmap
+from workbench.kvm.intercepts import InterceptState, is_intercepted, msr_bitmap
 from workbench.kvm.msrs.emulate import MsrContext, MsrFile, MsrResult
 from workbench.kvm.profiles import KvmProfile, get_profile
 from workbench.kvm.regs import Regs
@@ -77,6 +77,7 @@ class MsrAccess:
     reason: int          # KVM_MSR_EXIT_REASON_* of the failure, 0 on success
     exited: bool         # went to user space
     gp: bool             # #GP injected
+    passthrough: bool = False  # the intercept bitmap let it reach the MSR with no VM exit
 
 
 @dataclass(frozen=True)
@@ -406,8 +407,10 @@ class SimVcpu:
                 result: int, reason: int, exited: bool, gp: bool) -> None:
         observer = self.vm.observer
         if observer is not None:
+            passthrough = not gp and not exited and not is_intercepted(
+                self.msr_bitmap(), self.vm.vendor, index, write)
             observer(MsrAccess(self.vcpu_id, insn.address, index, write, value, allowed,
-                               int(result), reason, exited, gp))
+                               int(result), reason, exited, gp, passthrough))
 
     def _after_wrmsr(self, index: int, value: int) -> None:
         """vmx_set_msr / svm_set_msr: a guest's first non-zero write to SPEC_CTRL (and, in

@@ -73,6 +73,7 @@ class Flag(IntFlag):
     EXITED = 4  # the access went to user space
     GP = 8  # #GP injected by the kernel
     ERROR = 16  # user space answered with kvm_run.msr.error != 0
+    PASSTHROUGH = 32  # the intercept bitmap passes this MSR through: no VM exit at all
 
 
 class MsrExitReason(IntFlag):

@@ -73,7 +73,7 @@ _KNOWN_LUT = np.array(_KNOWN_KIND)
 _MSR_EXIT = int(EventKind.MSR_EXIT)
 _RESULT_OF_REASON = {int(MsrExitReason.INVAL): 1, int(MsrExitReason.UNKNOWN): 2}  # MsrResult
 # Plain ints for the per-event paths: IntFlag arithmetic costs more than the row write.
-_WRITE, _ALLOWED, _EXITED, _GP, _ERROR = (int(f) for f in Flag)
+_WRITE, _ALLOWED, _EXITED, _GP, _ERROR, _PASSTHROUGH = (int(f) for f in Flag)
 _FILTER = int(MsrExitReason.FILTER)
 _DIGEST_PERSON = b"wb-eventlog-v1"  # changes with COLUMNS, so old digests never match
 
@@ -183,7 +183,7 @@ class EventLog:
         else:
             kind = EventKind.MSR_WRITE if write else EventKind.MSR_READ
         flags = (_WRITE if write else 0) | (_ALLOWED if access.allowed else 0) | (
-            _GP if access.gp else 0)
+            _GP if access.gp else 0) | (_PASSTHROUGH if access.passthrough else 0)
         return self._put(
             (step, access.value & U64, access.rip & U64, access.index, 0, 0, 0, 0,
              access.vcpu_id, -1, 0, kind, 0, 0, 0, access.reason, access.result, flags, -1)
@@ -644,7 +644,8 @@ def _describe(r: dict[str, Any]) -> str:
     if kind is EventKind.MSR_READ or kind is EventKind.MSR_WRITE:
         arrow = "<-" if write else "->"
         failed = "" if r["result"] == 0 else f" result={r['result']}"
-        return f"{msr} {arrow} {r['value']:#x}{failed} {rip}"
+        through = " (passthrough: no VM exit)" if r["flags"] & Flag.PASSTHROUGH else ""
+        return f"{msr} {arrow} {r['value']:#x}{failed}{through} {rip}"
     if kind is EventKind.MSR_GP:
         return f"{msr} reason={_reason_name(r['reason'])} -> #GP {rip}"
     if kind is EventKind.MSR_EXIT:
