@@ -158,3 +158,17 @@ def test_session_replaced_switches_to_the_msrpm(qtbot):
     inspector.controller.replace_session(Session(loads(SCENARIO.format(vendor="amd"))))
     assert inspector.images["bitmap"].values.shape == (512, lay.COLUMNS)
     assert "MSRPM" in inspector.plots["bitmap"].titleLabel.text
+
+
+def test_a_scenario_without_vcpus_shows_the_filter_maps_and_says_why_no_bitmap(qtbot):
+    from workbench.gui.bitmaps import BitmapInspector
+    from workbench.gui.controller import SessionController
+    from workbench.session.scenario import loads
+    from workbench.session.session import Session
+
+    controller = SessionController(Session(loads("version = 1\n")))
+    inspector = BitmapInspector(controller)
+    qtbot.addWidget(inspector)
+    inspector.refresh()
+    assert "no vCPU" in inspector.status.text()
+    assert inspector.pixel("read", 0x10) == 1

@@ -137,6 +137,9 @@ class BitmapInspector(QWidget):
                 cells[row: row + lay.WINDOW_ROWS] = allowed.reshape(lay.WINDOW_ROWS, -1)
             cells[_EXEMPT] = EXEMPT
             changed |= self.images[name].show_array(cells)
+        if not session.vcpus:
+            self.status.setText(f"{session.vendor} · {session.profile} · no vCPU, no bitmap")
+            return changed
         vcpu = max(self.vcpu_box.currentIndex(), 0)
         changed |= self.images["bitmap"].show_array(lay.unpack(session.msr_bitmap(vcpu)))
         return changed
