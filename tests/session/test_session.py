@@ -246,9 +246,13 @@ value = 7
     assert fresh.state_digest() == live
 
 
-def test_a_pause_that_missed_its_run_does_not_stop_the_next_one():
+def test_a_pause_between_runs_stops_the_next_one_until_cancelled():
     s = session()
     s.apply(c.RunToExit())
-    s.pause(0)                       # pressed just as the run ended on its own
+    s.pause(0)                       # like kvm_run.immediate_exit: the next run stops at once
+    s.apply(c.RunToExit())
+    assert s.log.row(len(s.log) - 1)["kind"] == EventKind.INTR
+    s.pause(0)
+    s.cancel_pause(0)                # the GUI drops a pause its run's own end beat
     s.apply(c.RunToExit())
     assert s.log.row(len(s.log) - 1)["kind"] != EventKind.INTR

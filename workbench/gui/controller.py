@@ -131,6 +131,11 @@ class SessionController(QObject):
         if self.session is not None:
             self.session.pause(vcpu)
 
+    def cancel_pause(self, vcpu: int) -> None:
+        """Drop a pause that no run consumed, so the user's next command runs."""
+        if self.session is not None:
+            self.session.cancel_pause(vcpu)
+
     def seek(self, step: int) -> None:
         """Put the session back (or forward) to the state after `step` commands."""
         if self.session is None:

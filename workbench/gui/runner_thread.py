@@ -147,6 +147,7 @@ class Runner(QObject):
     def _finish(self, worker: _Worker) -> None:
         self._worker = None
         self._timer.stop()
+        self.controller.cancel_pause(worker.vcpu)  # a pause the run's own end beat
         self._announce(worker)
         self.stopped.emit(worker.vcpu)
 

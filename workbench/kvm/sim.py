@@ -328,6 +328,10 @@ class SimVcpu:
         """Interrupt a run() in another thread; it returns KVM_EXIT_INTR (as on a signal)."""
         self.cpu.pause()
 
+    def cancel_pause(self) -> None:
+        """Forget a pause() that no run has consumed yet."""
+        self.cpu.cancel_pause()
+
     def set_breakpoint(self, address: int, enabled: bool = True) -> None:
         """Stop with KVM_EXIT_DEBUG before the instruction at `address` (sim only)."""
         self.cpu.set_breakpoint(address, enabled)

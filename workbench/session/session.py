@@ -229,8 +229,6 @@ class Session:
         if command.interrupt is not None:
             self._replay_interrupt(index, command.interrupt)
             return
-        if self.engine == "sim":
-            vcpu.cpu.cancel_pause()   # a pause pressed as the previous run ended on its own
         for exits in range(max_exits):
             self._before_entry(index)
             exit_ = vcpu.run()
@@ -253,12 +251,19 @@ class Session:
         self._after_exit(index, VcpuExit(uapi.KVM_EXIT_INTR, rip=vcpu.get_regs().rip))
 
     def pause(self, vcpu: int) -> None:
-        """Stop a run of `vcpu` in progress (from another thread): it ends with
-        KVM_EXIT_INTR, and the session records where, so replay lands there too."""
+        """Stop a run of `vcpu` (from another thread): it ends with KVM_EXIT_INTR, and the
+        session records where, so replay lands there too. Like kvm_run.immediate_exit, a
+        request made between runs stops the next run at once, until cancel_pause()."""
         target = self._vcpu(vcpu)
         if not hasattr(target, "pause"):
             raise SessionError(f"the {self.engine} engine cannot pause a running vCPU")
         target.pause()
+
+    def cancel_pause(self, vcpu: int) -> None:
+        """Drop a pause request no run consumed (the run it aimed at ended on its own)."""
+        target = self._vcpu(vcpu)
+        if hasattr(target, "cancel_pause"):
+            target.cancel_pause()
 
     def _before_entry(self, index: int) -> None:
         view = self.views[index]
