@@ -94,6 +94,9 @@ class FilterEditor(QWidget):
         self.draft = Draft.from_filter(msr_filter)
         self._show_draft(row)
         self._clear_rejection()
+        if self.draft.ranges:
+            self.lane.follow(self.draft.ranges[0 if row is None else
+                                                min(row, len(self.draft.ranges) - 1)].base)
 
     def revert(self) -> None:
         """Reload the filter in force from the session (drops the edit)."""

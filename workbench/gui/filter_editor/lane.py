@@ -109,6 +109,14 @@ class LaneView(QWidget):
             lo, hi = min(s[0] for s in spans), max(s[1] for s in spans)
         self.plot.setXRange(_clamp(lo), _clamp(hi), padding=0.02)
 
+    def follow(self, index: int) -> None:
+        """Show the window holding MSR `index` (when a filter is loaded, so its first
+        range is in view rather than an empty lane)."""
+        for which, (_, lo, hi) in enumerate(WINDOWS):
+            if lo <= index < hi:
+                self.window_box.setCurrentIndex(which)
+                return
+
     def index_at(self, scene_pos: QPointF) -> int | None:
         point = self.plot.getViewBox().mapSceneToView(scene_pos)
         index = int(point.x())
