@@ -9,6 +9,10 @@ from workbench.kvm.cpuid import Cpuid
 from workbench.kvm.msrs.numbers import EFER_LMA, EFER_LME
 from workbench.kvm.profiles import KvmProfile
 
+# The KVM vendor modules the sim models: kvm_intel (VMX), kvm_amd (SVM) and kvm_pvm (PVM,
+# out of tree, as on the 6.18-fc development host).
+VENDORS = ("intel", "amd", "pvm")
+
 
 class MsrResult(enum.IntEnum):
     """What kvm_get_msr / kvm_set_msr return (arch/x86/kvm/x86.h).
@@ -26,7 +30,7 @@ class MsrResult(enum.IntEnum):
 class MsrContext:
     """Per-vCPU facts fixed at vCPU creation (the CPUID can be replaced via set_cpuid)."""
 
-    vendor: str  # "intel" (kvm_intel, VMX) or "amd" (kvm_amd, SVM): independent of CPUID
+    vendor: str  # the KVM vendor module (one of VENDORS): independent of the CPUID
     profile: KvmProfile
     cpuid: Cpuid
     irqchip: bool  # in-kernel irqchip, hence an in-kernel local APIC
@@ -39,5 +43,5 @@ class MsrContext:
     boot_efer: int = EFER_LME | EFER_LMA
 
     def __post_init__(self) -> None:
-        if self.vendor not in ("intel", "amd"):
-            raise ValueError(f"vendor must be 'intel' or 'amd', not {self.vendor!r}")
+        if self.vendor not in VENDORS:
+            raise ValueError(f"vendor must be one of {', '.join(VENDORS)}, not {self.vendor!r}")

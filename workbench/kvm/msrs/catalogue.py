@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from functools import cache
+from typing import Any
 
 from workbench.kvm.msrs import numbers as n
 from workbench.kvm.profiles import KvmProfile
@@ -455,10 +456,99 @@ def _cet_rows() -> list[MsrInfo]:
     return rows
 
 
+_PVM_SEEN = "observed on the 6.18-fc host with kvm_pvm"
+
+
+def _pvm_rows() -> list[MsrInfo]:
+    """kvm_pvm's answers where they differ from the rows above (lookup prefers these for
+    vendor "pvm"). Rows that only differ by vendor need none: the VMX-only and SVM-only
+    rows are unknown to PVM, and the handlers' vendor checks give PVM the common-code
+    result (64-bit SYSENTER MSRs, VM_HSAVE_PA reading 0, OSVW_ID_LENGTH 0, no PMU)."""
+    def r(index: int, name: str, read: str, write: str, notes: str, **kw: Any) -> MsrInfo:
+        return MsrInfo(index, name, read, write, vendor="pvm", notes=f"{notes} ({_PVM_SEEN})",
+                       checked=_PVM_SEEN, **kw)
+
+    return [
+        r(n.MSR_IA32_TSC, "IA32_TSC", "tsc", "pvm_tsc", reset=None,
+          notes="guest writes leave the TSC running as before and add (value - TSC) to "
+                "TSC_ADJUST; host writes change nothing",
+          description="time-stamp counter"),
+        r(n.MSR_KVM_WALL_CLOCK, "KVM_WALL_CLOCK", "clock_twin", "clock_twin",
+          feature="kvm_pv_clocksource", notes="same value as KVM_WALL_CLOCK_NEW",
+          description="KVM PV wall clock (legacy)"),
+        r(n.MSR_KVM_SYSTEM_TIME, "KVM_SYSTEM_TIME", "clock_twin", "clock_twin",
+          feature="kvm_pv_clocksource", notes="same value as KVM_SYSTEM_TIME_NEW",
+          description="KVM PV system time (legacy)"),
+        r(n.MSR_IA32_TSC_ADJUST, "IA32_TSC_ADJUST", "value", "store",
+          notes="any value kept, with or without TSC_ADJUST CPUID; the TSC does not move",
+          description="TSC adjust"),
+        r(n.MSR_IA32_SPEC_CTRL, "IA32_SPEC_CTRL", "const", "ignore",
+          notes="reads 0 and drops any write, whatever the CPUID says",
+          description="speculation control"),
+        r(n.MSR_IA32_PRED_CMD, "IA32_PRED_CMD", "unsupported", "ignore",
+          notes="write-only; any value accepted without IBPB CPUID",
+          description="prediction command"),
+        r(n.MSR_IA32_UCODE_REV, "IA32_BIOS_SIGN_ID", "const", "ignore",
+          notes="reads 0; writes dropped", description="microcode revision"),
+        r(n.MSR_IA32_ARCH_CAPABILITIES, "IA32_ARCH_CAPABILITIES", "unsupported",
+          "unsupported", notes="unknown, although the CPUID advertises it",
+          description="speculation-related capabilities"),
+        r(n.MSR_IA32_FLUSH_CMD, "IA32_FLUSH_CMD", "unsupported", "ignore",
+          notes="write-only; any value accepted without FLUSH_L1D CPUID",
+          description="L1D flush command"),
+        r(n.MSR_IA32_TSX_CTRL, "IA32_TSX_CTRL", "const", "ignore",
+          notes="reads 0; writes dropped", description="TSX control"),
+        r(n.MSR_MISC_FEATURES_ENABLES, "MISC_FEATURES_ENABLES", "value", "store",
+          notes="any value kept", description="CPUID faulting enable"),
+        r(n.MSR_IA32_MISC_ENABLE, "IA32_MISC_ENABLE", "value", "store", reset=0x1,
+          notes="resets to 0x1 (fast strings); any value kept",
+          description="miscellaneous enables"),
+        r(n.MSR_IA32_DEBUGCTLMSR, "IA32_DEBUGCTL", "const", "ignore",
+          notes="reads 0; any write accepted and dropped", description="debug control"),
+        r(n.MSR_IA32_CR_PAT, "IA32_PAT", "value", "store", reset=0x0007040600070406,
+          notes="any value kept, invalid memory types too",
+          description="page attribute table"),
+        r(n.MSR_IA32_PERF_CAPABILITIES, "IA32_PERF_CAPABILITIES", "unsupported",
+          "unsupported", notes="unknown, also with PDCM in the CPUID (kvm.enable_pmu=N)",
+          description="performance monitoring capabilities"),
+        r(n.MSR_IA32_XSS, "IA32_XSS", "invalid", "unsupported",
+          notes="reads INVALID, writes unknown, also with XSAVES in the CPUID",
+          description="supervisor XSAVE features"),
+        r(n.MSR_TSC_AUX, "TSC_AUX", "invalid", "invalid",
+          notes="INVALID both ways, also with RDTSCP or RDPID in the CPUID",
+          description="RDTSCP/RDPID auxiliary value"),
+        r(n.MSR_AMD64_TSC_RATIO, "AMD64_TSC_RATIO", "invalid", "invalid",
+          notes="INVALID both ways", description="TSC frequency ratio"),
+        r(n.MSR_AMD64_PATCH_LOADER, "AMD64_PATCH_LOADER", "unsupported", "ignore",
+          notes="write-only; any value accepted", description="microcode patch loader"),
+        r(n.MSR_AMD64_VIRT_SPEC_CTRL, "VIRT_SPEC_CTRL", "const", "ignore",
+          notes="reads 0 and drops any write, with or without VIRT_SSBD CPUID",
+          description="virtualized speculation control"),
+        r(n.MSR_KVM_PV_EOI_EN, "KVM_PV_EOI_EN", "pv", "pv_eoi", feature="kvm_pv_eoi",
+          reserved=0x2, notes=_PV + "; enabling it at a GPA outside guest RAM -> INVALID",
+          description="KVM PV PV EOI"),
+        r(n.MSR_PVM_GPA, "PVM_GPA", "const", "pvm_gpa",
+          notes="reads 0; writing 0 is accepted, a GPA outside guest RAM -> INVALID, a "
+                "non-zero one inside it stops the guest (not modelled)",
+          description="PVM guest-physical address register"),
+        r(n.MSR_PVM_SIGNATURE, "PVM_SIGNATURE", "const", "unsupported", reset=0x4D5650,
+          notes="reads 'PVM'; writes unknown", description="PVM signature"),
+        r(n.MSR_PVM_INFO, "PVM_INFO", "const", "unsupported", reset=0x1FF,
+          notes="reads 0x1ff; writes unknown", description="PVM information"),
+        r(n.MSR_PVM_TSC_KHZ, "PVM_TSC_KHZ", "const", "unsupported", reset=0x279D00,
+          notes="reads 2596096, the host's TSC frequency in kHz; writes unknown",
+          description="PVM TSC frequency"),
+        r(n.MSR_PVM_LAST, "PVM_LAST", "invalid", "invalid",
+          notes="INVALID both ways; the indices between it and PVM_TSC_KHZ are unknown",
+          description="last MSR of the PVM range"),
+    ]
+
+
 # What the development host's real kernel (6.18, vendor module kvm_pvm on AMD EPYC, not
 # kvm_intel) did differently from this catalogue's VMX rows, guest CPUID = its supported
 # CPUID. Every other single-index row gave the modelled result for read, write-back, write
-# of ~0 and re-read (tests/kvm/test_msr_catalogue.py keeps those results).
+# of ~0 and re-read (tests/kvm/test_msr_catalogue.py keeps those results). The "pvm" vendor
+# models each of these (PVM_ROWS, and the vendor checks in the handlers).
 HOST_DIVERGENCES: dict[int, str] = {
     n.MSR_IA32_TSC: "guest writes had no visible effect (kvm_pvm); VMX/SVM move the offset",
     n.MSR_IA32_FEAT_CTL: "UNKNOWN: no VMX module on the host (the amd row matches)",
@@ -490,6 +580,8 @@ CATALOGUE: tuple[MsrInfo, ...] = tuple(map(_with_host_result, (
     _core_rows() + _rapl_rows() + _syscall_rows() + _pv_rows() + _amd_rows() + _mtrr_rows()
     + _mce_rows() + _x2apic_rows() + _pmu_rows() + _cet_rows()
 )))
+# kvm_pvm's own rows, consulted before CATALOGUE for vendor "pvm" (see _pvm_rows).
+PVM_ROWS: tuple[MsrInfo, ...] = tuple(_pvm_rows())
 
 # Well-known MSRs KVM does not emulate: names for the GUI only (access -> UNKNOWN).
 KNOWN_NAMES: dict[int, str] = {
@@ -529,6 +621,11 @@ KNOWN_NAMES: dict[int, str] = {
 
 
 @cache
+def _pvm_table() -> dict[int, MsrInfo]:
+    return {row.index: row for row in PVM_ROWS}
+
+
+@cache
 def _tables() -> tuple[dict[int, MsrInfo], tuple[MsrInfo, ...]]:
     singles: dict[int, MsrInfo] = {}
     for row in CATALOGUE:
@@ -546,9 +643,19 @@ def rows_for(index: int) -> Iterator[MsrInfo]:
     yield from (row for row in ranges if row.index <= index <= row.last)
 
 
+def rows_in_force(vendor: str, profile: KvmProfile) -> Iterator[MsrInfo]:
+    """Every row the vendor module and kernel use, PVM's replacing the ones they cover."""
+    replaced = _pvm_table() if vendor == "pvm" else {}
+    yield from replaced.values()
+    yield from (row for row in CATALOGUE
+                if row.applies(vendor, profile) and (row.count > 1 or row.index not in replaced))
+
+
 def lookup(index: int, vendor: str | None = None, profile: KvmProfile | None = None
            ) -> MsrInfo | None:
     """The catalogue row KVM uses for `index` (for that vendor and kernel when given)."""
+    if vendor == "pvm" and index in _pvm_table():
+        return _pvm_table()[index]
     for row in rows_for(index):
         if vendor is None or profile is None or row.applies(vendor, profile):
             return row
@@ -560,6 +667,8 @@ def msr_name(index: int) -> str:
     singles, _ = _tables()
     if index in singles:
         return singles[index].name
+    if index in _pvm_table():
+        return _pvm_table()[index].name
     if index in KNOWN_NAMES:
         return KNOWN_NAMES[index]
     if n.APIC_BASE_MSR <= index <= n.APIC_BASE_MSR + 0xFF:

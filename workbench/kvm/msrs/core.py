@@ -37,9 +37,10 @@ XFEATURE_USER_DYNAMIC = 1 << 18
 # XSS features KVM can virtualize on 6.18 (CET user/supervisor state); none on 5.10.
 KVM_SUPPORTED_XSS = {True: (1 << 11) | (1 << 12), False: 0}
 # Reset values that depend on the vendor module (microcode revision) or the modelled host
-# (kvm_get_arch_capabilities).
-UCODE_REV = {"intel": 0x100000000, "amd": 0x01000065}
-ARCH_CAPABILITIES = {"intel": 0xE16B, "amd": 0x0C000069}
+# (kvm_get_arch_capabilities); kvm_pvm reads UCODE_REV as 0 and does not know
+# ARCH_CAPABILITIES (observed on the 6.18-fc host with kvm_pvm).
+UCODE_REV = {"intel": 0x100000000, "amd": 0x01000065, "pvm": 0}
+ARCH_CAPABILITIES = {"intel": 0xE16B, "amd": 0x0C000069, "pvm": 0}
 
 
 def canonical_bits(f: MsrFile) -> int:

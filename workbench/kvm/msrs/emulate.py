@@ -13,10 +13,10 @@ import dataclasses
 from collections.abc import Callable
 
 from workbench.kvm.cpuid import Cpuid
-from workbench.kvm.msrs import apic, core, mce, memtype, pmu, pv
+from workbench.kvm.msrs import apic, core, mce, memtype, pmu, pv, pvm
 from workbench.kvm.msrs import numbers as n
 from workbench.kvm.msrs.base import MsrContext, MsrResult
-from workbench.kvm.msrs.catalogue import CATALOGUE, MsrInfo, lookup
+from workbench.kvm.msrs.catalogue import MsrInfo, lookup, rows_in_force
 
 __all__ = ["MsrContext", "MsrFile", "MsrResult"]
 
@@ -25,16 +25,16 @@ Writer = Callable[["MsrFile", MsrInfo, int, int, bool], MsrResult]
 
 READERS: dict[str, Reader] = {
     **core.READERS, **apic.READERS, **memtype.READERS, **mce.READERS, **pmu.READERS,
-    **pv.READERS,
+    **pv.READERS, **pvm.READERS,
 }
 WRITERS: dict[str, Writer] = {
     **core.WRITERS, **apic.WRITERS, **memtype.WRITERS, **mce.WRITERS, **pmu.WRITERS,
-    **pv.WRITERS,
+    **pv.WRITERS, **pvm.WRITERS,
 }
 # Behaviours that check the CPUID themselves (other outcomes than INVALID, or other bits).
-_SELF_GATED = frozenset({"pv", "cet", "tsc_aux"})
+_SELF_GATED = frozenset({"pv", "cet", "tsc_aux", "clock_twin", "pv_eoi"})
 # Behaviours that check their own reserved bits.
-_SELF_RESERVED = frozenset({"pred_cmd", "pv"})
+_SELF_RESERVED = frozenset({"pred_cmd", "pv", "clock_twin", "pv_eoi"})
 _STORED_KINDS = frozenset({"value", "host", "mcg_ctl", "pv"})
 _UNSET = object()
 
@@ -78,9 +78,8 @@ class MsrFile:
     # --- reset ----------------------------------------------------------------------------
     def _reset(self) -> None:
         ctx = self.ctx
-        for row in CATALOGUE:
-            if (row.count == 1 and row.reset and row.read in _STORED_KINDS
-                    and row.applies(ctx.vendor, ctx.profile)):
+        for row in rows_in_force(ctx.vendor, ctx.profile):
+            if row.count == 1 and row.reset and row.read in _STORED_KINDS:
                 self.regs[row.index] = row.reset
         base = n.APIC_DEFAULT_PHYS_BASE | n.APICBASE_ENABLE
         self.regs.update({

@@ -53,7 +53,9 @@ class PmuShape:
 
 
 def shape(f: MsrFile) -> PmuShape:
-    if not f.ctx.enable_pmu:
+    # kvm_pvm gives the guest no PMU: K7 counters read 0 and drop writes, PERF_CAPABILITIES
+    # is unknown (observed on the 6.18-fc host with kvm_pvm, where kvm.enable_pmu=N).
+    if not f.ctx.enable_pmu or f.ctx.vendor == "pvm":
         return PmuShape(None)
     if f.ctx.vendor == "amd":
         return PmuShape("amd", 1, 6 if f.has("perfctr_core") else 4)
