@@ -6,6 +6,7 @@ intercepted). linux-6.18 recomputes the list in vmx_recalc_msr_intercepts /
 svm_recalc_msr_intercepts; linux-5.10 sets it up in vmx_create_vcpu / svm_vcpu_init_msrpm
 and replays it from the shadow bitmaps in vmx_msr_filter_changed / svm_msr_filter_changed.
 x2APIC intercepts never change here (no APICv/AVIC in the model) and ignore the filter.
+kvm_pvm has neither layout: every guest RDMSR/WRMSR traps to it (NoMsrBitmap).
 """
 
 from __future__ import annotations
@@ -33,6 +34,21 @@ _HOST_HAS = {
     "intel": frozenset({"ibpb", "flush_l1d", "xfd", "shstk", "ibt"}),
     "amd": frozenset({"ibpb", "shstk"}),
 }
+
+
+class NoMsrBitmap(ValueError):  # noqa: N818 - named for what the caller asks about
+    """The vendor module has no MSR intercept bitmap (kvm_pvm: every MSR access traps)."""
+
+    def __init__(self, vendor: str) -> None:
+        super().__init__(
+            f"vendor {vendor!r} has no MSR intercept bitmap: kvm_pvm runs the guest "
+            "without VMX/SVM, so every guest RDMSR/WRMSR traps to KVM")
+        self.vendor = vendor
+
+
+def has_msr_bitmap(vendor: str) -> bool:
+    """Whether the vendor module passes MSRs through a hardware bitmap (VMX, SVM)."""
+    return vendor in ("intel", "amd")
 
 
 @dataclass
@@ -139,6 +155,8 @@ def passthrough_candidates(vendor: str, profile: KvmProfile, cpuid: Cpuid,
         return _vmx_candidates(profile, cpuid, state)
     if vendor == "amd":
         return _svm_candidates(profile, cpuid, state)
+    if vendor == "pvm":
+        raise NoMsrBitmap(vendor)
     raise ValueError(f"vendor must be 'intel' or 'amd', not {vendor!r}")
 
 
@@ -156,6 +174,8 @@ def intercept_bit(vendor: str, index: int, write: bool) -> tuple[int, int] | Non
                 bit = 2 * (index - first) + (1 if write else 0)
                 return offset + bit // 8, bit % 8
         return None
+    if vendor == "pvm":
+        raise NoMsrBitmap(vendor)
     raise ValueError(f"vendor must be 'intel' or 'amd', not {vendor!r}")
 
 
@@ -169,7 +189,11 @@ def is_intercepted(bitmap: np.ndarray, vendor: str, index: int, write: bool) -> 
 
 def msr_bitmap(vendor: str, profile: KvmProfile, cpuid: Cpuid,
                allowed: Callable[[int, bool], bool], state: InterceptState) -> np.ndarray:
-    """The vCPU's bitmap: all ones, minus the candidates' directions the filter allows."""
+    """The vCPU's bitmap: all ones, minus the candidates' directions the filter allows.
+
+    NoMsrBitmap for a vendor module without one (pvm)."""
+    if not has_msr_bitmap(vendor):
+        raise NoMsrBitmap(vendor)
     size = VMX_BITMAP_SIZE if vendor == "intel" else SVM_MSRPM_SIZE
     bitmap = np.full(size, 0xFF, dtype=np.uint8)
     for index, read, write in passthrough_candidates(vendor, profile, cpuid, state):

@@ -38,7 +38,8 @@ from workbench.kvm.guest.cpu import (
     Stop,
 )
 from workbench.kvm.guest.layout import GP_VECTOR, GUEST_MEM_SIZE
-from workbench.kvm.intercepts import InterceptState, is_intercepted, msr_bitmap
+from workbench.kvm.intercepts import InterceptState, has_msr_bitmap, is_intercepted, msr_bitmap
+from workbench.kvm.msrs.base import VENDORS
 from workbench.kvm.msrs.emulate import MsrContext, MsrFile, MsrResult
 from workbench.kvm.profiles import KvmProfile, get_profile
 from workbench.kvm.regs import Regs
@@ -56,7 +57,8 @@ MSR_TSC_AUX = 0xC0000103
 _U32 = 0xFFFF_FFFF
 _TICKS_PER_EXIT = 1000  # guest time, in TSC ticks, that one intercepted instruction costs
 
-VENDORS = ("intel", "amd")
+# The CPU model a VM gets when create_vm names no CPUID: kvm_pvm's is the AMD EPYC it runs on.
+_DEFAULT_CPU_MODEL = {"intel": "intel", "amd": "amd", "pvm": "amd"}
 
 
 class SimOnlyError(RuntimeError):
@@ -127,7 +129,7 @@ class SimKvm:
         if vendor not in VENDORS:
             raise ValueError(f"vendor: {vendor!r} is not one of {', '.join(VENDORS)}")
         if cpuid is None:
-            cpuid = default_cpuid(vendor)
+            cpuid = default_cpuid(_DEFAULT_CPU_MODEL[vendor])
         elif not isinstance(cpuid, Cpuid):
             cpuid = Cpuid.from_tuples(cpuid)
         return SimVm(vendor, get_profile(profile), irqchip, cpuid, ignore_msrs, cstate_in_guest)
@@ -245,7 +247,7 @@ class SimVcpu:
         self.vm = vm
         self.vcpu_id = vcpu_id
         self.program = program
-        self.cpu = GuestCpu(program)
+        self.cpu = GuestCpu(program, trap_soft_ints=vm.vendor == "pvm")
         self.ticks = 0
         self.msrs = MsrFile(
             MsrContext(vm.vendor, vm.profile, vm.cpuid, vm.irqchip, vcpu_id), self._clock
@@ -356,6 +358,8 @@ class SimVcpu:
             return self._pio(insn)
         if kind is Special.CPUID:
             return self._cpuid(insn)
+        if kind is Special.SOFT_INT or (kind is Special.RDTSCP and self.vm.vendor == "pvm"):
+            return self._emulation_failure(insn)
         return self._rdtsc(insn)
 
     # --- MSRs ------------------------------------------------------------------------------------
@@ -411,8 +415,9 @@ class SimVcpu:
                 result: int, reason: int, exited: bool, gp: bool) -> None:
         observer = self.vm.observer
         if observer is not None:
-            passthrough = not gp and not exited and not is_intercepted(
-                self.msr_bitmap(), self.vm.vendor, index, write)
+            passthrough = (not gp and not exited and has_msr_bitmap(self.vm.vendor)
+                           and not is_intercepted(self.msr_bitmap(), self.vm.vendor, index,
+                                                  write))
             observer(MsrAccess(self.vcpu_id, insn.address, index, write, value, allowed,
                                int(result), reason, exited, gp, passthrough))
 
@@ -513,6 +518,14 @@ class SimVcpu:
             self.cpu.set_reg(RCX, aux & _U32)
         return insn.address + insn.size
 
+    # --- kvm_pvm: instructions it traps but cannot emulate -----------------------------------
+    def _emulation_failure(self, insn: SpecialInsn) -> VcpuExit:
+        """INT n / INT3 / INT1, and RDTSCP whatever the CPUID says, trap to kvm_pvm, whose
+        emulator fails: KVM_EXIT_INTERNAL_ERROR with RIP at the instruction, again on every
+        re-entry (observed on the 6.18-fc host with kvm_pvm)."""
+        self.cpu.set_reg(RIP, insn.address)
+        return VcpuExit(uapi.KVM_EXIT_INTERNAL_ERROR, rip=insn.address)
+
     # --- checkpoints (sim only) ------------------------------------------------------------------
     def save_state(self) -> VcpuState:
         pending = None
@@ -580,7 +593,8 @@ class SimVcpu:
 
     # --- inspection (sim only) ------------------------------------------------------------------
     def msr_bitmap(self) -> np.ndarray:
-        """The VMX MSR bitmap / SVM MSRPM of this vCPU (bit set = intercept), read-only.
+        """The VMX MSR bitmap / SVM MSRPM of this vCPU (bit set = intercept), read-only;
+        intercepts.NoMsrBitmap for kvm_pvm, which has none.
 
         Recomputed after a filter change as KVM_REQ_MSR_FILTER_CHANGED does; 6.18's
         recalc re-derives SPEC_CTRL passthrough from its current value."""

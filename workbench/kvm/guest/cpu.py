@@ -50,6 +50,7 @@ class Special(enum.IntEnum):
     CPUID = 6
     RDTSC = 7
     RDTSCP = 8
+    SOFT_INT = 9  # INT n / INT3 / INT1: intercepted only where the vendor module traps them
 
 
 _MNEMONICS = {
@@ -57,6 +58,8 @@ _MNEMONICS = {
     "out": Special.OUT, "cpuid": Special.CPUID, "rdtsc": Special.RDTSC,
     "rdtscp": Special.RDTSCP,
 }
+_SOFT_INT_MNEMONICS = {"int": Special.SOFT_INT, "int3": Special.SOFT_INT,
+                       "int1": Special.SOFT_INT}
 _IO_SIZE = {"al": 1, "ax": 2, "eax": 4}
 
 
@@ -76,11 +79,13 @@ class Stop(enum.IntEnum):
     BREAKPOINT = 5  # at an address breakpoint, not yet executed
 
 
-def scan(program: Program) -> dict[int, SpecialInsn]:
-    """The intercepted instructions of `program`, by address (linear disassembly)."""
+def scan(program: Program, soft_ints: bool = False) -> dict[int, SpecialInsn]:
+    """The intercepted instructions of `program`, by address (linear disassembly); with
+    `soft_ints`, software interrupts too."""
+    mnemonics = _MNEMONICS | _SOFT_INT_MNEMONICS if soft_ints else _MNEMONICS
     found: dict[int, SpecialInsn] = {}
     for insn in program.listing:
-        kind = _MNEMONICS.get(insn.mnemonic)
+        kind = mnemonics.get(insn.mnemonic)
         if kind is None:
             continue
         if kind in (Special.IN, Special.OUT):
@@ -101,13 +106,13 @@ class GuestCpu:
     flat and the KVM layer plays the #GP handler, so only the memory contents are shared.
     """
 
-    def __init__(self, program: Program) -> None:
+    def __init__(self, program: Program, trap_soft_ints: bool = False) -> None:
         self.program = program
         self.uc = unicorn.Uc(unicorn.UC_ARCH_X86, unicorn.UC_MODE_64)
         self.uc.mem_map(0, GUEST_MEM_SIZE)
         for address, data in guest_image(program):
             self.uc.mem_write(address, data)
-        self.specials = scan(program)
+        self.specials = scan(program, trap_soft_ints)
         self._handle = self.uc._uch
         self._cell = ctypes.c_uint64()
         self._cell_ref = ctypes.byref(self._cell)
