@@ -5,10 +5,11 @@
 
 from workbench.hostkvm.cpuid import supported_cpuid
 from workbench.hostkvm.device import HostUnavailable, host_available, host_unavailable_reason
+from workbench.hostkvm.module import host_module
 from workbench.hostkvm.vcpu import HostVcpu
 from workbench.hostkvm.vm import HostKvm, HostVm, running_profile
 
 __all__ = [
-    "HostKvm", "HostUnavailable", "HostVcpu", "HostVm", "host_available",
+    "HostKvm", "HostUnavailable", "HostVcpu", "HostVm", "host_available", "host_module",
     "host_unavailable_reason", "running_profile", "supported_cpuid",
 ]

@@ -70,15 +70,6 @@ def supported_cpuid() -> list[CpuidTuple]:
     return list(_supported()[0])
 
 
-def host_vendor() -> str:
-    """"intel" or "amd" (Hygon counts as AMD, as KVM treats it), from leaf 0's vendor id."""
-    for function, _, _, ebx, ecx, edx in _supported()[0]:
-        if function == 0:
-            name = b"".join(r.to_bytes(4, "little") for r in (ebx, edx, ecx))
-            return "intel" if name == b"GenuineIntel" else "amd"
-    raise OSError(errno.ENOTSUP, "KVM_GET_SUPPORTED_CPUID reported no leaf 0")
-
-
 def set_cpuid_buffer(cpuid: Iterable[CpuidTuple]) -> ctypes.Array:
     """The KVM_SET_CPUID2 argument for `cpuid`, flagging the leaves that have subleaves."""
     rows = [tuple(int(v) for v in row) for row in cpuid]

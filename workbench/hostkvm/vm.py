@@ -14,8 +14,9 @@ import mmap
 import os
 from collections.abc import Iterable
 
-from workbench.hostkvm.cpuid import CpuidTuple, host_vendor, set_cpuid_buffer, supported_cpuid
+from workbench.hostkvm.cpuid import CpuidTuple, set_cpuid_buffer, supported_cpuid
 from workbench.hostkvm.device import Fd, ioctl, open_kvm
+from workbench.hostkvm.module import host_module
 from workbench.hostkvm.msr_filter import filter_argument
 from workbench.hostkvm.vcpu import HostVcpu
 from workbench.kvm import uapi
@@ -25,7 +26,6 @@ from workbench.kvm.guest.image import guest_image
 from workbench.kvm.guest.layout import GUEST_MEM_SIZE
 from workbench.kvm.profiles import PROFILES, KvmProfile
 
-VENDORS = ("intel", "amd")
 _U64 = 0xFFFF_FFFF_FFFF_FFFF
 
 
@@ -66,12 +66,14 @@ class HostKvm:
         irqchip: bool = False,
         cpuid: Iterable[CpuidTuple] | None = None,
     ) -> HostVm:
-        """A VM on this kernel and CPU: `vendor` and `profile` may only name the real ones."""
-        actual_vendor = host_vendor()
-        if vendor is not None and vendor != actual_vendor:
+        """A VM on this kernel: `vendor` (the KVM vendor module) and `profile` may only name
+        the running ones."""
+        module = host_module()
+        if vendor is not None and vendor != module:
             raise ValueError(
-                f"vendor: the host engine runs on this machine's CPU ({actual_vendor}), "
-                f"not {vendor!r}; use the sim engine to model another vendor"
+                f"vendor: the host engine runs this machine's KVM module, kvm_{module} "
+                f"(vendor {module!r}), not {vendor!r}; use the sim engine to model another "
+                "vendor"
             )
         running = running_profile()
         if profile is not None and profile != running:
@@ -80,7 +82,7 @@ class HostKvm:
                 f"{profile!r}; use the sim engine to model another kernel"
             )
         rows = supported_cpuid() if cpuid is None else [tuple(row) for row in cpuid]
-        return HostVm(self, actual_vendor, running, irqchip, rows)
+        return HostVm(self, module, running, irqchip, rows)
 
     def close(self) -> None:
         self._device.close()

@@ -16,7 +16,7 @@ from typing import Any
 
 import workbench.kvm
 from workbench.hostkvm import host_unavailable_reason
-from workbench.hostkvm.cpuid import host_vendor
+from workbench.hostkvm.module import host_module
 from workbench.session.eventlog import EventKind, Flag, MsrExitReason
 from workbench.session.runner import drive
 from workbench.session.scenario import Scenario
@@ -113,11 +113,11 @@ def play(session: Session, max_exits: int = MAX_EXITS) -> list[Entry]:
 
 
 def mimic_host(scenario: Scenario) -> Scenario:
-    """The scenario for a sim that should behave like this host: its CPUID and vendor,
-    unless the scenario pins a CPUID of its own."""
+    """The scenario for a sim that should behave like this host: its CPUID and vendor (the
+    KVM module it runs), unless the scenario pins a CPUID of its own."""
     if scenario.cpuid is not None:
         return scenario
-    return dataclasses.replace(scenario, cpuid=workbench.kvm.host_cpuid(), vendor=host_vendor())
+    return dataclasses.replace(scenario, cpuid=workbench.kvm.host_cpuid(), vendor=host_module())
 
 
 def _run(scenario: Scenario, engine: str, max_exits: int) -> list[Entry]:

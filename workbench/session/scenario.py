@@ -45,7 +45,7 @@ class ScenarioError(ValueError):
 
 
 class VmSpec(msgspec.Struct, forbid_unknown_fields=True):
-    vendor: Literal["intel", "amd"] = "intel"
+    vendor: Literal["intel", "amd", "pvm"] = "intel"
     profile: str | None = None
     irqchip: bool = False
     ignore_msrs: bool = False

@@ -24,6 +24,7 @@ import workbench.kvm
 from workbench.kvm import uapi
 from workbench.kvm.exits import VcpuExit
 from workbench.kvm.filter import MsrFilter
+from workbench.kvm.intercepts import has_msr_bitmap
 from workbench.kvm.regs import Regs
 from workbench.session import commands as c
 from workbench.session.checkpoints import Checkpoint, CheckpointStore
@@ -339,7 +340,8 @@ class Session:
         return self.vm.filter_map(first, count, write)
 
     def msr_bitmap(self, vcpu: int) -> np.ndarray:
-        """The vCPU's VMX MSR bitmap / SVM MSRPM, bit set = intercept (sim engine)."""
+        """The vCPU's VMX MSR bitmap / SVM MSRPM, bit set = intercept (sim engine);
+        intercepts.NoMsrBitmap for vendor "pvm", which has none."""
         return self._vcpu(vcpu).msr_bitmap()
 
     def breakpoints(self, vcpu: int) -> tuple[frozenset[int], frozenset[int]]:
@@ -364,7 +366,8 @@ class Session:
             h.update(repr(None if pending is None else pending.key()).encode())
             if self.engine == "sim":
                 h.update(repr(sorted(vcpu.msrs.snapshot().items())).encode())
-                h.update(vcpu.msr_bitmap().tobytes())
+                if has_msr_bitmap(self.vm.vendor):
+                    h.update(vcpu.msr_bitmap().tobytes())
                 h.update(vcpu.cpu.read_memory(0, 0x400000))
         if self.engine == "sim":
             h.update(repr(self.vm.filter.source.to_dict()).encode())
