@@ -172,3 +172,17 @@ def test_a_scenario_without_vcpus_shows_the_filter_maps_and_says_why_no_bitmap(q
     inspector.refresh()
     assert "no vCPU" in inspector.status.text()
     assert inspector.pixel("read", 0x10) == 1
+
+
+def test_pvm_has_no_bitmap_and_says_why(qtbot):
+    """kvm_pvm has no VMX bitmap / MSRPM: the filter maps stay, the bitmap heatmap is empty,
+    the status says why, and selecting an MSR marks only the filter maps."""
+    inspector = make_inspector(qtbot, "intel")
+    inspector.controller.replace_session(Session(loads(SCENARIO.format(vendor="pvm"))))
+    assert inspector.images["bitmap"].values is None
+    assert "no MSR intercept bitmap" in inspector.status.text()
+    assert inspector.pixel("read", FS_BASE) == ALLOW
+    with pytest.raises(KeyError):
+        inspector.pixel("bitmap", FS_BASE)
+    inspector.controller.select_msr(FS_BASE)
+    assert "intercept" not in inspector.describe(FS_BASE)

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidg
 from workbench.gui.bitmaps import layout as lay
 from workbench.gui.bitmaps.cells import Cell, CellImage, CellMarker
 from workbench.gui.controller import SessionController
+from workbench.kvm.intercepts import NoMsrBitmap, has_msr_bitmap
 from workbench.kvm.msrs.catalogue import msr_name
 from workbench.session.session import CommandResult
 
@@ -141,12 +142,28 @@ class BitmapInspector(QWidget):
             self.status.setText(f"{session.vendor} · {session.profile} · no vCPU, no bitmap")
             return changed
         vcpu = max(self.vcpu_box.currentIndex(), 0)
-        changed |= self.images["bitmap"].show_array(lay.unpack(session.msr_bitmap(vcpu)))
+        try:
+            bitmap = session.msr_bitmap(vcpu)
+        except NoMsrBitmap as exc:
+            self.status.setText(f"{session.vendor} · {session.profile} · {exc}")
+            return self._blank_bitmap() or changed
+        changed |= self.images["bitmap"].show_array(lay.unpack(bitmap))
         return changed
+
+    def _blank_bitmap(self) -> bool:
+        """Empty the bitmap heatmap (a vendor module without one); whether it showed cells."""
+        image = self.images["bitmap"]
+        if image.values is None:
+            return False
+        image.values = None
+        image.clear()
+        return True
 
     # --- reading cells ----------------------------------------------------------------
     def _cell(self, name: str, index: int, write: bool) -> Cell | None:
         if name == "bitmap":
+            if not has_msr_bitmap(self.vendor):
+                return None
             return lay.bitmap_cell(self.vendor, index, write)
         return lay.filter_cell(index)
 
