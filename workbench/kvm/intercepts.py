@@ -88,22 +88,31 @@ def _vmx_candidates(profile: KvmProfile, cpuid: Cpuid, state: InterceptState
     if state.cstate_in_guest:
         rows += [(i, True, False) for i in (n.MSR_CORE_C1_RES, n.MSR_CORE_C3_RESIDENCY,
                                             n.MSR_CORE_C6_RESIDENCY, n.MSR_CORE_C7_RESIDENCY)]
-    if state.spec_ctrl_passthrough:
-        rows.append((n.MSR_IA32_SPEC_CTRL, True, True))
+    rows += _speculation_candidates("intel", profile, cpuid, state)
     if not profile.at_least(6, 0):
-        if state.pred_cmd_passthrough:
-            rows.append((n.MSR_IA32_PRED_CMD, False, True))
         return rows
-    if _guest_and_host("intel", cpuid, "ibpb"):
-        rows.append((n.MSR_IA32_PRED_CMD, False, True))
-    if _guest_and_host("intel", cpuid, "flush_l1d"):
-        rows.append((n.MSR_IA32_FLUSH_CMD, False, True))
     if state.xfd_passthrough:
         rows.append((n.MSR_IA32_XFD, True, True))
     if _guest_and_host("intel", cpuid, "xfd"):
         rows.append((n.MSR_IA32_XFD_ERR, True, False))
     if profile.at_least(6, 18):
         rows += _cet_candidates("intel", cpuid)
+    return rows
+
+
+def _speculation_candidates(vendor: str, profile: KvmProfile, cpuid: Cpuid,
+                            state: InterceptState) -> list[Candidate]:
+    """SPEC_CTRL, PRED_CMD and FLUSH_CMD, alike on VMX and SVM: SPEC_CTRL after a non-zero
+    guest write; 5.10 opened PRED_CMD on its first non-zero write, 6.x opens the command
+    MSRs up front when the guest has the feature."""
+    rows = [(n.MSR_IA32_SPEC_CTRL, True, True)] if state.spec_ctrl_passthrough else []
+    if not profile.at_least(6, 0):
+        return rows + ([(n.MSR_IA32_PRED_CMD, False, True)] if state.pred_cmd_passthrough
+                       else [])
+    if _guest_and_host(vendor, cpuid, "ibpb"):
+        rows.append((n.MSR_IA32_PRED_CMD, False, True))
+    if _guest_and_host(vendor, cpuid, "flush_l1d"):
+        rows.append((n.MSR_IA32_FLUSH_CMD, False, True))
     return rows
 
 
@@ -131,16 +140,9 @@ def _svm_candidates(profile: KvmProfile, cpuid: Cpuid, state: InterceptState
         for i in (n.MSR_STAR, n.MSR_IA32_SYSENTER_CS, n.MSR_GS_BASE, n.MSR_FS_BASE,
                   n.MSR_KERNEL_GS_BASE, n.MSR_LSTAR, n.MSR_CSTAR, n.MSR_SYSCALL_MASK)
     ]
-    if state.spec_ctrl_passthrough:
-        rows.append((n.MSR_IA32_SPEC_CTRL, True, True))
+    rows += _speculation_candidates("amd", profile, cpuid, state)
     if not profile.at_least(6, 0):
-        if state.pred_cmd_passthrough:
-            rows.append((n.MSR_IA32_PRED_CMD, False, True))
         return rows
-    if _guest_and_host("amd", cpuid, "ibpb"):
-        rows.append((n.MSR_IA32_PRED_CMD, False, True))
-    if _guest_and_host("amd", cpuid, "flush_l1d"):
-        rows.append((n.MSR_IA32_FLUSH_CMD, False, True))
     if not cpuid.is_intel_compatible:
         rows += [(n.MSR_IA32_SYSENTER_ESP, True, True), (n.MSR_IA32_SYSENTER_EIP, True, True)]
     if profile.at_least(6, 18):
