@@ -1,9 +1,10 @@
-"""Shared fixtures: a fresh sim VM per test, and the guest runtime's helpers."""
+"""Shared fixtures and the `host` marker: tests that need /dev/kvm skip, with the reason,
+wherever it cannot be opened."""
 
 import pytest
 
 import workbench.kvm
-from workbench.kvm import uapi
+from workbench.hostkvm import host_unavailable_reason
 
 
 @pytest.fixture
@@ -11,18 +12,14 @@ def sim():
     return workbench.kvm.open("sim")
 
 
-def run_to(vcpu, *reasons):
-    """Run until an exit whose reason is in `reasons`, returning every exit on the way."""
-    seen = []
-    for _ in range(1000):
-        exit_ = vcpu.run()
-        seen.append(exit_)
-        if exit_.exit_reason in reasons:
-            return seen
-    raise AssertionError(f"no exit in {reasons} after 1000 exits: {seen[-5:]}")
-
-
-HLT = uapi.KVM_EXIT_HLT
+def pytest_collection_modifyitems(config, items):
+    reason = host_unavailable_reason()
+    if reason is None:
+        return
+    skip = pytest.mark.skip(reason=f"host engine unavailable: {reason}")
+    for item in items:
+        if item.get_closest_marker("host") is not None:
+            item.add_marker(skip)
 
 
 def pytest_addoption(parser):

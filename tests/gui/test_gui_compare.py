@@ -8,15 +8,11 @@ import pytest
 from workbench.gui import compare_view
 from workbench.gui.compare_view import FIRST_DIVERGENCE, CompareView
 from workbench.gui.controller import SessionController
-from workbench.hostkvm import host_unavailable_reason
 from workbench.session.compare import Comparison
 from workbench.session.scenario import load
 from workbench.session.session import Session
 
 DIVERGE = Path(__file__).parents[2] / "resources" / "scenarios" / "diverge.toml"
-HOST_REASON = host_unavailable_reason()
-
-
 @pytest.fixture
 def view(qtbot) -> CompareView:
     controller = SessionController()
@@ -60,7 +56,6 @@ def test_without_a_host_the_view_says_why(qtbot, monkeypatch):
 
 
 @pytest.mark.host
-@pytest.mark.skipif(HOST_REASON is not None, reason=f"host engine unavailable: {HOST_REASON}")
 def test_diverge_toml_on_this_host(view):
     steps = view.controller.session.step
     view.compare_button.click()

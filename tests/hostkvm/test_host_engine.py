@@ -12,17 +12,13 @@ import time
 import pytest
 
 import workbench.kvm
-from workbench.hostkvm import HostKvm, HostVcpu, host_unavailable_reason, running_profile
+from workbench.hostkvm import HostKvm, HostVcpu, running_profile
 from workbench.hostkvm import vcpu as vcpu_module
 from workbench.hostkvm import vm as vm_module
 from workbench.hostkvm.module import MODULES, host_module
 from workbench.kvm import MsrFilter, MsrFilterRange, SimOnlyError, uapi
 from workbench.kvm.guest import GUEST_CODE_BASE, GUEST_STACK_TOP, assemble
 from workbench.kvm.regs import REG_NAMES, Regs
-
-_reason = host_unavailable_reason()
-if _reason is not None:
-    pytest.skip(f"host engine unavailable: {_reason}", allow_module_level=True)
 
 pytestmark = pytest.mark.host
 

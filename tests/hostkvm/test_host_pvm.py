@@ -17,13 +17,9 @@ from host_differential import (
     write_msr,
 )
 
-from workbench.hostkvm import host_module, host_unavailable_reason
+from workbench.hostkvm import host_module
 from workbench.kvm import uapi
 from workbench.kvm.guest.layout import GUEST_MEM_SIZE
-
-_reason = host_unavailable_reason()
-if _reason is not None:
-    pytest.skip(f"host engine unavailable: {_reason}", allow_module_level=True)
 
 pytestmark = [pytest.mark.host, pytest.mark.skipif(
     host_module() != "pvm", reason="these cases are kvm_pvm's; the host runs another module")]

@@ -5,16 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from workbench.hostkvm import host_unavailable_reason
 from workbench.session import compare as cmp
 from workbench.session.runner import drive
 from workbench.session.scenario import load, loads
 from workbench.session.session import Session
 
 DIVERGE = Path(__file__).parents[2] / "resources" / "scenarios" / "diverge.toml"
-HOST_REASON = host_unavailable_reason()
-
-
 def stream(*keys: str) -> list[cmp.Entry]:
     return [cmp.Entry((k,), k) for k in keys]
 
@@ -80,7 +76,6 @@ def test_mimic_host_keeps_a_scenario_cpuid():
 
 
 @pytest.mark.host
-@pytest.mark.skipif(HOST_REASON is not None, reason=f"host engine unavailable: {HOST_REASON}")
 def test_diverge_toml_parts_at_the_invalid_pat_write():
     result = cmp.compare(load(DIVERGE))
     assert result.compared, result.reason
