@@ -341,11 +341,25 @@ class VfioPciDevice:
 
     def region_read(self, bar: int, offset: int, size: int) -> int:
         """pread() on a BAR region: OSError(EIO) while memory is disabled."""
+        return self._region_rw(bar, offset, size, None)
+
+    def region_write(self, bar: int, offset: int, size: int, value: int) -> None:
+        """pwrite() on a BAR region: OSError(EIO) while memory is disabled."""
+        self._region_rw(bar, offset, size, value)
+
+    def _region_rw(self, bar: int, offset: int, size: int, value: int | None) -> int:
+        """vfio_pci_bar_rw: one path for both directions (`value` None = read)."""
+        write = value is not None
         b = self._check_region(bar, offset, size)
-        self._region_gate(b, offset, size, write=False)
-        value = self.function.mmio_read(b.index, offset, size)
+        if write:
+            cs.check_value(value, size)
+        self._region_gate(b, offset, size, write=write)
+        if write:
+            self.function.mmio_write(b.index, offset, size, value)
+        else:
+            value = self.function.mmio_read(b.index, offset, size)
         self.system.emit(
-            EventKind.REGION_READ,
+            EventKind.REGION_WRITE if write else EventKind.REGION_READ,
             self.function,
             site=Site.VFIO_PCI_BAR_RW,
             bar=b.index,
@@ -354,22 +368,6 @@ class VfioPciDevice:
             value=value,
         )
         return value
-
-    def region_write(self, bar: int, offset: int, size: int, value: int) -> None:
-        """pwrite() on a BAR region: OSError(EIO) while memory is disabled."""
-        b = self._check_region(bar, offset, size)
-        cs.check_value(value, size)
-        self._region_gate(b, offset, size, write=True)
-        self.function.mmio_write(b.index, offset, size, value)
-        self.system.emit(
-            EventKind.REGION_WRITE,
-            self.function,
-            site=Site.VFIO_PCI_BAR_RW,
-            bar=b.index,
-            offset=offset,
-            size=size,
-            value=value,
-        )
 
     def _mmap_access(self, bar: int, offset: int, size: int, write: bool) -> Bar:
         b = self._check_region(bar, offset, size)
