@@ -72,7 +72,6 @@ class Session:
         if self.checkpoint_every < 1:
             raise ValueError("checkpoint_every must be at least 1")
         self.step = 0
-        self.visible_rows = 0
         self._rewritten: c.Command | None = None
         self.history: list[c.Command] = []
         self.digests: list[str] = []
@@ -193,28 +192,27 @@ class Session:
 
     def _set_filter(self, command: c.SetFilter) -> None:
         msr_filter = MsrFilter.from_dict(command.filter) if command.filter else MsrFilter()
-        code = 0
-        try:
-            self.vm.set_msr_filter(msr_filter)
-            self._host_filter = msr_filter
-        except OSError as exc:
-            code = exc.errno or 0
-            raise
-        finally:
-            self.log.append(EventKind.FILTER_SET, step=self.step, errno=code,
-                            value=len(msr_filter.ranges), arg=msr_filter.flags & 0x7FFFFFFF)
+        self._logged_ioctl(lambda: self.vm.set_msr_filter(msr_filter), EventKind.FILTER_SET,
+                           value=len(msr_filter.ranges), arg=msr_filter.flags & 0x7FFFFFFF)
+        self._host_filter = msr_filter
 
     def _enable_cap(self, command: c.EnableCap) -> None:
+        first = command.args[0] if command.args else 0
+        self._logged_ioctl(lambda: self.vm.enable_cap(command.cap, *command.args),
+                           EventKind.CAP_SET, arg=command.cap & 0x7FFFFFFF,
+                           value=first & (1 << 64) - 1)
+
+    def _logged_ioctl(self, call: Callable[[], None], kind: EventKind, **fields: int) -> None:
+        """Do a VM ioctl and log it with the kernel's errno (0 = accepted); a failure is
+        logged, then re-raised so the command reports it."""
         code = 0
         try:
-            self.vm.enable_cap(command.cap, *command.args)
+            call()
         except OSError as exc:
             code = exc.errno or 0
             raise
         finally:
-            first = command.args[0] if command.args else 0
-            self.log.append(EventKind.CAP_SET, step=self.step, errno=code,
-                            arg=command.cap & 0x7FFFFFFF, value=first & (1 << 64) - 1)
+            self.log.append(kind, step=self.step, errno=code, **fields)
 
     def _step(self, index: int) -> None:
         vcpu = self._vcpu(index)
