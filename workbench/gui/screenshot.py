@@ -26,11 +26,11 @@ from PySide6.QtWidgets import QApplication, QWidget
 from workbench.gui.app import FONT_DIR, application
 from workbench.gui.controller import SessionController
 from workbench.session import commands as c
+from workbench.session.runner import default_answer, pci_story
 from workbench.session.session import Session
 
 PANEL_SIZE = QSize(880, 560)
 MAX_STEPS_PER_VCPU = 40   # instruction steps before the default sequence moves on
-GP_ERROR = 1              # the default answer to an MSR exit nobody handles: fail it
 
 _FONTCONFIG = """<?xml version="1.0"?>
 <!DOCTYPE fontconfig SYSTEM "fonts.dtd">
@@ -88,15 +88,11 @@ def play_default(controller: SessionController) -> None:
             if session.views[vcpu].halted:
                 break
             if session.needs_answer(vcpu):
-                exit_ = session.pending_exit(vcpu)
-                is_msr = exit_ is not None and exit_.exit_reason != 2   # not KVM_EXIT_IO
-                controller.apply(c.Answer(vcpu=vcpu, error=GP_ERROR if is_msr else 0))
+                controller.apply(default_answer(session, vcpu))
             else:
                 controller.apply(c.StepVcpu(vcpu=vcpu))
-    if session.scenario.spec.pci is not None:
-        for action in session.scenario.spec.pci.actions:
-            for _ in range(action.repeat):
-                controller.apply(c.Pci(action=action))
+    for command in pci_story(session):
+        controller.apply(command)
 
 
 def _vcpu_panel(controller: SessionController) -> QWidget:

@@ -41,19 +41,21 @@ from workbench.kvm.guest.layout import GP_VECTOR, GUEST_MEM_SIZE
 from workbench.kvm.intercepts import InterceptState, has_msr_bitmap, is_intercepted, msr_bitmap
 from workbench.kvm.msrs.base import VENDORS
 from workbench.kvm.msrs.emulate import MsrContext, MsrFile, MsrResult
+from workbench.kvm.msrs.numbers import (
+    MSR_IA32_PRED_CMD,
+    MSR_IA32_SPEC_CTRL,
+    MSR_IA32_TSC,
+    MSR_IA32_XFD,
+    MSR_TSC_AUX,
+)
 from workbench.kvm.profiles import KvmProfile, get_profile
 from workbench.kvm.regs import Regs
 
-MSR_IA32_TSC = 0x10
-MSR_IA32_SPEC_CTRL = 0x48
-MSR_IA32_PRED_CMD = 0x49
-MSR_IA32_XFD = 0x1C4
 _PASSTHROUGH_ON_WRITE = {
     MSR_IA32_SPEC_CTRL: "spec_ctrl_passthrough",
     MSR_IA32_PRED_CMD: "pred_cmd_passthrough",
     MSR_IA32_XFD: "xfd_passthrough",
 }
-MSR_TSC_AUX = 0xC0000103
 _U32 = 0xFFFF_FFFF
 _TICKS_PER_EXIT = 1000  # guest time, in TSC ticks, that one intercepted instruction costs
 

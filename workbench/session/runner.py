@@ -12,9 +12,24 @@ from collections.abc import Iterator
 
 from workbench.kvm import uapi
 from workbench.session import commands as c
+from workbench.session.handlers import GP_ERROR
 from workbench.session.session import Session
 
-GP_ERROR = 1
+
+def default_answer(session: Session, vcpu: int) -> c.Answer:
+    """What a VMM without a handler does with the vCPU's pending exit: fail an MSR access
+    (#GP), give an IN the value 0."""
+    pending = session.pending_exit(vcpu)
+    is_msr = pending is not None and pending.exit_reason != uapi.KVM_EXIT_IO
+    return c.Answer(vcpu=vcpu, error=GP_ERROR if is_msr else 0)
+
+
+def pci_story(session: Session) -> Iterator[c.Pci]:
+    """The scenario's PCI actions as commands, each as many times as it says."""
+    if session.scenario.spec.pci is not None:
+        for action in session.scenario.spec.pci.actions:
+            for _ in range(action.repeat):
+                yield c.Pci(action=action)
 
 
 def drive(session: Session, max_exits: int = 10_000) -> Iterator[c.CommandResult]:
@@ -28,14 +43,10 @@ def drive(session: Session, max_exits: int = 10_000) -> Iterator[c.CommandResult
             exits += session.log.counters()["vcpu_exits"].get(vcpu, 0) - before
             if result.error is not None or session.views[vcpu].halted:
                 break
-            pending = session.pending_exit(vcpu)
-            if pending is not None and session.needs_answer(vcpu):
-                is_msr = pending.exit_reason != uapi.KVM_EXIT_IO
-                yield session.apply(c.Answer(vcpu=vcpu, error=GP_ERROR if is_msr else 0))
-    if session.scenario.spec.pci is not None:
-        for action in session.scenario.spec.pci.actions:
-            for _ in range(action.repeat):
-                yield session.apply(c.Pci(action=action))
+            if session.needs_answer(vcpu):
+                yield session.apply(default_answer(session, vcpu))
+    for command in pci_story(session):
+        yield session.apply(command)
 
 
 def run_scenario(session: Session, max_exits: int = 10_000) -> Iterator[str]:
