@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import workbench.kvm
-from workbench.hostkvm import host_module
 from workbench.kvm import MsrFilter, uapi
 from workbench.kvm.guest import Program, assemble
 
@@ -123,12 +122,12 @@ class Engines:
     def __init__(self) -> None:
         self.host = workbench.kvm.open("host")
         self.sim = workbench.kvm.open("sim")
-        self.cpuid = workbench.kvm.host_cpuid()
-        self.vendor = host_module()
+        self.traits = workbench.kvm.host_traits()
+        self.vendor = self.traits.module
 
     def run_sim(self, scenario: Scenario, program: Program | None = None) -> Trace:
         program = program or scenario.program()
-        vm = self.sim.create_vm(vendor=self.vendor, irqchip=scenario.irqchip, cpuid=self.cpuid)
+        vm = self.sim.create_vm(irqchip=scenario.irqchip, **self.traits.sim_vm_args())
         with vm:
             return execute(vm, program, scenario)
 

@@ -91,7 +91,7 @@ def test_instruction_outcome(engines, code):
     with RIP at the instruction, again on re-entry; other exceptions: SHUTDOWN."""
     seen = []
     for vm in (engines.host.create_vm(),
-               engines.sim.create_vm(vendor=engines.vendor, cpuid=engines.cpuid)):
+               engines.sim.create_vm(**engines.traits.sim_vm_args())):
         with vm:
             vcpu = vm.create_vcpu(code + "\nhlt")
             first, again = vcpu.run(), vcpu.run()

@@ -115,6 +115,10 @@ class HostVcpu:
         entry.index, entry.data = index, value
         return buffer, entry
 
+    def get_tsc_khz(self) -> int:
+        """KVM_GET_TSC_KHZ: the guest TSC rate, this machine's unless set otherwise."""
+        return ioctl(self.fd, uapi.KVM_GET_TSC_KHZ, None, "KVM_GET_TSC_KHZ")
+
     def get_msr(self, index: int) -> int:
         """KVM_GET_MSRS for one MSR: host-initiated, so never filtered."""
         buffer, entry = self._msrs(index)

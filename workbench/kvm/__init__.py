@@ -13,14 +13,16 @@ from typing import Any
 from workbench.kvm import guest, uapi
 from workbench.kvm.exits import IoExit, MsrExit, VcpuExit
 from workbench.kvm.filter import MsrFilter, MsrFilterRange
+from workbench.kvm.host_traits import HostTraits
 from workbench.kvm.regs import Regs
 from workbench.kvm.sim import SimKvm, SimOnlyError
 
 ENGINES = ("sim", "host")
 
 __all__ = [
-    "ENGINES", "IoExit", "MsrExit", "MsrFilter", "MsrFilterRange", "Regs", "SimOnlyError",
-    "VcpuExit", "available_engines", "guest", "host_cpuid", "open", "uapi",
+    "ENGINES", "HostTraits", "IoExit", "MsrExit", "MsrFilter", "MsrFilterRange", "Regs",
+    "SimOnlyError", "VcpuExit", "available_engines", "guest", "host_cpuid", "host_traits",
+    "open", "uapi",
 ]
 
 
@@ -47,3 +49,11 @@ def host_cpuid() -> list[tuple[int, int, int, int, int, int]]:
     from workbench.hostkvm import supported_cpuid
 
     return supported_cpuid()
+
+
+def host_traits() -> HostTraits:
+    """This machine's KVM module, CPUID, TSC rate and machine-dependent MSR values: pass
+    `traits.sim_vm_args()` to the sim's create_vm to make it answer as this host does."""
+    from workbench.hostkvm import read_host_traits
+
+    return read_host_traits()

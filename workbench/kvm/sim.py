@@ -13,7 +13,7 @@ import base64
 import binascii
 import errno
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -39,7 +39,7 @@ from workbench.kvm.guest.cpu import (
 )
 from workbench.kvm.guest.layout import GP_VECTOR, GUEST_MEM_SIZE
 from workbench.kvm.intercepts import InterceptState, has_msr_bitmap, is_intercepted, msr_bitmap
-from workbench.kvm.msrs.base import VENDORS
+from workbench.kvm.msrs.base import DEFAULT_TSC_KHZ, VENDORS
 from workbench.kvm.msrs.emulate import MsrContext, MsrFile, MsrResult
 from workbench.kvm.msrs.numbers import (
     MSR_IA32_PRED_CMD,
@@ -126,7 +126,11 @@ class SimKvm:
         *,
         ignore_msrs: bool = False,
         cstate_in_guest: bool = False,
+        tsc_khz: int | None = None,
+        host_msrs: Mapping[int, int] | None = None,
     ) -> SimVm:
+        """KVM_CREATE_VM; `tsc_khz` and `host_msrs` carry a real host's machine-dependent
+        values (workbench.kvm.host_traits) where the sim should answer as that host."""
         vendor = vendor or "intel"
         if vendor not in VENDORS:
             raise ValueError(f"vendor: {vendor!r} is not one of {', '.join(VENDORS)}")
@@ -134,7 +138,12 @@ class SimKvm:
             cpuid = default_cpuid(_DEFAULT_CPU_MODEL[vendor])
         elif not isinstance(cpuid, Cpuid):
             cpuid = Cpuid.from_tuples(cpuid)
-        return SimVm(vendor, get_profile(profile), irqchip, cpuid, ignore_msrs, cstate_in_guest)
+        if tsc_khz is not None and not 0 < tsc_khz < 1 << 32:
+            raise ValueError(f"tsc_khz: {tsc_khz} is not a frequency in kHz (1 .. 2^32-1)")
+        vm = SimVm(vendor, get_profile(profile), irqchip, cpuid, ignore_msrs, cstate_in_guest)
+        vm.tsc_khz = tsc_khz or DEFAULT_TSC_KHZ
+        vm.host_msrs = dict(host_msrs or {})
+        return vm
 
     def close(self) -> None:
         """Nothing to release; present so both engines close alike."""
@@ -170,6 +179,8 @@ class SimVm:
         self.vcpus: list[SimVcpu] = []
         self.observer: Callable[[MsrAccess], None] | None = None
         self._allowed_cache: dict[tuple[int, int], bool] = {}
+        self.tsc_khz = DEFAULT_TSC_KHZ
+        self.host_msrs: dict[int, int] = {}
 
     # --- ioctls ---------------------------------------------------------------------------
     def enable_cap(self, cap: int, *args: int) -> None:
@@ -252,7 +263,8 @@ class SimVcpu:
         self.cpu = GuestCpu(program, trap_soft_ints=vm.vendor == "pvm")
         self.ticks = 0
         self.msrs = MsrFile(
-            MsrContext(vm.vendor, vm.profile, vm.cpuid, vm.irqchip, vcpu_id), self._clock
+            MsrContext(vm.vendor, vm.profile, vm.cpuid, vm.irqchip, vcpu_id,
+                       tsc_khz=vm.tsc_khz, host_msrs=vm.host_msrs), self._clock
         )
         self.intercepts = InterceptState(cstate_in_guest=vm.cstate_in_guest)
         self.pending: VcpuExit | None = None
@@ -274,6 +286,10 @@ class SimVcpu:
     def set_regs(self, regs: Regs | dict[str, int]) -> None:
         values = regs.as_dict() if isinstance(regs, Regs) else dict(regs)
         self.cpu.set_regs(values)
+
+    def get_tsc_khz(self) -> int:
+        """KVM_GET_TSC_KHZ."""
+        return self.msrs.ctx.tsc_khz
 
     def get_msr(self, index: int) -> int:
         """KVM_GET_MSRS: host-initiated, never filtered."""

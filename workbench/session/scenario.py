@@ -29,6 +29,7 @@ import msgspec
 from workbench.kvm import uapi
 from workbench.kvm.filter import MsrFilter, MsrFilterRange
 from workbench.kvm.guest.assembler import AssemblyError, Program, assemble
+from workbench.kvm.host_traits import HostTraits
 from workbench.vfio.story import PciScenario
 
 SCENARIO_VERSION = 1
@@ -116,6 +117,7 @@ class Scenario:
     programs: list[Program]
     handlers: dict[int, Handler]
     source: str = ""   # the TOML text loads() read; a recording embeds it to be self-contained
+    host: HostTraits | None = None  # set to make the sim answer as that real host (compare)
 
     @property
     def name(self) -> str:

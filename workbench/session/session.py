@@ -94,6 +94,8 @@ class Session:
         s = self.scenario
         self.kvm = workbench.kvm.open(self.engine)
         extra = {"ignore_msrs": s.ignore_msrs} if self.engine == "sim" else {}
+        if self.engine == "sim" and s.host is not None:
+            extra.update(tsc_khz=s.host.tsc_khz, host_msrs=s.host.msrs)
         self.vm = self.kvm.create_vm(vendor=s.vendor if self.engine == "sim" else None,
                                      profile=s.profile, irqchip=s.irqchip, cpuid=s.cpuid,
                                      **extra)
