@@ -21,7 +21,7 @@ from workbench.hostkvm import host_module
 from workbench.kvm import uapi
 from workbench.kvm.guest.layout import GUEST_MEM_SIZE
 
-pytestmark = [pytest.mark.host, pytest.mark.skipif(
+pytestmark = [pytest.mark.host, pytest.mark.differential, pytest.mark.skipif(
     host_module() != "pvm", reason="these cases are kvm_pvm's; the host runs another module")]
 
 ALL_REASONS = uapi.KVM_MSR_EXIT_REASON_VALID_MASK

@@ -25,7 +25,7 @@ from host_differential import (
 from workbench.kvm import MsrFilter, MsrFilterRange, uapi
 from workbench.kvm.guest import assemble
 
-pytestmark = pytest.mark.host
+pytestmark = [pytest.mark.host, pytest.mark.differential]
 
 INVAL, UNKNOWN, FILTER = (uapi.KVM_MSR_EXIT_REASON_INVAL, uapi.KVM_MSR_EXIT_REASON_UNKNOWN,
                           uapi.KVM_MSR_EXIT_REASON_FILTER)

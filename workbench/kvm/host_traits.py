@@ -32,8 +32,9 @@ class HostTraits:
     cpuid: tuple[tuple[int, int, int, int, int, int], ...]
     tsc_khz: int                                  # KVM_GET_TSC_KHZ of a new vCPU
     msrs: Mapping[int, int] = field(default_factory=dict)  # HOST_FACT_MSRS the host knows
+    profile: str | None = None  # the sim's profile for the running kernel; None: not modelled
 
     def sim_vm_args(self) -> dict[str, Any]:
         """Keyword arguments for the sim's create_vm that make the VM behave like this host."""
-        return {"vendor": self.module, "cpuid": list(self.cpuid), "tsc_khz": self.tsc_khz,
-                "host_msrs": dict(self.msrs)}
+        return {"vendor": self.module, "profile": self.profile, "cpuid": list(self.cpuid),
+                "tsc_khz": self.tsc_khz, "host_msrs": dict(self.msrs)}
