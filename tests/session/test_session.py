@@ -230,7 +230,7 @@ value = 7
     started = time.monotonic()
     result = s.apply(c.Run())
     timer.join()
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 30  # hang guard only
     assert isinstance(result.command, c.Run) and result.command.interrupt is not None
     assert result.command.interrupt.exits == 2
     row = s.log.row(len(s.log) - 1)
