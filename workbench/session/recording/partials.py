@@ -5,7 +5,7 @@ renames it over OUT only when the run finishes, so an old recording is never hal
 overwritten. A run that dies (kill -9, a crash, a power cut) leaves the hidden file behind,
 unlocked since its writer is gone. Its commands are a valid recording prefix, so instead of
 deleting someone's work, the next `workbench record`, `replay` or `open` of OUT makes it
-visible as `OUT-STEM.interrupted-PID.SUFFIX` (replayable, with "no end record") and says
+visible as `STEM.interrupted-PID.SUFFIX` beside it (replayable, with "no end record") and says
 so; one that holds nothing is removed. A partial whose writer still runs is left alone.
 """
 
