@@ -12,6 +12,7 @@ from pathlib import Path
 
 from workbench.kvm.guest.assembler import AssemblyError
 from workbench.session.recording import is_recording
+from workbench.session.recording.partials import keep, partial_path, recover_partials
 from workbench.session.recording.reader import RecordingError, read_recording
 from workbench.session.recording.recorder import Recorder
 from workbench.session.recording.replay import Replay
@@ -26,9 +27,17 @@ def _error(message: str) -> None:
     print(f"workbench: {message}", file=sys.stderr)
 
 
+def _recover(output: Path) -> None:
+    """Say what interrupted runs of `workbench record -o output` left, and keep it."""
+    for note in recover_partials(output):
+        _error(f"note: {note}")
+
+
 def record(scenario: Path, output: Path, engine: str = "sim", steps: int = 10_000) -> int:
     """Drive the scenario to its end, journaling beside `output`; on success the finished
-    journal replaces `output` in one rename, so an old recording is never half-overwritten."""
+    journal replaces `output` in one rename, so an old recording is never half-overwritten.
+    What earlier, interrupted runs left beside `output` is recovered first (see partials)."""
+    _recover(output)
     if steps < 1:
         _error("--steps must be at least 1")
         return UNUSABLE
@@ -40,7 +49,7 @@ def record(scenario: Path, output: Path, engine: str = "sim", steps: int = 10_00
     except (OSError, ValueError, RuntimeError) as exc:
         _error(f"{scenario}: {exc}")
         return 1
-    partial = output.with_name(f".{output.name}.{os.getpid()}.partial.jsonl")
+    partial = partial_path(output)
     try:
         recorder = Recorder.start(session, partial)
     except OSError as exc:
@@ -52,7 +61,8 @@ def record(scenario: Path, output: Path, engine: str = "sim", steps: int = 10_00
             pass
     except (OSError, ValueError, RuntimeError) as exc:
         recorder.journal.close()
-        _error(f"{exc} (the commands so far are in {partial})")
+        kept = keep(partial, output)
+        _error(f"{exc}" + (f" (the commands so far are in {kept})" if kept else ""))
         return 1
     finally:
         session.close()
@@ -67,6 +77,7 @@ def record(scenario: Path, output: Path, engine: str = "sim", steps: int = 10_00
 
 
 def _open(path: Path, engine: str) -> tuple[Replay | None, int]:
+    _recover(path)
     try:
         return Replay(read_recording(path), engine), 0
     except RecordingError as exc:
@@ -115,6 +126,7 @@ def check_openable(path: Path) -> int:
     why not and return the exit status (the GUI then offers what it can)."""
     if not is_recording(path):
         return 0
+    _recover(path)
     try:
         read_recording(path)
     except RecordingError as exc:
