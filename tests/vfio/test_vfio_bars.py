@@ -1,11 +1,12 @@
-"""vfio-pci's virtual BARs and ROM BAR and the backdoor-reset check (spec §3: "At open",
-vfio_need_bar_restore)."""
+"""vfio-pci's virtual BARs and ROM BAR, the command read, and the backdoor-reset check
+(spec §3: "At open", "Read of the command register", vfio_need_bar_restore)."""
 
 import pytest
 
 from workbench.vfio import EventKind, EventRecorder, PciSystem, RestoreReason
 
-COMMAND, ROM, ROM_ENABLE = 0x04, 0x30, 0x1
+COMMAND, MSE, ROM, ROM_ENABLE = 0x04, 0x2, 0x30, 0x1
+SRIOV_CTRL, VF_ENABLE = 0x08, 0x1
 
 
 def pf_with_rom(profile="linux-5.10", rom_size=0x8000):
@@ -60,3 +61,21 @@ def test_a_bar_saved_as_zero_is_not_compared():
     pci.host_config_write(pf, 0x10, 4, 0xFFFFFFFF)  # the low dword was saved non-zero
     dev.config_write(COMMAND, 2, dev.config_read(COMMAND, 2))
     assert len(rec.of_kind(EventKind.BAR_RESTORE)) == 1
+
+
+@pytest.mark.parametrize("profile", ["linux-5.9", "linux-5.10"])
+def test_command_read_ors_vconfig_mse_into_what_the_device_returns(profile):
+    """A VF whose PF dropped VF Enable behind vfio's back answers all ones. The kernel
+    ORs vconfig's MSE into that, so MSE reads 1 even though the user cleared it."""
+    rec = EventRecorder()
+    pci = PciSystem(profile=profile, observer=rec)
+    pf = pci.add_sriov_pf()
+    dev = pci.vfio_open(pci.enable_vfs(pf, 1)[0])
+    dev.config_write(COMMAND, 2, 0)
+    assert dev.config_read(COMMAND, 2) & MSE == 0
+    ctrl = pf.sriov_pos + SRIOV_CTRL
+    pci.host_config_write(pf, ctrl, 2, pci.host_config_read(pf, ctrl, 2) & ~VF_ENABLE)
+    rec.clear()
+    assert dev.config_read(COMMAND, 2) == 0xFBFF, "INTx Disable from vconfig, the rest ones"
+    (event,) = rec.of_kind(EventKind.CONFIG_READ)
+    assert (event.phys, event.virt & MSE, event.value) == (0xFFFF, 0, 0xFBFF)

@@ -165,8 +165,7 @@ class VfioPciDevice:
         virt = self.vconfig.read(offset, size)
         value = (phys & ~virt_mask) | (virt & virt_mask)
         if offset == cs.COMMAND and self.mse_key:
-            # vfio_basic_config_read masks the virtual MSE into the result.
-            value = (value & ~cs.CMD_MEMORY) | (virt & cs.CMD_MEMORY)
+            value |= virt & cs.CMD_MEMORY  # vfio_basic_config_read ORs the virtual MSE in
         self.system.emit(
             EventKind.CONFIG_READ,
             self.function,
