@@ -37,7 +37,7 @@ run: system-deps $(STAMP)
 
 test: system-deps $(STAMP)
 	$(PY) -m ruff check workbench tests benchmarks
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2
 
 bench: system-deps $(STAMP)
 	$(PY) -m benchmarks
