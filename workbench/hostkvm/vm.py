@@ -20,6 +20,7 @@ from workbench.hostkvm.module import host_module
 from workbench.hostkvm.msr_filter import filter_argument
 from workbench.hostkvm.vcpu import HostVcpu
 from workbench.kvm import uapi
+from workbench.kvm.cpuid_rows import checked_rows
 from workbench.kvm.filter import MsrFilter
 from workbench.kvm.guest.assembler import Program, assemble
 from workbench.kvm.guest.image import guest_image
@@ -81,7 +82,7 @@ class HostKvm:
                 f"profile: the host engine is the running kernel ({running}), not "
                 f"{profile!r}; use the sim engine to model another kernel"
             )
-        rows = supported_cpuid() if cpuid is None else [tuple(row) for row in cpuid]
+        rows = supported_cpuid() if cpuid is None else checked_rows(cpuid)
         return HostVm(self, module, running, irqchip, rows)
 
     def close(self) -> None:
