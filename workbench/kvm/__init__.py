@@ -13,13 +13,15 @@ from typing import Any
 from workbench.kvm import guest, uapi
 from workbench.kvm.exits import IoExit, MsrExit, VcpuExit
 from workbench.kvm.filter import MsrFilter, MsrFilterRange
+from workbench.kvm.handles import ClosedError
 from workbench.kvm.regs import Regs
 from workbench.kvm.sim import SimKvm, SimOnlyError
 
 ENGINES = ("sim", "host")
 
 __all__ = [
-    "ENGINES", "IoExit", "MsrExit", "MsrFilter", "MsrFilterRange", "Regs", "SimOnlyError",
+    "ENGINES", "ClosedError", "IoExit", "MsrExit", "MsrFilter", "MsrFilterRange", "Regs",
+    "SimOnlyError",
     "VcpuExit", "available_engines", "guest", "host_cpuid", "open", "uapi",
 ]
 
