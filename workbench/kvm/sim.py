@@ -59,6 +59,7 @@ _PASSTHROUGH_ON_WRITE = {
 }
 _U32 = 0xFFFF_FFFF
 _TICKS_PER_EXIT = 1000  # guest time, in TSC ticks, that one intercepted instruction costs
+INTERCEPT_COST = 1000   # instruction budget one intercepted instruction spends
 
 # The CPU model a VM gets when create_vm names no CPUID: kvm_pvm's is the AMD EPYC it runs on.
 _DEFAULT_CPU_MODEL = {"intel": "intel", "amd": "amd", "pvm": "amd"}
@@ -284,6 +285,11 @@ class SimVcpu:
         self._passed_msr_break: int | None = None
         self._bitmap: np.ndarray | None = None
         self._bitmap_generation = vm.filter_generation
+        # Sim-only bound on one run(), in guest instructions (0 = unbounded): each stretch
+        # between two intercepts runs at most what is left, and each intercept KVM handles
+        # itself costs INTERCEPT_COST. A run that spends it returns KVM_EXIT_INTR, as a
+        # watchdog's signal would, but at a deterministic place.
+        self.instruction_budget = 0
 
     def _clock(self) -> int:
         return self.ticks
@@ -319,10 +325,15 @@ class SimVcpu:
             return VcpuExit(uapi.KVM_EXIT_SHUTDOWN, rip=self.cpu.reg(RIP))
         resume = self._complete_pending() if self.pending is not None else None
         cpu = self.cpu
+        budget = self.instruction_budget
         while True:
-            stop = cpu.run(resume)
+            stop = cpu.run(resume, budget)
             if stop.__class__ is not SpecialInsn:
                 return self._stopped(stop)
+            if budget:
+                budget -= INTERCEPT_COST
+                if budget <= 0:
+                    return self._stopped(Stop.BUDGET)
             self.ticks += _TICKS_PER_EXIT
             outcome = self._intercept(stop)
             if outcome.__class__ is not int:
@@ -362,7 +373,7 @@ class SimVcpu:
         self.cpu.set_breakpoint(address, enabled)
 
     def _stopped(self, stop: Stop) -> VcpuExit:
-        if stop is Stop.PAUSED:
+        if stop is Stop.PAUSED or stop is Stop.BUDGET:
             return VcpuExit(uapi.KVM_EXIT_INTR, rip=self.cpu.reg(RIP))
         if stop is Stop.BREAKPOINT:
             return VcpuExit(uapi.KVM_EXIT_DEBUG, rip=self.cpu.reg(RIP))
