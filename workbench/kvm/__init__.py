@@ -13,6 +13,7 @@ from typing import Any
 from workbench.kvm import guest, uapi
 from workbench.kvm.exits import IoExit, MsrExit, VcpuExit
 from workbench.kvm.filter import MsrFilter, MsrFilterRange
+from workbench.kvm.handles import ClosedError
 from workbench.kvm.host_traits import HostTraits
 from workbench.kvm.regs import Regs
 from workbench.kvm.sim import SimKvm, SimOnlyError
@@ -20,9 +21,9 @@ from workbench.kvm.sim import SimKvm, SimOnlyError
 ENGINES = ("sim", "host")
 
 __all__ = [
-    "ENGINES", "HostTraits", "IoExit", "MsrExit", "MsrFilter", "MsrFilterRange", "Regs",
-    "SimOnlyError", "VcpuExit", "available_engines", "guest", "host_cpuid", "host_traits",
-    "open", "uapi",
+    "ENGINES", "ClosedError", "HostTraits", "IoExit", "MsrExit", "MsrFilter",
+    "MsrFilterRange", "Regs", "SimOnlyError", "VcpuExit", "available_engines", "guest",
+    "host_cpuid", "host_traits", "open", "uapi",
 ]
 
 

@@ -23,7 +23,7 @@ from workbench.kvm import uapi
 from workbench.kvm.cpuid import Cpuid, default_cpuid
 from workbench.kvm.exits import IoExit, MsrExit, VcpuExit
 from workbench.kvm.filter import NO_FILTER, InstalledFilter, MsrFilter, install_filter
-from workbench.kvm.guest.assembler import Program, assemble
+from workbench.kvm.guest.assembler import Program
 from workbench.kvm.guest.cpu import (
     R14,
     R15,
@@ -38,6 +38,7 @@ from workbench.kvm.guest.cpu import (
     Stop,
 )
 from workbench.kvm.guest.layout import GP_VECTOR, GUEST_MEM_SIZE
+from workbench.kvm.handles import Closed, ClosedError, as_program
 from workbench.kvm.intercepts import InterceptState, has_msr_bitmap, is_intercepted, msr_bitmap
 from workbench.kvm.msrs.base import DEFAULT_TSC_KHZ, VENDORS
 from workbench.kvm.msrs.emulate import MsrContext, MsrFile, MsrResult
@@ -58,6 +59,7 @@ _PASSTHROUGH_ON_WRITE = {
 }
 _U32 = 0xFFFF_FFFF
 _TICKS_PER_EXIT = 1000  # guest time, in TSC ticks, that one intercepted instruction costs
+INTERCEPT_COST = 1000   # instruction budget one intercepted instruction spends
 
 # The CPU model a VM gets when create_vm names no CPUID: kvm_pvm's is the AMD EPYC it runs on.
 _DEFAULT_CPU_MODEL = {"intel": "intel", "amd": "amd", "pvm": "amd"}
@@ -111,8 +113,14 @@ class SimKvm:
     """The sim's `/dev/kvm` handle."""
 
     engine = "sim"
+    closed = False
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise ClosedError("the /dev/kvm handle is closed")
 
     def check_extension(self, cap: int) -> int:
+        self._check_open()
         return 1 if cap in (
             uapi.KVM_CAP_X86_USER_SPACE_MSR, uapi.KVM_CAP_X86_MSR_FILTER, uapi.KVM_CAP_IRQCHIP,
         ) else 0
@@ -131,6 +139,7 @@ class SimKvm:
     ) -> SimVm:
         """KVM_CREATE_VM; `tsc_khz` and `host_msrs` carry a real host's machine-dependent
         values (workbench.kvm.host_traits) where the sim should answer as that host."""
+        self._check_open()
         vendor = vendor or "intel"
         if vendor not in VENDORS:
             raise ValueError(f"vendor: {vendor!r} is not one of {', '.join(VENDORS)}")
@@ -146,7 +155,8 @@ class SimKvm:
         return vm
 
     def close(self) -> None:
-        """Nothing to release; present so both engines close alike."""
+        """Refuse further use, as the host does; VMs made from it live on, as in KVM."""
+        self.closed = True
 
     def __enter__(self) -> SimKvm:
         return self
@@ -181,10 +191,16 @@ class SimVm:
         self._allowed_cache: dict[tuple[int, int], bool] = {}
         self.tsc_khz = DEFAULT_TSC_KHZ
         self.host_msrs: dict[int, int] = {}
+        self.closed = False
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise ClosedError("the VM is closed")
 
     # --- ioctls ---------------------------------------------------------------------------
     def enable_cap(self, cap: int, *args: int) -> None:
         """KVM_ENABLE_CAP on the VM (kvm_vm_ioctl_enable_cap)."""
+        self._check_open()
         values = list(args) + [0] * (4 - len(args))
         if len(args) > 4 or any(not 0 <= a < 1 << 64 for a in values):
             raise OSError(errno.EINVAL, "args: at most four u64 arguments")
@@ -199,6 +215,7 @@ class SimVm:
 
     def set_msr_filter(self, msr_filter: MsrFilter | None) -> None:
         """KVM_X86_SET_MSR_FILTER; None clears the filter (DEFAULT_ALLOW, no ranges)."""
+        self._check_open()
         new, error = install_filter(msr_filter or MsrFilter(), self.filter, self.profile)
         if new is not self.filter:
             self.filter = new
@@ -208,16 +225,14 @@ class SimVm:
             raise error
 
     def create_vcpu(self, program: Program | bytes | str) -> SimVcpu:
-        if isinstance(program, str):
-            program = assemble(program)
-        elif isinstance(program, bytes | bytearray):
-            program = Program(bytes(program))
-        vcpu = SimVcpu(self, len(self.vcpus), program)
+        self._check_open()
+        vcpu = SimVcpu(self, len(self.vcpus), as_program(program))
         self.vcpus.append(vcpu)
         return vcpu
 
     # --- inspection (sim only) ----------------------------------------------------------------
     def msr_allowed(self, index: int, write: bool) -> bool:
+        self._check_open()
         access = uapi.KVM_MSR_FILTER_WRITE if write else uapi.KVM_MSR_FILTER_READ
         key = (index, access)
         allowed = self._allowed_cache.get(key)
@@ -227,14 +242,17 @@ class SimVm:
         return allowed
 
     def filter_map(self, first: int, count: int, write: bool) -> np.ndarray:
+        self._check_open()
         access = uapi.KVM_MSR_FILTER_WRITE if write else uapi.KVM_MSR_FILTER_READ
         return self.filter.allowed_map(first, count, access, self.profile)
 
     def save_state(self) -> VmState:
+        self._check_open()
         return VmState(self.filter, self.filter_generation, self.user_space_msr_mask,
                        tuple(vcpu.save_state() for vcpu in self.vcpus))
 
     def restore_state(self, state: VmState) -> None:
+        self._check_open()
         if len(state.vcpus) != len(self.vcpus):
             raise ValueError(f"state has {len(state.vcpus)} vCPUs, the VM {len(self.vcpus)}")
         self.filter, self.filter_generation = state.filter, state.filter_generation
@@ -244,7 +262,11 @@ class SimVm:
             vcpu.restore_state(vcpu_state)
 
     def close(self) -> None:
+        """Close the vCPUs and refuse further use (idempotent)."""
+        for vcpu in self.vcpus:
+            vcpu.close()
         self.vcpus.clear()
+        self.closed = True
 
     def __enter__(self) -> SimVm:
         return self
@@ -275,6 +297,11 @@ class SimVcpu:
         self._passed_msr_break: int | None = None
         self._bitmap: np.ndarray | None = None
         self._bitmap_generation = vm.filter_generation
+        # Sim-only bound on one run(), in guest instructions (0 = unbounded): each stretch
+        # between two intercepts runs at most what is left, and each intercept KVM handles
+        # itself costs INTERCEPT_COST. A run that spends it returns KVM_EXIT_INTR, as a
+        # watchdog's signal would, but at a deterministic place.
+        self.instruction_budget = 0
 
     def _clock(self) -> int:
         return self.ticks
@@ -314,10 +341,15 @@ class SimVcpu:
             return VcpuExit(uapi.KVM_EXIT_SHUTDOWN, rip=self.cpu.reg(RIP))
         resume = self._complete_pending() if self.pending is not None else None
         cpu = self.cpu
+        budget = self.instruction_budget
         while True:
-            stop = cpu.run(resume)
+            stop = cpu.run(resume, budget)
             if stop.__class__ is not SpecialInsn:
                 return self._stopped(stop)
+            if budget:
+                budget -= INTERCEPT_COST
+                if budget <= 0:
+                    return self._stopped(Stop.BUDGET)
             self.ticks += _TICKS_PER_EXIT
             outcome = self._intercept(stop)
             if outcome.__class__ is not int:
@@ -357,7 +389,7 @@ class SimVcpu:
         self.cpu.set_breakpoint(address, enabled)
 
     def _stopped(self, stop: Stop) -> VcpuExit:
-        if stop is Stop.PAUSED:
+        if stop is Stop.PAUSED or stop is Stop.BUDGET:
             return VcpuExit(uapi.KVM_EXIT_INTR, rip=self.cpu.reg(RIP))
         if stop is Stop.BREAKPOINT:
             return VcpuExit(uapi.KVM_EXIT_DEBUG, rip=self.cpu.reg(RIP))
@@ -609,6 +641,14 @@ class SimVcpu:
         self.pending = None
         self._bitmap = None
 
+    def close(self) -> None:
+        """Release the guest CPU; any later call raises ClosedError (idempotent)."""
+        self.cpu = self.msrs = Closed(f"vCPU {self.vcpu_id}")  # type: ignore[assignment]
+
+    @property
+    def closed(self) -> bool:
+        return isinstance(self.cpu, Closed)
+
     # --- inspection (sim only) ------------------------------------------------------------------
     def msr_bitmap(self) -> np.ndarray:
         """The VMX MSR bitmap / SVM MSRPM of this vCPU (bit set = intercept), read-only;
@@ -616,6 +656,8 @@ class SimVcpu:
 
         Recomputed after a filter change as KVM_REQ_MSR_FILTER_CHANGED does; 6.18's
         recalc re-derives SPEC_CTRL passthrough from its current value."""
+        if self.closed:
+            raise ClosedError(f"vCPU {self.vcpu_id} is closed")
         vm = self.vm
         if self._bitmap is None or self._bitmap_generation != vm.filter_generation:
             if self._bitmap_generation != vm.filter_generation and vm.profile.at_least(6, 0):

@@ -153,11 +153,8 @@ def _range(spec: RangeSpec, where: str) -> MsrFilterRange:
             allowed = [_num(i, f"{where}.allow") for i in spec.allow]
             return MsrFilterRange.from_indices(flags, base, nmsrs, allowed)
         if spec.deny is not None:
-            denied = {_num(i, f"{where}.deny") for i in spec.deny}
-            allowed = [base + i for i in range(nmsrs) if base + i not in denied]
-            if len(denied - {base + i for i in range(nmsrs)}):
-                raise ValueError("an index is outside the range")
-            return MsrFilterRange.from_indices(flags, base, nmsrs, allowed)
+            denied = [_num(i, f"{where}.deny") for i in spec.deny]
+            return MsrFilterRange.from_denied(flags, base, nmsrs, denied)
         bitmap = bytes.fromhex(spec.bitmap) if spec.bitmap is not None else b""
     except ValueError as exc:
         raise ScenarioError(str(exc), f"{where}.{given[0] if given else 'bitmap'}") from None

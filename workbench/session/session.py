@@ -59,6 +59,7 @@ class _VcpuView:
     pending: VcpuExit | None = None
     answered: bool = False
     halted: bool = False
+    exit_reason: int | None = None  # of the last exit, for the headless summary
 
 
 @dataclass
@@ -278,7 +279,7 @@ class Session:
             return False
         self.log.append_exit(exit_, index, self.step)
         view = self.views[index]
-        reason = exit_.exit_reason
+        reason = view.exit_reason = exit_.exit_reason
         if reason in MSR_EXITS:
             view.pending = exit_
             view.answered = self.handlers.answer(exit_)

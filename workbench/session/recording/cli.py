@@ -11,6 +11,13 @@ import sys
 from pathlib import Path
 
 from workbench.kvm.guest.assembler import AssemblyError
+from workbench.session.limits import (
+    EXIT_INTERRUPTED,
+    Limits,
+    Stopper,
+    bounded,
+    stop_message,
+)
 from workbench.session.recording import is_recording
 from workbench.session.recording.partials import keep, partial_path, recover_partials
 from workbench.session.recording.reader import RecordingError, read_recording
@@ -33,13 +40,17 @@ def _recover(output: Path) -> None:
         _error(f"note: {note}")
 
 
-def record(scenario: Path, output: Path, engine: str = "sim", steps: int = 10_000) -> int:
+def record(scenario: Path, output: Path, engine: str = "sim", steps: int = 10_000,
+           limits: Limits | None = None) -> int:
     """Drive the scenario to its end, journaling beside `output`; on success the finished
     journal replaces `output` in one rename, so an old recording is never half-overwritten.
-    What earlier, interrupted runs left beside `output` is recovered first (see partials)."""
+    A run stopped by Ctrl-C or the deadline is recorded as far as it went. What earlier,
+    interrupted runs left beside `output` is recovered first (see partials)."""
     _recover(output)
-    if steps < 1:
-        _error("--steps must be at least 1")
+    limits = limits or Limits()
+    problem = "--steps must be at least 1" if steps < 1 else limits.check()
+    if problem is not None:
+        _error(problem)
         return UNUSABLE
     try:
         session = Session(load(scenario), engine=engine)
@@ -57,8 +68,9 @@ def record(scenario: Path, output: Path, engine: str = "sim", steps: int = 10_00
         session.close()
         return 1
     try:
-        for _ in drive(session, steps):
-            pass
+        with bounded(session, limits) as stopper:
+            for _ in drive(session, steps, lambda: stopper.stopped):
+                pass
     except (OSError, ValueError, RuntimeError) as exc:
         recorder.journal.close()
         kept = keep(partial, output)
@@ -73,7 +85,16 @@ def record(scenario: Path, output: Path, engine: str = "sim", steps: int = 10_00
     os.replace(partial, output)
     print(f"recorded {len(session.history)} commands, {len(session.log)} events: "
           f"{scenario} -> {output}")
-    return 0
+    return _stopped_status(stopper, limits)
+
+
+def _stopped_status(stopper: Stopper, limits: Limits) -> int:
+    """0 for a run that went to its end, else say why it did not and return 130 (Ctrl-C)
+    or 1 (the deadline)."""
+    if not stopper.stopped:
+        return 0
+    _error(stop_message(stopper, limits))
+    return EXIT_INTERRUPTED if stopper.reason == "interrupted" else 1
 
 
 def _open(path: Path, engine: str) -> tuple[Replay | None, int]:
@@ -88,24 +109,36 @@ def _open(path: Path, engine: str) -> tuple[Replay | None, int]:
         return None, 1
 
 
-def replay(path: Path, engine: str = "sim", verify: bool = False) -> int:
+def replay(path: Path, engine: str = "sim", verify: bool = False,
+           limits: Limits | None = None) -> int:
     """Replay `path`: print the replayed events (or only check them with `verify`); stop
-    at the first divergence and print it."""
+    at the first divergence and print it, or at Ctrl-C or the deadline."""
+    limits = limits or Limits()
+    if (problem := limits.check()) is not None:
+        _error(problem)
+        return UNUSABLE
     rp, status = _open(path, engine)
     if rp is None:
         return status
     try:
         log, shown = rp.session.log, 0   # rows before step 1: the scenario's own set-up
-        for result in rp.play():
-            if not verify:
-                for row in range(shown, result.last_row):
-                    print(log.format_row(row))
-                shown = result.last_row
+        with bounded(rp.session, limits) as stopper:
+            for result in rp.play():
+                if not verify:
+                    for row in range(shown, result.last_row):
+                        print(log.format_row(row))
+                    shown = result.last_row
+                if stopper.stopped:
+                    break
     except (OSError, ValueError, RuntimeError) as exc:
         _error(f"{path}: step {rp.step}: {exc}")
         return 1
     finally:
         rp.close()
+    if stopper.stopped:
+        _error(f"{path}: stopped at step {rp.step}; the commands before it replayed "
+               "identically")
+        return _stopped_status(stopper, limits)
     if rp.divergence is not None:
         print(f"{path}: first divergence at step {rp.divergence.step}")
         print(rp.divergence.report())
