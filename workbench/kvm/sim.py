@@ -579,9 +579,11 @@ class SimVcpu:
     def import_state(self, data: dict[str, Any]) -> None:
         """Inverse of export_state; ValueError for data that does not fit this vCPU."""
         try:
-            memory = zlib.decompress(base64.b64decode(data["memory"], validate=True))
-            if len(memory) != GUEST_MEM_SIZE:
-                raise ValueError(f"memory: {len(memory)} bytes, expected {GUEST_MEM_SIZE}")
+            inflate = zlib.decompressobj()   # bounded: a small file must not inflate to GiBs
+            memory = inflate.decompress(base64.b64decode(data["memory"], validate=True),
+                                        GUEST_MEM_SIZE + 1)
+            if len(memory) != GUEST_MEM_SIZE or not inflate.eof:
+                raise ValueError(f"memory: does not inflate to exactly {GUEST_MEM_SIZE} bytes")
             intercepts = InterceptState(**data["intercepts"])
             self.cpu.set_arch_state({k: int(v) for k, v in data["regs"].items()})
             self.msrs.restore({int(k): int(v) for k, v in data["msrs"].items()})

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from workbench.kvm.guest.assembler import AssemblyError
+from workbench.session.limits import MAX_EXITS
 from workbench.session.recording import is_recording
 from workbench.session.recording.reader import RecordingError, read_recording
 from workbench.session.recording.recorder import Recorder
@@ -29,8 +30,8 @@ def _error(message: str) -> None:
 def record(scenario: Path, output: Path, engine: str = "sim", steps: int = 10_000) -> int:
     """Drive the scenario to its end, journaling beside `output`; on success the finished
     journal replaces `output` in one rename, so an old recording is never half-overwritten."""
-    if steps < 1:
-        _error("--steps must be at least 1")
+    if not 1 <= steps <= MAX_EXITS:
+        _error(f"--steps must be 1..{MAX_EXITS} (a recorded run replays at most that many exits)")
         return UNUSABLE
     try:
         session = Session(load(scenario), engine=engine)
