@@ -9,13 +9,12 @@ precise msgspec type here, and every number is bounded; ValueError names the fie
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Annotated, Any, Literal
 
 import msgspec
 
 from workbench.kvm.regs import REG_NAMES
+from workbench.kvm.sim import inflate_memory
 from workbench.session import commands as c
 from workbench.session.limits import MAX_EXITS, U32_MAX, U64_MAX
 
@@ -79,9 +78,9 @@ def _check_interrupt(command: c.Run | c.RunToExit, interrupt: c.Interrupt) -> No
         _u64s(getattr(state, name), f"{where}.{name}")
     _u64s({"ticks": state.ticks}, where)
     try:
-        base64.b64decode(state.memory, validate=True)
-    except binascii.Error as exc:
-        raise ValueError(f"$.command.interrupt.state.memory: not base64 ({exc})") from None
+        inflate_memory(state.memory)
+    except ValueError as exc:
+        raise ValueError(f"{where}.{exc}") from None
     for index in state.msrs:
         if not index.isdigit() or int(index) > U32_MAX:
             raise ValueError(f"$.command.interrupt.state.msrs: {index!r} is not a u32 index")
