@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from workbench.session.limits import Limits
+    from workbench.session.run_limits import Limits
 
 DEMO_SCENARIO = Path(__file__).resolve().parent.parent / "resources" / "scenarios" / "demo.toml"
 
 
 def _add_limits(command: argparse.ArgumentParser) -> None:
-    from workbench.session.limits import DEFAULT_INSTRUCTIONS, DEFAULT_SECONDS
+    from workbench.session.run_limits import DEFAULT_INSTRUCTIONS, DEFAULT_SECONDS
 
     command.add_argument("--budget", type=int, default=DEFAULT_INSTRUCTIONS, metavar="N",
                          help="sim: stop a vCPU run after N guest instructions without an "
@@ -26,7 +26,7 @@ def _add_limits(command: argparse.ArgumentParser) -> None:
 
 
 def _limits(args: argparse.Namespace) -> Limits:
-    from workbench.session.limits import Limits
+    from workbench.session.run_limits import Limits
 
     return Limits(args.budget, args.timeout)
 
@@ -70,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _run_headless(args: argparse.Namespace) -> int:
     from workbench.kvm.guest.assembler import AssemblyError
-    from workbench.session.limits import EXIT_INTERRUPTED, bounded, stop_message
+    from workbench.session.run_limits import EXIT_INTERRUPTED, bounded, stop_message
     from workbench.session.runner import run_scenario
     from workbench.session.scenario import ScenarioError, load
     from workbench.session.session import Session

@@ -13,6 +13,7 @@ import pytest
 
 import workbench.kvm
 from workbench.kvm import uapi
+from workbench.session.recording.records import encode_line
 
 SOURCE = "mov eax, 1; out 0x80, al; spin: jmp spin"
 SPIN = f'version = 1\n[[vcpus]]\nsource = "{SOURCE}"\ncode = "b801000000e680ebfe"\n'
@@ -111,7 +112,7 @@ def test_ctrl_c_stops_replay_of_a_run_that_never_exits(tmp_path):
     lines = recorded.read_text().splitlines()
     command = json.loads(lines[1])
     del command["command"]["interrupt"]   # a run the recording says ended on its own
-    lines[1] = json.dumps(command)
+    lines[1] = encode_line(command).decode().rstrip("\n")   # re-signed: a valid recording
     recorded.write_text("\n".join(lines) + "\n")
     process = _workbench("replay", recorded, *UNBOUNDED)
     out, err = _interrupt(process)

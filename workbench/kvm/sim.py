@@ -275,6 +275,19 @@ class SimVm:
         self.close()
 
 
+def inflate_memory(encoded: str) -> bytes:
+    """Guest RAM from export_state's base64 zlib text, inflated with a bound (a few KB of
+    zlib can claim gigabytes); ValueError unless it is exactly GUEST_MEM_SIZE bytes."""
+    try:
+        inflate = zlib.decompressobj()
+        memory = inflate.decompress(base64.b64decode(encoded, validate=True), GUEST_MEM_SIZE + 1)
+    except (TypeError, zlib.error, binascii.Error) as exc:
+        raise ValueError(f"memory: {exc}") from None
+    if len(memory) != GUEST_MEM_SIZE or not inflate.eof:
+        raise ValueError(f"memory: does not inflate to exactly {GUEST_MEM_SIZE} bytes")
+    return memory
+
+
 class SimVcpu:
     """A vCPU: Unicorn for the guest, KVM's rules for every intercepted instruction."""
 
@@ -627,9 +640,7 @@ class SimVcpu:
     def import_state(self, data: dict[str, Any]) -> None:
         """Inverse of export_state; ValueError for data that does not fit this vCPU."""
         try:
-            memory = zlib.decompress(base64.b64decode(data["memory"], validate=True))
-            if len(memory) != GUEST_MEM_SIZE:
-                raise ValueError(f"memory: {len(memory)} bytes, expected {GUEST_MEM_SIZE}")
+            memory = inflate_memory(data["memory"])
             intercepts = InterceptState(**data["intercepts"])
             self.cpu.set_arch_state({k: int(v) for k, v in data["regs"].items()})
             self.msrs.restore({int(k): int(v) for k, v in data["msrs"].items()})
@@ -643,6 +654,8 @@ class SimVcpu:
 
     def close(self) -> None:
         """Release the guest CPU; any later call raises ClosedError (idempotent)."""
+        if not self.closed:
+            self.cpu.close()
         self.cpu = self.msrs = Closed(f"vCPU {self.vcpu_id}")  # type: ignore[assignment]
 
     @property

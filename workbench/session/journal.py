@@ -68,8 +68,9 @@ class Journal:
         return self._file.closed
 
     def append(self, record: object) -> None:
-        """Write one record (a msgspec Struct or builtins) as one line, then flush."""
-        line = self._encoder.encode(record) + b"\n"
+        """Write one record (a msgspec Struct or builtins, or a line already encoded, as
+        bytes ending in a newline) as one line, then flush."""
+        line = record if isinstance(record, bytes) else self._encoder.encode(record) + b"\n"
         with self._lock:
             self._file.write(line)
             self._file.flush()

@@ -132,6 +132,14 @@ class GuestCpu:
             "rsp": GUEST_STACK_TOP, "rip": program.base, "rflags": RFLAGS_RESET,
         })
 
+    def close(self) -> None:
+        """Free Unicorn's RAM and translation buffer now (idempotent). The hooks' bound
+        methods tie the engine and this object in a cycle that only the cyclic GC breaks,
+        often after the next vCPUs have run out of address space."""
+        if self._handle:
+            unicorn.Uc.release_handle(self._handle)
+            self._handle.value = None   # the engine's own finalizer then skips uc_close
+
     # --- registers (hot path: direct libunicorn calls) -----------------------------------
     def reg(self, uc_reg: int) -> int:
         fastuc.reg_read(self._handle, uc_reg, self._cell_ref)

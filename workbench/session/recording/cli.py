@@ -11,18 +11,19 @@ import sys
 from pathlib import Path
 
 from workbench.kvm.guest.assembler import AssemblyError
-from workbench.session.limits import (
+from workbench.session.limits import MAX_EXITS
+from workbench.session.recording import is_recording
+from workbench.session.recording.partials import keep, partial_path, recover_partials
+from workbench.session.recording.reader import RecordingError, read_recording
+from workbench.session.recording.recorder import Recorder
+from workbench.session.recording.replay import Replay
+from workbench.session.run_limits import (
     EXIT_INTERRUPTED,
     Limits,
     Stopper,
     bounded,
     stop_message,
 )
-from workbench.session.recording import is_recording
-from workbench.session.recording.partials import keep, partial_path, recover_partials
-from workbench.session.recording.reader import RecordingError, read_recording
-from workbench.session.recording.recorder import Recorder
-from workbench.session.recording.replay import Replay
 from workbench.session.runner import drive
 from workbench.session.scenario import ScenarioError, load
 from workbench.session.session import Session
@@ -48,7 +49,10 @@ def record(scenario: Path, output: Path, engine: str = "sim", steps: int = 10_00
     interrupted runs left beside `output` is recovered first (see partials)."""
     _recover(output)
     limits = limits or Limits()
-    problem = "--steps must be at least 1" if steps < 1 else limits.check()
+    if not 1 <= steps <= MAX_EXITS:
+        problem = f"--steps must be 1..{MAX_EXITS} (a recorded run replays at most that many exits)"
+    else:
+        problem = limits.check()
     if problem is not None:
         _error(problem)
         return UNUSABLE
