@@ -15,7 +15,7 @@ import errno
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -80,10 +80,27 @@ class MsrAccess:
     value: int           # written value, or the value read (0 when it failed)
     allowed: bool        # the filter's decision
     result: int          # MsrResult of the in-kernel handler (OK when filtered out)
-    reason: int          # KVM_MSR_EXIT_REASON_* of the failure, 0 on success
-    exited: bool         # went to user space
-    gp: bool             # #GP injected
+    reason: int = 0      # KVM_MSR_EXIT_REASON_* of the failure, 0 on success
+    exited: bool = False  # went to user space
+    gp: bool = False     # #GP injected
     passthrough: bool = False  # the intercept bitmap let it reach the MSR with no VM exit
+
+
+class PendingExit(NamedTuple):
+    """An exit user space has not answered yet, as a checkpoint keeps it: the VcpuExit is
+    kvm_run, which user space writes its answer into, so the checkpoint holds its values."""
+
+    exit_reason: int
+    rip: int
+    msr: MsrExit  # copies that nothing else holds: of() and to_exit() copy again
+    io: IoExit
+
+    @classmethod
+    def of(cls, exit_: VcpuExit) -> PendingExit:
+        return cls(exit_.exit_reason, exit_.rip, replace(exit_.msr), replace(exit_.io))
+
+    def to_exit(self) -> VcpuExit:
+        return VcpuExit(self.exit_reason, replace(self.msr), replace(self.io), self.rip)
 
 
 @dataclass(frozen=True)
@@ -94,7 +111,7 @@ class VcpuState:
     memory: bytes
     msrs: dict[int, int]
     intercepts: InterceptState
-    pending: tuple[int, int, int, int, int, int, int, int, int, int, int] | None
+    pending: PendingExit | None
     shutdown_reason: str | None
     ticks: int
     breakpoints: tuple[frozenset[int], int | None] = (frozenset(), None)
@@ -449,7 +466,11 @@ class SimVcpu:
             if result == MsrResult.UNSUPPORTED and vm.ignore_msrs:
                 result, value = MsrResult.OK, 0 if not write else value
             if result == MsrResult.OK:
-                self._notify(insn, index, write, value, True, result, 0, False, False)
+                if vm.observer is not None:
+                    vm.observer(MsrAccess(
+                        vcpu_id=self.vcpu_id, rip=insn.address, index=index, write=write,
+                        value=value, allowed=True, result=int(result),
+                        passthrough=self._passes_through(index, write)))
                 if write:
                     self._after_wrmsr(index, value)
                 else:
@@ -461,8 +482,10 @@ class SimVcpu:
             reason = uapi.KVM_MSR_EXIT_REASON_FILTER
         exits = bool(vm.user_space_msr_mask & reason)
         if vm.observer is not None:
-            self._notify(insn, index, write, value if write else 0, allowed, result, reason,
-                         exits, not exits)
+            vm.observer(MsrAccess(
+                vcpu_id=self.vcpu_id, rip=insn.address, index=index, write=write,
+                value=value if write else 0, allowed=allowed, result=int(result), reason=reason,
+                exited=exits, gp=not exits))
         if not exits:
             return self._inject_gp(insn)
         exit_ = VcpuExit(
@@ -474,15 +497,11 @@ class SimVcpu:
         self.pending = exit_
         return exit_
 
-    def _notify(self, insn: SpecialInsn, index: int, write: bool, value: int, allowed: bool,
-                result: int, reason: int, exited: bool, gp: bool) -> None:
-        observer = self.vm.observer
-        if observer is not None:
-            passthrough = (not gp and not exited and has_msr_bitmap(self.vm.vendor)
-                           and not is_intercepted(self.msr_bitmap(), self.vm.vendor, index,
-                                                  write))
-            observer(MsrAccess(self.vcpu_id, insn.address, index, write, value, allowed,
-                               int(result), reason, exited, gp, passthrough))
+    def _passes_through(self, index: int, write: bool) -> bool:
+        """Whether the intercept bitmap lets this access reach the MSR with no VM exit."""
+        vendor = self.vm.vendor
+        return has_msr_bitmap(vendor) and not is_intercepted(self.msr_bitmap(), vendor, index,
+                                                             write)
 
     def _after_wrmsr(self, index: int, value: int) -> None:
         """vmx_set_msr / svm_set_msr: a guest's first non-zero write to SPEC_CTRL (and, in
@@ -591,17 +610,12 @@ class SimVcpu:
 
     # --- checkpoints (sim only) ------------------------------------------------------------------
     def save_state(self) -> VcpuState:
-        pending = None
-        if self.pending is not None:
-            p, m, io = self.pending, self.pending.msr, self.pending.io
-            pending = (p.exit_reason, p.rip, m.index, m.data, m.reason, m.error,
-                       io.direction, io.size, io.port, io.count, io.data)
         return VcpuState(
             context=self.cpu.save_context(),
             memory=self.cpu.read_memory(0, GUEST_MEM_SIZE),
             msrs=self.msrs.snapshot(),
             intercepts=replace(self.intercepts),
-            pending=pending,
+            pending=None if self.pending is None else PendingExit.of(self.pending),
             shutdown_reason=self.shutdown_reason,
             ticks=self.ticks,
             breakpoints=self.cpu.breakpoint_state(),
@@ -613,11 +627,7 @@ class SimVcpu:
         self.cpu.write_memory(0, state.memory)
         self.msrs.restore(state.msrs)
         self.intercepts = replace(state.intercepts)
-        self.pending = None
-        if state.pending is not None:
-            reason, rip, index, data, msr_reason, error, *io = state.pending
-            self.pending = VcpuExit(reason, MsrExit(index, data, msr_reason, error),
-                                    IoExit(*io), rip)
+        self.pending = None if state.pending is None else state.pending.to_exit()
         self.shutdown_reason = state.shutdown_reason
         self.ticks = state.ticks
         self.cpu.restore_breakpoint_state(state.breakpoints)

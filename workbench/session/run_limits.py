@@ -84,9 +84,11 @@ def _sigint_stops(stopper: Stopper) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield   # only the main thread receives Python's signals: leave them alone
         return
+    # The handler first: once the wakeup pipe exists (what a caller may wait for), a
+    # Ctrl-C is already the stopper's.
+    old_handler = signal.signal(signal.SIGINT, lambda *_: stopper.stop("interrupted"))
     read_fd, write_fd = os.pipe()
     os.set_blocking(write_fd, False)
-    old_handler = signal.signal(signal.SIGINT, lambda *_: stopper.stop("interrupted"))
     old_wakeup = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
     watcher = threading.Thread(target=_watch, args=(read_fd, stopper), daemon=True,
                                name="workbench-sigint")
