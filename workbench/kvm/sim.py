@@ -9,12 +9,9 @@ exactly as with kvm_run.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import errno
-import zlib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -41,6 +38,7 @@ from workbench.kvm.msrs.emulate import MsrContext, MsrFile, MsrResult
 from workbench.kvm.msrs.numbers import MSR_IA32_SPEC_CTRL
 from workbench.kvm.profiles import KvmProfile, get_profile
 from workbench.kvm.regs import Regs
+from workbench.kvm.sim_state import export_vcpu_state, import_vcpu_state
 
 _TICKS_PER_EXIT = 1000  # guest time, in TSC ticks, that one intercepted instruction costs
 
@@ -426,33 +424,12 @@ class SimVcpu:
         self._bitmap = None
 
     def export_state(self) -> dict[str, Any]:
-        """This vCPU's state as plain data for a file: architectural registers, RAM
-        (zlib + base64), the MSR file, guest time and the dynamic intercept reasons."""
-        return {
-            "regs": self.cpu.arch_state(),
-            "memory": base64.b64encode(
-                zlib.compress(self.cpu.read_memory(0, GUEST_MEM_SIZE), 6)).decode(),
-            "msrs": self.msrs.snapshot(),
-            "ticks": self.ticks,
-            "intercepts": asdict(self.intercepts),
-        }
+        """This vCPU's state as plain data for a file (workbench.kvm.sim_state)."""
+        return export_vcpu_state(self)
 
     def import_state(self, data: dict[str, Any]) -> None:
         """Inverse of export_state; ValueError for data that does not fit this vCPU."""
-        try:
-            memory = zlib.decompress(base64.b64decode(data["memory"], validate=True))
-            if len(memory) != GUEST_MEM_SIZE:
-                raise ValueError(f"memory: {len(memory)} bytes, expected {GUEST_MEM_SIZE}")
-            intercepts = InterceptState(**data["intercepts"])
-            self.cpu.set_arch_state({k: int(v) for k, v in data["regs"].items()})
-            self.msrs.restore({int(k): int(v) for k, v in data["msrs"].items()})
-            self.ticks = int(data["ticks"])
-        except (KeyError, TypeError, zlib.error, binascii.Error) as exc:
-            raise ValueError(f"vCPU state: {exc}") from None
-        self.cpu.write_memory(0, memory)
-        self.intercepts = intercepts
-        self.pending = None
-        self._bitmap = None
+        import_vcpu_state(self, data)
 
     # --- inspection (sim only) ------------------------------------------------------------------
     def msr_bitmap(self) -> np.ndarray:
