@@ -14,7 +14,7 @@ import numpy as np
 
 from workbench.kvm import uapi
 from workbench.kvm.exits import MsrExit, VcpuExit
-from workbench.kvm.sim import MsrAccess
+from workbench.kvm.msr_exits import MsrAccess
 from workbench.session.eventlog import EventKind, EventLog, parse_filter
 from workbench.vfio.events import EventKind as VfioKind
 from workbench.vfio.events import Site, TrapEvent

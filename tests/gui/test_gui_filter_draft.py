@@ -6,9 +6,11 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest
 
-from workbench.gui.filter_editor.draft import Draft, DraftRange, parse_rejection
+import workbench.kvm
+from workbench.gui.filter_editor.draft import Draft, DraftRange, parse_rejection, preview_profile
 from workbench.gui.msr_input import MsrInput, format_int, parse_int
 from workbench.kvm.filter import MsrFilter, MsrFilterRange
+from workbench.kvm.profiles import LINUX_5_10, LINUX_6_18
 
 
 @pytest.mark.parametrize(("text", "value"), [
@@ -57,6 +59,35 @@ def test_draft_decision_first_matching_range_of_the_access_type_decides():
     assert not draft.decision(0x10, write=False)
     assert draft.decision(0x830, write=True), "x2APIC is never filtered"
     assert not draft.decision(0x100, write=False), "default action"
+
+
+def test_draft_preview_follows_linux_5_10_where_no_range_means_allow():
+    """5.10's kvm_msr_allowed allows everything while no range is installed (count == 0),
+    whatever the default: an empty DEFAULT_DENY draft previews "allow" there, "deny" on 6.18."""
+    empty = DraftRange(flags=3, base=0x10, nmsrs=0)
+    assert Draft(False, [empty], LINUX_5_10).decision(0x10, write=False)
+    assert Draft(False, [], LINUX_5_10).decision(0x10, write=True)
+    assert not Draft(False, [empty], LINUX_6_18).decision(0x10, write=False)
+
+
+@pytest.mark.parametrize("profile", [LINUX_5_10, LINUX_6_18])
+def test_draft_preview_agrees_with_the_installed_filter(profile):
+    """Whatever the kernel takes, the preview decides as the sim does once it is applied."""
+    allow = DraftRange(flags=1, base=0x7F0, nmsrs=0x20)
+    allow.bits[::3] = 1
+    wraps = DraftRange(flags=3, base=0xFFFFFFF0, nmsrs=0x20)
+    draft = Draft(False, [allow, DraftRange(flags=2, base=0x800, nmsrs=0), wraps], profile)
+    vm = workbench.kvm.open("sim").create_vm(profile=profile.name)
+    vm.set_msr_filter(draft.to_filter())
+    for index in [*range(0x7E0, 0x820), 0xFFFFFFF5, 0x5]:
+        for write in (False, True):
+            assert draft.decision(index, write) == vm.msr_allowed(index, write), hex(index)
+
+
+def test_the_preview_uses_the_sessions_kernel_or_the_newest():
+    assert preview_profile("linux-5.10") is LINUX_5_10
+    assert preview_profile("linux-6.8") is LINUX_6_18, "a host kernel the sim does not model"
+    assert preview_profile(None) is LINUX_6_18
 
 
 def test_kernel_errors_name_errno_row_and_field():

@@ -8,6 +8,7 @@ from workbench.kvm.cpuid import Cpuid, default_cpuid
 from workbench.kvm.intercepts import (
     InterceptState,
     intercept_bit,
+    intercept_owner,
     is_intercepted,
     msr_bitmap,
     passthrough_candidates,
@@ -83,6 +84,17 @@ CET = RW(n.MSR_IA32_PL0_SSP, 0x6A5, 0x6A6, 0x6A7, n.MSR_IA32_U_CET, n.MSR_IA32_S
 ])
 def test_layout_offsets(vendor, index, write, where):
     assert intercept_bit(vendor, index, write) == where
+
+
+@pytest.mark.parametrize("vendor, size", [("intel", 4096), ("amd", 6144)])
+def test_every_intercept_bit_has_one_owner(vendor, size):
+    """intercept_owner inverts intercept_bit over the whole layout (the GUI's hover uses it)."""
+    owners = [intercept_owner(vendor, byte, bit) for byte in range(size) for bit in range(8)]
+    assert len(set(owners)) == len(owners) and None not in owners
+    for index, write in owners[::97]:
+        byte, bit = intercept_bit(vendor, index, write)
+        assert intercept_owner(vendor, byte, bit) == (index, write)
+    assert intercept_owner(vendor, size, 0) is None
 
 
 @pytest.mark.parametrize("vendor, size", [("intel", 4096), ("amd", 8192)])

@@ -3,7 +3,7 @@ restore resumes with the answer user space gives after it."""
 
 from workbench.kvm import uapi
 from workbench.kvm.guest import assemble
-from workbench.kvm.sim import MsrAccess
+from workbench.kvm.msr_exits import MsrAccess
 
 
 def test_a_pending_msr_exit_survives_restore_and_takes_each_answer(sim):

@@ -7,7 +7,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from workbench.kvm.exits import MsrExit, VcpuExit
-from workbench.kvm.sim import MsrAccess
+from workbench.kvm.msr_exits import MsrAccess
 from workbench.session.eventlog import EventKind, EventLog
 
 ADDR = "0000:00:01.0"

@@ -13,7 +13,7 @@ import pytest
 
 from workbench import cli
 from workbench.kvm.guest.layout import GUEST_MEM_SIZE
-from workbench.kvm.sim import inflate_memory
+from workbench.kvm.sim_state import inflate_memory
 from workbench.session.limits import MAX_EXITS, MAX_SCENARIO_BYTES, too_deep
 from workbench.session.recording import RecordingError, read_recording
 from workbench.session.scenario import ScenarioError, load

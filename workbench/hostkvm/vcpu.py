@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from workbench.hostkvm import sregs as long_mode_sregs
 from workbench.hostkvm.device import Fd, ioctl, raw_ioctl
 from workbench.kvm import uapi
-from workbench.kvm.exits import IoExit, MsrExit, VcpuExit
+from workbench.kvm.exits import ExitKind, VcpuExit
 from workbench.kvm.guest.assembler import Program
 from workbench.kvm.guest.cpu import RFLAGS_RESET
 from workbench.kvm.guest.layout import GUEST_STACK_TOP
@@ -150,7 +150,7 @@ class HostVcpu:
         if run is None:
             raise ClosedError(f"vCPU {self.vcpu_id} is closed")
         if self.shut_down:
-            return VcpuExit(uapi.KVM_EXIT_SHUTDOWN, rip=self._rip())
+            return VcpuExit.of(ExitKind.SHUTDOWN, self._rip())
         if self.pending is not None:
             self._complete(run, self.pending)
         self._running_in = threading.get_ident()
@@ -162,7 +162,7 @@ class HostVcpu:
             code = ctypes.get_errno()
             if code == errno.EINTR:
                 run.immediate_exit = 0
-                return VcpuExit(uapi.KVM_EXIT_INTR, rip=self._rip())
+                return VcpuExit.of(ExitKind.INTR, self._rip())
             raise OSError(code, f"KVM_RUN: {errno.errorcode.get(code, code)}")
         return self._exit(run)
 
@@ -184,11 +184,11 @@ class HostVcpu:
 
     def _complete(self, run: uapi.kvm_run, exit_: VcpuExit) -> None:
         self.pending = None
-        reason = exit_.exit_reason
-        if reason in _MSR_EXITS:
-            run.exit.msr.error = exit_.msr.error & 0xFF
-            if reason == uapi.KVM_EXIT_X86_RDMSR:
-                run.exit.msr.data = exit_.msr.data & 0xFFFF_FFFF_FFFF_FFFF
+        msr = exit_.as_msr()
+        if msr is not None:
+            run.exit.msr.error = msr.error & 0xFF
+            if exit_.kind is ExitKind.RDMSR:
+                run.exit.msr.data = msr.data & 0xFFFF_FFFF_FFFF_FFFF
         else:
             io = run.exit.io
             start = io.data_offset
@@ -200,16 +200,19 @@ class HostVcpu:
         rip = self._rip()
         if reason in _MSR_EXITS:
             msr = run.exit.msr
-            exit_ = VcpuExit(reason, msr=MsrExit(msr.index, msr.data, msr.reason), rip=rip)
+            exit_ = VcpuExit.msr_access(reason == uapi.KVM_EXIT_X86_WRMSR, msr.index, msr.data,
+                                        msr.reason, rip)
             self.pending = exit_
             return exit_
         if reason == uapi.KVM_EXIT_IO:
             io = run.exit.io
-            exit_ = VcpuExit(reason, io=IoExit(io.direction, io.size, io.port, io.count), rip=rip)
-            if io.direction == uapi.KVM_EXIT_IO_OUT:
+            out = io.direction == uapi.KVM_EXIT_IO_OUT
+            data = 0
+            if out:
                 start = io.data_offset
-                exit_.io.data = int.from_bytes(self._map[start : start + io.size], "little")
-            else:
+                data = int.from_bytes(self._map[start : start + io.size], "little")
+            exit_ = VcpuExit.pio(out, io.port, io.size, data, rip, io.count)
+            if not out:
                 self.pending = exit_
             return exit_
         if reason == uapi.KVM_EXIT_SHUTDOWN:

@@ -20,6 +20,7 @@ from workbench.kvm import uapi
 from workbench.kvm.profiles import KvmProfile
 
 U32_MAX = 0xFFFFFFFF
+# "x2APIC MSRs do not support filtering" (kvm_msr_allowed): the one definition of the range.
 X2APIC_FIRST, X2APIC_LAST = 0x800, 0x8FF
 _LONG = 8  # sizeof(long) on x86-64: the kernel copies whole longs of bitmap
 
@@ -244,12 +245,15 @@ class InstalledRange:
     flags: int
     base: int
     nmsrs: int
-    bits: np.ndarray  # bool[nmsrs]
+    bits: np.ndarray  # bool[nmsrs]; a preview's may be shorter (bits past it read 0)
 
     @property
     def end(self) -> int:
         """`base + nmsrs` in u32 arithmetic: a range that wraps matches nothing."""
         return (self.base + self.nmsrs) & U32_MAX
+
+    def test_bit(self, offset: int) -> bool:
+        return offset < len(self.bits) and bool(self.bits[offset])
 
 
 @dataclass(frozen=True)
@@ -261,18 +265,11 @@ class InstalledFilter:
     source: MsrFilter
 
     def allowed(self, index: int, access: int, profile: KvmProfile) -> bool:
-        """kvm_msr_allowed: x2APIC exempt, first matching range of that type decides."""
-        if X2APIC_FIRST <= index <= X2APIC_LAST:
-            return True
-        if not self.ranges and not profile.atomic_filter_update:
-            return True  # 5.10: count == 0 means "no filter", whatever the default
-        for rng in self.ranges:
-            if rng.flags & access and rng.base <= index < rng.end:
-                return bool(rng.bits[index - rng.base])
-        return self.default_allow
+        return kvm_msr_allowed(self, index, access, profile)
 
     def allowed_map(self, first: int, count: int, access: int, profile: KvmProfile) -> np.ndarray:
-        """`allowed` for `count` consecutive indices at once, for heatmaps."""
+        """kvm_msr_allowed for `count` consecutive indices at once, for heatmaps (a
+        property test holds the two equal)."""
         indices = np.arange(first, first + count, dtype=np.int64)
         if not self.ranges and not profile.atomic_filter_update:
             return np.ones(count, dtype=bool)
@@ -291,6 +288,21 @@ class InstalledFilter:
             decided[window] = True
         result[(indices >= X2APIC_FIRST) & (indices <= X2APIC_LAST)] = True
         return result
+
+
+def kvm_msr_allowed(msr_filter: InstalledFilter, index: int, access: int,
+                    profile: KvmProfile) -> bool:
+    """kvm_msr_allowed: x2APIC exempt, then the first range of that access type holding
+    `index` decides, else the default. linux-5.10 allows everything while no range is
+    installed (count == 0), whatever the default; 6.18 has no such case."""
+    if X2APIC_FIRST <= index <= X2APIC_LAST:
+        return True
+    if not msr_filter.ranges and not profile.atomic_filter_update:
+        return True
+    for rng in msr_filter.ranges:
+        if rng.flags & access and rng.base <= index < rng.end:
+            return rng.test_bit(index - rng.base)
+    return msr_filter.default_allow
 
 
 NO_FILTER = InstalledFilter(default_allow=True, ranges=(), source=MsrFilter())

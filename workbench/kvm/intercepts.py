@@ -23,11 +23,18 @@ from workbench.kvm.profiles import KvmProfile
 VMX_BITMAP_SIZE = 4096
 SVM_MSRPM_SIZE = 8192
 
-# (first MSR, byte offset of its read bits) per layout; writes follow per vendor below.
-_VMX_WINDOWS = ((0x00000000, 0x000), (0xC0000000, 0x400))
-_VMX_WRITE_OFFSET = 0x800
-_SVM_WINDOWS = ((0x00000000, 0x000), (0xC0000000, 0x800), (0xC0010000, 0x1000))
-_WINDOW_MSRS = 0x2000
+# The MSR windows the hardware bitmaps cover, 0x2000 MSRs from each first index (the one
+# definition; the GUI's heatmaps lay out the same windows). VMX covers the first two, one
+# read bit per MSR and the write bits 0x800 bytes on; SVM's MSRPM all three, two bits each.
+MSR_BITMAP_WINDOWS = (0x00000000, 0xC0000000, 0xC0010000)
+WINDOW_MSRS = 0x2000
+_VMX_WINDOW_BYTES = WINDOW_MSRS // 8
+_VMX_WRITE_OFFSET = 2 * _VMX_WINDOW_BYTES
+_SVM_WINDOW_BYTES = 2 * WINDOW_MSRS // 8
+# (first MSR, byte offset of its read bits) per layout.
+_VMX_WINDOWS = tuple((first, i * _VMX_WINDOW_BYTES)
+                     for i, first in enumerate(MSR_BITMAP_WINDOWS[:2]))
+_SVM_WINDOWS = tuple((first, i * _SVM_WINDOW_BYTES) for i, first in enumerate(MSR_BITMAP_WINDOWS))
 
 # Host CPU features the modelled hosts have (kvm_cpu_cap_has / cpu_feature_enabled).
 _HOST_HAS = {
@@ -166,16 +173,34 @@ def intercept_bit(vendor: str, index: int, write: bool) -> tuple[int, int] | Non
     """(byte offset, bit) of the intercept bit for `index`, None outside the layout."""
     if vendor == "intel":
         for first, offset in _VMX_WINDOWS:
-            if first <= index < first + _WINDOW_MSRS:
+            if first <= index < first + WINDOW_MSRS:
                 rel = index - first
                 return offset + (_VMX_WRITE_OFFSET if write else 0) + rel // 8, rel % 8
         return None
     if vendor == "amd":
         for first, offset in _SVM_WINDOWS:
-            if first <= index < first + _WINDOW_MSRS:
+            if first <= index < first + WINDOW_MSRS:
                 bit = 2 * (index - first) + (1 if write else 0)
                 return offset + bit // 8, bit % 8
         return None
+    if vendor == "pvm":
+        raise NoMsrBitmap(vendor)
+    raise ValueError(f"vendor must be 'intel' or 'amd', not {vendor!r}")
+
+
+def intercept_owner(vendor: str, byte: int, bit: int) -> tuple[int, bool] | None:
+    """(MSR index, write) whose intercept bit this is: intercept_bit's inverse, None for
+    bits past the layout."""
+    if vendor == "intel":
+        region, rel_byte = divmod(byte, _VMX_WINDOW_BYTES)
+        if region >= 4:
+            return None
+        return MSR_BITMAP_WINDOWS[region % 2] + rel_byte * 8 + bit, region >= 2
+    if vendor == "amd":
+        vector, rel_bit = divmod(byte * 8 + bit, _SVM_WINDOW_BYTES * 8)
+        if vector >= len(MSR_BITMAP_WINDOWS):
+            return None
+        return MSR_BITMAP_WINDOWS[vector] + rel_bit // 2, bool(rel_bit & 1)
     if vendor == "pvm":
         raise NoMsrBitmap(vendor)
     raise ValueError(f"vendor must be 'intel' or 'amd', not {vendor!r}")

@@ -1,63 +1,51 @@
 """The simulated KVM: system, VM and vCPU handles with the kernel's MSR semantics.
 
-The flow of a guest RDMSR/WRMSR follows arch/x86/kvm/x86.c (kvm_emulate_rdmsr/wrmsr,
-kvm_msr_user_space, complete_userspace_rdmsr): the filter first (kvm_msr_allowed), then the
-in-kernel handler, then either an exit to user space (when the failure's reason is in the
-KVM_CAP_X86_USER_SPACE_MSR mask) or a #GP. User space answers through the exit record and
-the answer takes effect on the next run(), exactly as with kvm_run.
+Unicorn runs the guest; every instruction KVM would intercept comes back here and is
+handled as arch/x86/kvm/x86.c does: RDMSR/WRMSR in msr_exits (kvm_emulate_rdmsr/wrmsr:
+the filter, the in-kernel handler, then user space or a #GP), the rest in insn_exits. User
+space answers through the exit record and the answer takes effect on the next run(),
+exactly as with kvm_run.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import errno
-import zlib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from workbench.kvm import uapi
 from workbench.kvm.cpuid import Cpuid, default_cpuid
-from workbench.kvm.exits import IoExit, MsrExit, VcpuExit
+from workbench.kvm.exits import ExitKind, IoExit, MsrExit, VcpuExit
 from workbench.kvm.filter import NO_FILTER, InstalledFilter, MsrFilter, install_filter
 from workbench.kvm.guest.assembler import Program
-from workbench.kvm.guest.cpu import (
-    R14,
-    R15,
-    RAX,
-    RBX,
-    RCX,
-    RDX,
-    RIP,
-    GuestCpu,
-    Special,
-    SpecialInsn,
-    Stop,
-)
-from workbench.kvm.guest.layout import GP_VECTOR, GUEST_MEM_SIZE
+from workbench.kvm.guest.cpu import RIP, GuestCpu, Special, SpecialInsn, Stop
+from workbench.kvm.guest.layout import GUEST_MEM_SIZE
 from workbench.kvm.handles import Closed, ClosedError, as_program
+from workbench.kvm.insn_exits import (
+    complete_fast_pio_in,
+    emulate_rdtsc,
+    kvm_emulate_cpuid,
+    kvm_emulate_halt,
+    kvm_fast_pio,
+    pvm_emulation_failure,
+)
 from workbench.kvm.intercepts import InterceptState, has_msr_bitmap, is_intercepted, msr_bitmap
+from workbench.kvm.msr_exits import (
+    MsrAccess,
+    complete_userspace_msr,
+    kvm_emulate_rdmsr,
+    kvm_emulate_wrmsr,
+)
 from workbench.kvm.msrs.base import DEFAULT_TSC_KHZ, VENDORS
 from workbench.kvm.msrs.emulate import MsrContext, MsrFile, MsrResult
-from workbench.kvm.msrs.numbers import (
-    MSR_IA32_PRED_CMD,
-    MSR_IA32_SPEC_CTRL,
-    MSR_IA32_TSC,
-    MSR_IA32_XFD,
-    MSR_TSC_AUX,
-)
+from workbench.kvm.msrs.numbers import MSR_IA32_SPEC_CTRL
 from workbench.kvm.profiles import KvmProfile, get_profile
 from workbench.kvm.regs import Regs
+from workbench.kvm.sim_state import export_vcpu_state, import_vcpu_state
 
-_PASSTHROUGH_ON_WRITE = {
-    MSR_IA32_SPEC_CTRL: "spec_ctrl_passthrough",
-    MSR_IA32_PRED_CMD: "pred_cmd_passthrough",
-    MSR_IA32_XFD: "xfd_passthrough",
-}
-_U32 = 0xFFFF_FFFF
 _TICKS_PER_EXIT = 1000  # guest time, in TSC ticks, that one intercepted instruction costs
 INTERCEPT_COST = 1000   # instruction budget one intercepted instruction spends
 
@@ -67,23 +55,6 @@ _DEFAULT_CPU_MODEL = {"intel": "intel", "amd": "amd", "pvm": "amd"}
 
 class SimOnlyError(RuntimeError):
     """Raised by the host engine for the sim's inspection-only methods."""
-
-
-@dataclass(frozen=True, slots=True)
-class MsrAccess:
-    """One guest RDMSR/WRMSR as KVM saw it, for the trap log (issued to `vm.observer`)."""
-
-    vcpu_id: int
-    rip: int
-    index: int
-    write: bool
-    value: int           # written value, or the value read (0 when it failed)
-    allowed: bool        # the filter's decision
-    result: int          # MsrResult of the in-kernel handler (OK when filtered out)
-    reason: int = 0      # KVM_MSR_EXIT_REASON_* of the failure, 0 on success
-    exited: bool = False  # went to user space
-    gp: bool = False     # #GP injected
-    passthrough: bool = False  # the intercept bitmap let it reach the MSR with no VM exit
 
 
 class PendingExit(NamedTuple):
@@ -292,19 +263,6 @@ class SimVm:
         self.close()
 
 
-def inflate_memory(encoded: str) -> bytes:
-    """Guest RAM from export_state's base64 zlib text, inflated with a bound (a few KB of
-    zlib can claim gigabytes); ValueError unless it is exactly GUEST_MEM_SIZE bytes."""
-    try:
-        inflate = zlib.decompressobj()
-        memory = inflate.decompress(base64.b64decode(encoded, validate=True), GUEST_MEM_SIZE + 1)
-    except (TypeError, zlib.error, binascii.Error) as exc:
-        raise ValueError(f"memory: {exc}") from None
-    if len(memory) != GUEST_MEM_SIZE or not inflate.eof:
-        raise ValueError(f"memory: does not inflate to exactly {GUEST_MEM_SIZE} bytes")
-    return memory
-
-
 class SimVcpu:
     """A vCPU: Unicorn for the guest, KVM's rules for every intercepted instruction."""
 
@@ -368,7 +326,7 @@ class SimVcpu:
     def run(self) -> VcpuExit:
         """KVM_RUN: consume the pending answer, then run until the next exit."""
         if self.shutdown_reason is not None:
-            return VcpuExit(uapi.KVM_EXIT_SHUTDOWN, rip=self.cpu.reg(RIP))
+            return VcpuExit.of(ExitKind.SHUTDOWN, self.cpu.reg(RIP))
         resume = self._complete_pending() if self.pending is not None else None
         cpu = self.cpu
         budget = self.instruction_budget
@@ -389,7 +347,7 @@ class SimVcpu:
     def step(self) -> VcpuExit | None:
         """Execute exactly one guest instruction (sim only); its exit, or None."""
         if self.shutdown_reason is not None:
-            return VcpuExit(uapi.KVM_EXIT_SHUTDOWN, rip=self.cpu.reg(RIP))
+            return VcpuExit.of(ExitKind.SHUTDOWN, self.cpu.reg(RIP))
         if self.pending is not None:
             self.cpu.set_reg(RIP, self._complete_pending())
             return None
@@ -420,193 +378,46 @@ class SimVcpu:
 
     def _stopped(self, stop: Stop) -> VcpuExit:
         if stop is Stop.PAUSED or stop is Stop.BUDGET:
-            return VcpuExit(uapi.KVM_EXIT_INTR, rip=self.cpu.reg(RIP))
+            return VcpuExit.of(ExitKind.INTR, self.cpu.reg(RIP))
         if stop is Stop.BREAKPOINT:
-            return VcpuExit(uapi.KVM_EXIT_DEBUG, rip=self.cpu.reg(RIP))
+            return VcpuExit.debug(self.cpu.reg(RIP))
         self.shutdown_reason = self.cpu.fault or "shutdown"
-        return VcpuExit(uapi.KVM_EXIT_SHUTDOWN, rip=self.cpu.reg(RIP))
+        return VcpuExit.of(ExitKind.SHUTDOWN, self.cpu.reg(RIP))
 
     def _intercept(self, insn: SpecialInsn) -> VcpuExit | int:
         kind = insn.kind
         if kind is Special.RDMSR:
-            return self._msr_access(insn, False)
+            return kvm_emulate_rdmsr(self, insn)
         if kind is Special.WRMSR:
-            return self._msr_access(insn, True)
+            return kvm_emulate_wrmsr(self, insn)
         if kind is Special.HLT:
-            return self._halt(insn)
+            return kvm_emulate_halt(self, insn)
         if kind is Special.OUT or kind is Special.IN:
-            return self._pio(insn)
+            return kvm_fast_pio(self, insn)
         if kind is Special.CPUID:
-            return self._cpuid(insn)
+            return kvm_emulate_cpuid(self, insn)
         if kind is Special.SOFT_INT or (kind is Special.RDTSCP and self.vm.vendor == "pvm"):
-            return self._emulation_failure(insn)
-        return self._rdtsc(insn)
+            return pvm_emulation_failure(self, insn)
+        return emulate_rdtsc(self, insn)
 
-    # --- MSRs ------------------------------------------------------------------------------------
-    def _msr_access(self, insn: SpecialInsn, write: bool) -> VcpuExit | int:
-        """kvm_emulate_rdmsr/wrmsr: filter, in-kernel handler, then user space or #GP."""
-        cpu, vm = self.cpu, self.vm
-        index = cpu.reg(RCX) & _U32
-        if self.msr_breakpoints and index in self.msr_breakpoints:
-            if self._passed_msr_break != insn.address:
-                self._passed_msr_break = insn.address
-                cpu.set_reg(RIP, insn.address)
-                return VcpuExit(uapi.KVM_EXIT_DEBUG, MsrExit(index), None, insn.address)
-            self._passed_msr_break = None
-        value = 0
-        if write:
-            value = (cpu.reg(RDX) & _U32) << 32 | cpu.reg(RAX) & _U32
-        allowed = vm.msr_allowed(index, write)
-        result = MsrResult.OK
-        if allowed:
-            if write:
-                result = self.msrs.set(index, value)
-            else:
-                result, value = self.msrs.get(index)
-            if result == MsrResult.UNSUPPORTED and vm.ignore_msrs:
-                result, value = MsrResult.OK, 0 if not write else value
-            if result == MsrResult.OK:
-                if vm.observer is not None:
-                    vm.observer(MsrAccess(
-                        vcpu_id=self.vcpu_id, rip=insn.address, index=index, write=write,
-                        value=value, allowed=True, result=int(result),
-                        passthrough=self._passes_through(index, write)))
-                if write:
-                    self._after_wrmsr(index, value)
-                else:
-                    cpu.set_edx_eax(value)
-                return insn.address + insn.size
-            reason = (uapi.KVM_MSR_EXIT_REASON_UNKNOWN if result == MsrResult.UNSUPPORTED
-                      else uapi.KVM_MSR_EXIT_REASON_INVAL)
-        else:
-            reason = uapi.KVM_MSR_EXIT_REASON_FILTER
-        exits = bool(vm.user_space_msr_mask & reason)
-        if vm.observer is not None:
-            vm.observer(MsrAccess(
-                vcpu_id=self.vcpu_id, rip=insn.address, index=index, write=write,
-                value=value if write else 0, allowed=allowed, result=int(result), reason=reason,
-                exited=exits, gp=not exits))
-        if not exits:
-            return self._inject_gp(insn)
-        exit_ = VcpuExit(
-            uapi.KVM_EXIT_X86_WRMSR if write else uapi.KVM_EXIT_X86_RDMSR,
-            MsrExit(index, value if write else 0, reason),
-            None,
-            insn.address,
-        )
-        self.pending = exit_
-        return exit_
-
-    def _passes_through(self, index: int, write: bool) -> bool:
+    def passes_through(self, index: int, write: bool) -> bool:
         """Whether the intercept bitmap lets this access reach the MSR with no VM exit."""
         vendor = self.vm.vendor
         return has_msr_bitmap(vendor) and not is_intercepted(self.msr_bitmap(), vendor, index,
                                                              write)
 
-    def _after_wrmsr(self, index: int, value: int) -> None:
-        """vmx_set_msr / svm_set_msr: a guest's first non-zero write to SPEC_CTRL (and, in
-        5.10, PRED_CMD; in 6.18 VMX, XFD) drops that MSR's intercept, through the guard."""
-        flag = _PASSTHROUGH_ON_WRITE.get(index)
-        if flag is None or not value or getattr(self.intercepts, flag):
-            return
-        profile = self.vm.profile
-        if flag == "pred_cmd_passthrough" and profile.at_least(6, 0):
-            return
-        if flag == "xfd_passthrough" and (self.vm.vendor != "intel" or not profile.at_least(6, 0)):
-            return
-        setattr(self.intercepts, flag, True)
-        self._bitmap = None
-
-    def _inject_gp(self, insn: SpecialInsn) -> int:
-        """The runtime's #GP handler: R14 += 1, R15 = 13, resume after the instruction."""
-        cpu = self.cpu
-        cpu.set_reg(R14, cpu.reg(R14) + 1 & 0xFFFF_FFFF_FFFF_FFFF)
-        cpu.set_reg(R15, GP_VECTOR)
-        return insn.address + insn.size
-
     def _complete_pending(self) -> int:
-        """complete_userspace_rdmsr/wrmsr and complete_fast_pio_*: apply user space's answer;
+        """complete_userspace_io: apply user space's answer to the pending MSR or IN exit;
         return where the guest resumes."""
         exit_ = self.pending
         self.pending = None
         insn = self.cpu.specials[exit_.rip]
-        reason = exit_.exit_reason
-        if reason == uapi.KVM_EXIT_X86_RDMSR or reason == uapi.KVM_EXIT_X86_WRMSR:
-            msr = exit_.msr
-            if msr.error:
-                return self._inject_gp(insn)
-            if reason == uapi.KVM_EXIT_X86_RDMSR:
-                self.cpu.set_edx_eax(msr.data & 0xFFFF_FFFF_FFFF_FFFF)
-        elif reason == uapi.KVM_EXIT_IO and exit_.io.direction == uapi.KVM_EXIT_IO_IN:
-            self._load_in_data(insn.io_size, exit_.io.data)
+        kind = exit_.kind
+        if kind.is_msr:
+            return complete_userspace_msr(self, exit_, insn)
+        if kind is ExitKind.IO_IN:
+            return complete_fast_pio_in(self, exit_, insn)
         return insn.address + insn.size
-
-    # --- other intercepted instructions -----------------------------------------------------------
-    def _halt(self, insn: SpecialInsn) -> VcpuExit:
-        next_rip = insn.address + insn.size
-        self.cpu.set_reg(RIP, next_rip)
-        if self.vm.irqchip:
-            raise RuntimeError(
-                f"vCPU {self.vcpu_id} executed hlt at {insn.address:#x} with an in-kernel "
-                "irqchip and no interrupt source: the real kernel would wait forever "
-                "(end such programs with an `out`)"
-            )
-        return VcpuExit(uapi.KVM_EXIT_HLT, rip=next_rip)
-
-    def _pio(self, insn: SpecialInsn) -> VcpuExit:
-        """KVM_EXIT_IO. An OUT has retired when user space sees it (RIP is past it, as the
-        6.18 host shows; upstream VMX defers that to re-entry except for port 0x7e); an IN
-        waits at the instruction for its data."""
-        cpu = self.cpu
-        port = insn.io_port if insn.io_port is not None else cpu.reg(RDX) & 0xFFFF
-        out = insn.kind is Special.OUT
-        data = cpu.reg(RAX) & ((1 << 8 * insn.io_size) - 1) if out else 0
-        exit_ = VcpuExit(
-            uapi.KVM_EXIT_IO,
-            io=IoExit(
-                direction=uapi.KVM_EXIT_IO_OUT if out else uapi.KVM_EXIT_IO_IN,
-                size=insn.io_size, port=port, count=1, data=data,
-            ),
-            rip=insn.address + insn.size if out else insn.address,
-        )
-        if out:
-            cpu.set_reg(RIP, insn.address + insn.size)
-        else:
-            self.pending = exit_
-        return exit_
-
-    def _load_in_data(self, size: int, data: int) -> None:
-        if size == 4:
-            self.cpu.set_reg(RAX, data & _U32)
-            return
-        mask = (1 << 8 * size) - 1
-        self.cpu.set_reg(RAX, self.cpu.reg(RAX) & ~mask | data & mask)
-
-    def _cpuid(self, insn: SpecialInsn) -> int:
-        """kvm_emulate_cpuid over the VM's CPUID table (unknown leaves read as zeros)."""
-        cpu = self.cpu
-        entry = self.vm.cpuid.get(cpu.reg(RAX) & _U32, cpu.reg(RCX) & _U32)
-        values = (0, 0, 0, 0) if entry is None else (entry.eax, entry.ebx, entry.ecx, entry.edx)
-        for reg, value in zip((RAX, RBX, RCX, RDX), values, strict=True):
-            cpu.set_reg(reg, value)
-        return insn.address + insn.size
-
-    def _rdtsc(self, insn: SpecialInsn) -> int:
-        """RDTSC/RDTSCP read the same deterministic guest TSC as MSR 0x10."""
-        _, tsc = self.msrs.host_get(MSR_IA32_TSC)
-        self.cpu.set_edx_eax(tsc)
-        if insn.kind is Special.RDTSCP:
-            _, aux = self.msrs.host_get(MSR_TSC_AUX)
-            self.cpu.set_reg(RCX, aux & _U32)
-        return insn.address + insn.size
-
-    # --- kvm_pvm: instructions it traps but cannot emulate -----------------------------------
-    def _emulation_failure(self, insn: SpecialInsn) -> VcpuExit:
-        """INT n / INT3 / INT1, and RDTSCP whatever the CPUID says, trap to kvm_pvm, whose
-        emulator fails: KVM_EXIT_INTERNAL_ERROR with RIP at the instruction, again on every
-        re-entry (observed on the 6.18-fc host with kvm_pvm)."""
-        self.cpu.set_reg(RIP, insn.address)
-        return VcpuExit(uapi.KVM_EXIT_INTERNAL_ERROR, rip=insn.address)
 
     # --- checkpoints (sim only) ------------------------------------------------------------------
     def save_state(self) -> VcpuState:
@@ -636,31 +447,12 @@ class SimVcpu:
         self._bitmap = None
 
     def export_state(self) -> dict[str, Any]:
-        """This vCPU's state as plain data for a file: architectural registers, RAM
-        (zlib + base64), the MSR file, guest time and the dynamic intercept reasons."""
-        return {
-            "regs": self.cpu.arch_state(),
-            "memory": base64.b64encode(
-                zlib.compress(self.cpu.read_memory(0, GUEST_MEM_SIZE), 6)).decode(),
-            "msrs": self.msrs.snapshot(),
-            "ticks": self.ticks,
-            "intercepts": asdict(self.intercepts),
-        }
+        """This vCPU's state as plain data for a file (workbench.kvm.sim_state)."""
+        return export_vcpu_state(self)
 
     def import_state(self, data: dict[str, Any]) -> None:
         """Inverse of export_state; ValueError for data that does not fit this vCPU."""
-        try:
-            memory = inflate_memory(data["memory"])
-            intercepts = InterceptState(**data["intercepts"])
-            self.cpu.set_arch_state({k: int(v) for k, v in data["regs"].items()})
-            self.msrs.restore({int(k): int(v) for k, v in data["msrs"].items()})
-            self.ticks = int(data["ticks"])
-        except (KeyError, TypeError, zlib.error, binascii.Error) as exc:
-            raise ValueError(f"vCPU state: {exc}") from None
-        self.cpu.write_memory(0, memory)
-        self.intercepts = intercepts
-        self.pending = None
-        self._bitmap = None
+        import_vcpu_state(self, data)
 
     def close(self) -> None:
         """Release the guest CPU; any later call raises ClosedError (idempotent)."""

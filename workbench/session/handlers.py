@@ -12,8 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from workbench.kvm import uapi
-from workbench.kvm.exits import VcpuExit
+from workbench.kvm.exits import ExitKind, VcpuExit
 
 GP_ERROR = 1
 MSR_CORE_THREAD_COUNT = 0x35
@@ -58,7 +57,7 @@ class UserSpaceMsrs:
         rule = self.rules.get(msr.index)
         if rule is None or rule.kind == "ask":
             return False
-        write = exit_.exit_reason == uapi.KVM_EXIT_X86_WRMSR
+        write = exit_.kind is ExitKind.WRMSR
         if rule.kind == "fail":
             msr.error = GP_ERROR
         elif rule.kind == "callable":

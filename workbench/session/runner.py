@@ -20,7 +20,7 @@ def default_answer(session: Session, vcpu: int) -> c.Answer:
     """What a VMM without a handler does with the vCPU's pending exit: fail an MSR access
     (#GP), give an IN the value 0."""
     pending = session.pending_exit(vcpu)
-    is_msr = pending is not None and pending.exit_reason != uapi.KVM_EXIT_IO
+    is_msr = pending is not None and pending.kind.is_msr
     return c.Answer(vcpu=vcpu, error=GP_ERROR if is_msr else 0)
 
 

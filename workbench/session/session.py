@@ -22,7 +22,7 @@ import numpy as np
 
 import workbench.kvm
 from workbench.kvm import uapi
-from workbench.kvm.exits import VcpuExit
+from workbench.kvm.exits import ExitKind, VcpuExit
 from workbench.kvm.filter import MsrFilter
 from workbench.kvm.intercepts import has_msr_bitmap
 from workbench.kvm.regs import Regs
@@ -33,8 +33,7 @@ from workbench.session.handlers import UserSpaceMsrs
 from workbench.session.scenario import Scenario
 from workbench.vfio.story import PciStory
 
-MSR_EXITS = (uapi.KVM_EXIT_X86_RDMSR, uapi.KVM_EXIT_X86_WRMSR)
-FINAL_EXITS = (uapi.KVM_EXIT_HLT, uapi.KVM_EXIT_SHUTDOWN, uapi.KVM_EXIT_INTR)
+FINAL_EXITS = (ExitKind.HLT, ExitKind.SHUTDOWN, ExitKind.INTR)
 
 
 class SessionError(ValueError):
@@ -234,7 +233,7 @@ class Session:
         for exits in range(max_exits):
             self._before_entry(index)
             exit_ = vcpu.run()
-            if exit_.exit_reason == uapi.KVM_EXIT_INTR and self.engine == "sim":
+            if exit_.kind is ExitKind.INTR and self.engine == "sim":
                 self._rewritten = msgspec.structs.replace(command, interrupt=c.Interrupt(
                     exits=exits, state=vcpu.export_state()))
             if not self._after_exit(index, exit_):
@@ -250,7 +249,7 @@ class Session:
             self._after_exit(index, vcpu.run())
         self._before_entry(index)
         vcpu.import_state(interrupt.state)
-        self._after_exit(index, VcpuExit(uapi.KVM_EXIT_INTR, rip=vcpu.get_regs().rip))
+        self._after_exit(index, VcpuExit.of(ExitKind.INTR, vcpu.get_regs().rip))
 
     def pause(self, vcpu: int) -> None:
         """Stop a run of `vcpu` (from another thread): it ends with KVM_EXIT_INTR, and the
@@ -273,25 +272,27 @@ class Session:
 
     def _after_exit(self, index: int, exit_: VcpuExit) -> bool:
         """Log the exit, let a rule answer it; True = a free run may go on."""
-        if exit_.exit_reason == uapi.KVM_EXIT_DEBUG:
+        kind = exit_.kind
+        if kind is ExitKind.DEBUG:
+            at_msr = exit_.as_msr()
             self.log.append(EventKind.BREAKPOINT, step=self.step, vcpu=index, aux=exit_.rip,
-                            msr=exit_.msr.index)
+                            msr=0 if at_msr is None else at_msr.index)
             return False
         self.log.append_exit(exit_, index, self.step)
         view = self.views[index]
-        reason = view.exit_reason = exit_.exit_reason
-        if reason in MSR_EXITS:
+        view.exit_reason = exit_.exit_reason
+        if kind.is_msr:
             view.pending = exit_
             view.answered = self.handlers.answer(exit_)
             if view.answered:
                 self.log.append_answer(exit_, index, self.step)
             return view.answered
-        if reason == uapi.KVM_EXIT_IO:
-            if exit_.io.direction == uapi.KVM_EXIT_IO_IN:
-                view.pending = exit_
-                return False
+        if kind is ExitKind.IO_IN:
+            view.pending = exit_
+            return False
+        if kind is ExitKind.IO_OUT:
             return True
-        view.halted = reason in FINAL_EXITS
+        view.halted = kind in FINAL_EXITS
         return False
 
     def _answer(self, command: c.Answer) -> None:
@@ -300,7 +301,7 @@ class Session:
         exit_ = view.pending
         if exit_ is None:
             raise SessionError(f"vcpu {command.vcpu} has no pending exit to answer")
-        if exit_.exit_reason in MSR_EXITS:
+        if exit_.kind.is_msr:
             exit_.msr.data = command.data & (1 << 64) - 1
             exit_.msr.error = command.error & 0xFF
         else:

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidg
 from workbench.gui.bitmaps import layout as lay
 from workbench.gui.bitmaps.cells import Cell, CellImage, CellMarker
 from workbench.gui.controller import SessionController
+from workbench.kvm.filter import X2APIC_FIRST, X2APIC_LAST
 from workbench.kvm.intercepts import NoMsrBitmap, has_msr_bitmap
 from workbench.kvm.msrs.catalogue import msr_name
 from workbench.session.session import CommandResult
@@ -29,8 +30,8 @@ _GAPS = np.ones((lay.FILTER_ROWS, lay.COLUMNS), dtype=bool)
 for _w in range(len(lay.WINDOWS)):
     _GAPS[lay.window_row(_w): lay.window_row(_w) + lay.WINDOW_ROWS] = False
 _EXEMPT = np.zeros_like(_GAPS)
-_EXEMPT.reshape(-1)[lay.filter_cell(0x800)[0] * lay.COLUMNS:
-                    lay.filter_cell(0x8FF)[0] * lay.COLUMNS + lay.COLUMNS] = True
+_EXEMPT.reshape(-1)[lay.filter_cell(X2APIC_FIRST)[0] * lay.COLUMNS:
+                    lay.filter_cell(X2APIC_LAST)[0] * lay.COLUMNS + lay.COLUMNS] = True
 
 
 def _filter_ticks() -> list[tuple[float, str]]:

@@ -12,11 +12,10 @@ from __future__ import annotations
 import numpy as np
 
 from workbench.gui.bitmaps.cells import Cell
-from workbench.kvm.intercepts import intercept_bit
+from workbench.kvm.intercepts import MSR_BITMAP_WINDOWS as WINDOWS
+from workbench.kvm.intercepts import WINDOW_MSRS, has_msr_bitmap, intercept_bit, intercept_owner
 
 COLUMNS = 128
-WINDOWS = (0x00000000, 0xC0000000, 0xC0010000)
-WINDOW_MSRS = 0x2000
 WINDOW_ROWS = WINDOW_MSRS // COLUMNS
 GAP_ROWS = 2
 FILTER_ROWS = len(WINDOWS) * WINDOW_ROWS + (len(WINDOWS) - 1) * GAP_ROWS
@@ -53,17 +52,10 @@ def bitmap_cell(vendor: str, index: int, write: bool) -> Cell | None:
 
 def bitmap_owner(vendor: str, cell: Cell) -> tuple[int, bool] | None:
     """(MSR index, write) whose intercept bit a hardware-map cell is; None for unused bits."""
-    position = cell[0] * COLUMNS + cell[1]
-    byte, bit = divmod(position, 8)
-    if vendor == "intel":
-        region, rel_byte = divmod(byte, 0x400)
-        if region >= 4:
-            return None
-        return WINDOWS[region % 2] + rel_byte * 8 + bit, region >= 2
-    vector, rel_bit = divmod(position, 0x800 * 8)
-    if vector >= len(WINDOWS):
+    if not has_msr_bitmap(vendor):
         return None
-    return WINDOWS[vector] + rel_bit // 2, bool(rel_bit & 1)
+    byte, bit = divmod(cell[0] * COLUMNS + cell[1], 8)
+    return intercept_owner(vendor, byte, bit)
 
 
 def unpack(bitmap: np.ndarray) -> np.ndarray:

@@ -14,11 +14,25 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from workbench.kvm import uapi
-from workbench.kvm.filter import U32_MAX, MsrFilter, MsrFilterRange, bitmap_copy_size
+from workbench.kvm.filter import (
+    InstalledFilter,
+    InstalledRange,
+    MsrFilter,
+    MsrFilterRange,
+    bitmap_copy_size,
+    kvm_msr_allowed,
+)
+from workbench.kvm.profiles import DEFAULT_PROFILE, PROFILES, KvmProfile
 
 READ, WRITE = uapi.KVM_MSR_FILTER_READ, uapi.KVM_MSR_FILTER_WRITE
 # The most bits any accepted range can use; larger ranges are rejected before the copy.
 MAX_BITS = uapi.KVM_MSR_FILTER_MAX_BITMAP_SIZE * 8
+
+
+def preview_profile(name: str | None) -> KvmProfile:
+    """The profile a session's kernel previews with; a host kernel the sim has no profile
+    for previews as the default (the newest) kernel."""
+    return PROFILES.get(name or "", DEFAULT_PROFILE)
 
 
 def bit_capacity(nmsrs: int) -> int:
@@ -64,10 +78,12 @@ class DraftRange:
 class Draft:
     default_allow: bool = True
     ranges: list[DraftRange] = field(default_factory=list)
+    profile: KvmProfile = DEFAULT_PROFILE  # the kernel whose rule the preview applies
 
     @classmethod
-    def from_filter(cls, msr_filter: MsrFilter) -> Draft:
-        return cls(msr_filter.default_allow, [DraftRange.from_range(r) for r in msr_filter.ranges])
+    def from_filter(cls, msr_filter: MsrFilter, profile: KvmProfile = DEFAULT_PROFILE) -> Draft:
+        return cls(msr_filter.default_allow, [DraftRange.from_range(r) for r in msr_filter.ranges],
+                   profile)
 
     def to_filter(self) -> MsrFilter:
         flags = uapi.KVM_MSR_FILTER_DEFAULT_ALLOW if self.default_allow \
@@ -75,17 +91,17 @@ class Draft:
         return MsrFilter(flags, tuple(r.to_range() for r in self.ranges))
 
     def decision(self, index: int, write: bool) -> bool:
-        """What this draft would decide for one MSR, were it installed (spec §4, 6.18)."""
+        """What this draft would decide for one MSR, were it installed: the kernel's own
+        rule (kvm_msr_allowed) under the draft's profile, over the ranges as written."""
         access = WRITE if write else READ
-        if 0x800 <= index <= 0x8FF:
-            return True
-        for rng in self.ranges:
-            # u32 arithmetic: a range whose end wraps to or past 2^32 matches nothing.
-            if rng.flags & access and 0 <= index - rng.base < rng.nmsrs \
-                    and rng.base + rng.nmsrs <= U32_MAX:
-                offset = index - rng.base
-                return offset < len(rng.bits) and bool(rng.bits[offset])
-        return self.default_allow
+        return kvm_msr_allowed(self.as_installed(), index, access, self.profile)
+
+    def as_installed(self) -> InstalledFilter:
+        """The ranges as kvm_msr_allowed would read them, unchecked (a draft may hold what
+        the kernel rejects); empty ranges are left out, as kvm_add_msr_filter skips them."""
+        ranges = tuple(InstalledRange(r.flags, r.base, r.nmsrs, r.bits[: r.nmsrs].astype(bool))
+                       for r in self.ranges if r.nmsrs > 0)
+        return InstalledFilter(self.default_allow, ranges, self.to_filter())
 
 
 _ERRNO = re.compile(r"\[Errno (\d+)\]\s*(.*)", re.S)

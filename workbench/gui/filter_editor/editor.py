@@ -19,7 +19,13 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.gui.controller import SessionController
-from workbench.gui.filter_editor.draft import Draft, DraftRange, Rejection, parse_rejection
+from workbench.gui.filter_editor.draft import (
+    Draft,
+    DraftRange,
+    Rejection,
+    parse_rejection,
+    preview_profile,
+)
 from workbench.gui.filter_editor.lane import WINDOWS, LaneView
 from workbench.gui.filter_editor.painter import PAST_END, BitmapPainter
 from workbench.gui.filter_editor.table import RangesTable
@@ -91,7 +97,9 @@ class FilterEditor(QWidget):
     def load(self, msr_filter: MsrFilter) -> None:
         """Show `msr_filter` as the edit, keeping the selected row where possible."""
         row = self.current_row()
-        self.draft = Draft.from_filter(msr_filter)
+        session = self.controller.session
+        profile = preview_profile(session.profile if session is not None else None)
+        self.draft = Draft.from_filter(msr_filter, profile)
         self._show_draft(row)
         self._clear_rejection()
         if self.draft.ranges:

@@ -14,13 +14,11 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidg
 from workbench.gui.bitmaps.cells import HexAxis
 from workbench.gui.filter_editor.draft import READ, WRITE, DraftRange
 from workbench.kvm.filter import U32_MAX
+from workbench.kvm.intercepts import MSR_BITMAP_WINDOWS, WINDOW_MSRS
 from workbench.kvm.msrs.catalogue import msr_name
 
-WINDOWS = (
-    ("0x0 – 0x2000", 0x0, 0x2000),
-    ("0xC0000000 – 0xC0002000", 0xC0000000, 0xC0002000),
-    ("0xC0010000 – 0xC0012000", 0xC0010000, 0xC0012000),
-)
+WINDOWS = tuple((f"0x{first:X} – 0x{first + WINDOW_MSRS:X}", first, first + WINDOW_MSRS)
+                for first in MSR_BITMAP_WINDOWS)
 _COLOURS = {READ | WRITE: "#8e44ad", READ: "#2e86c1", WRITE: "#d35400", 0: "#7f8c8d"}
 
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from workbench.kvm.regs import REG_NAMES
-from workbench.kvm.sim import inflate_memory
+from workbench.kvm.sim_state import inflate_memory
 from workbench.session import commands as c
 from workbench.session.limits import MAX_EXITS, U32_MAX, U64_MAX
 
