@@ -75,7 +75,7 @@ class _Builder:
         return PermBits(name, bytes(self.virt), bytes(self.write), site)
 
 
-def _basic_perm() -> PermBits:
+def init_pci_cap_basic_perm() -> PermBits:
     """The type-0 header (init_pci_cap_basic_perm)."""
     b = _Builder(cs.STD_HEADER_SIZE)
     # Virtual: a VF's own IDs read 0xFFFF, so vfio-pci serves the real ones.
@@ -95,7 +95,7 @@ def _basic_perm() -> PermBits:
     return b.build("basic", Site.VFIO_BASIC_CONFIG)
 
 
-def _pm_perm() -> PermBits:
+def init_pci_cap_pm_perm() -> PermBits:
     """Power management (init_pci_cap_pm_perm): state bits are changed by vfio-pci, not the user."""
     b = _Builder(PM_SIZEOF)
     b.set(CAP_LIST_NEXT, 1, ALL_VIRT, NO_WRITE)
@@ -103,7 +103,7 @@ def _pm_perm() -> PermBits:
     return b.build("pm")
 
 
-def _exp_perm() -> PermBits:
+def init_pci_cap_exp_perm() -> PermBits:
     """PCI Express (init_pci_cap_exp_perm): FLR, MPS and MRRS virtual; phantom and ARI locked."""
     b = _Builder(EXP_SIZEOF_V2)
     b.set(CAP_LIST_NEXT, 1, ALL_VIRT, NO_WRITE)
@@ -117,8 +117,9 @@ def _exp_perm() -> PermBits:
     return b.build("exp")
 
 
-BASIC_PERMS = _basic_perm()
-CAP_PERMS: dict[int, PermBits] = {CAP_ID_PM: _pm_perm(), CAP_ID_EXP: _exp_perm()}
+BASIC_PERMS = init_pci_cap_basic_perm()
+CAP_PERMS: dict[int, PermBits] = {CAP_ID_PM: init_pci_cap_pm_perm(),
+                                  CAP_ID_EXP: init_pci_cap_exp_perm()}
 # Extended capabilities with their own table: none of the modelled ones (AER and
 # power budgeting have tables in the kernel but no modelled device carries them).
 ECAP_PERMS: dict[int, PermBits] = {}

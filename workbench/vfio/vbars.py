@@ -24,7 +24,7 @@ def saved_bars(function: PciFunction) -> tuple[int, ...]:
     return tuple(function.config_read(off, 4) for off in offsets)
 
 
-def bar_fixup(function: PciFunction, vconfig: ConfigSpace) -> None:
+def vfio_bar_fixup(function: PciFunction, vconfig: ConfigSpace) -> None:
     """vfio_bar_fixup: each BAR keeps the bits its size leaves and gets its type flags.
 
     A BAR the host left without a resource reads 0. The ROM BAR keeps its enable
@@ -53,7 +53,7 @@ def bar_fixup(function: PciFunction, vconfig: ConfigSpace) -> None:
         vconfig.write(cs.ROM_ADDRESS, 4, vconfig.read(cs.ROM_ADDRESS, 4) & keep)
 
 
-def need_bar_restore(function: PciFunction, rbar: tuple[int, ...]) -> bool:
+def vfio_need_bar_restore(function: PciFunction, rbar: tuple[int, ...]) -> bool:
     """vfio_need_bar_restore: does a BAR0-5 saved non-zero now read differently?
 
     The ROM BAR and BARs saved as zero (every BAR of an SR-IOV VF) are not compared.

@@ -29,7 +29,12 @@ from workbench.vfio.pci import (
     PciFunction,
 )
 from workbench.vfio.perms import build_config_map
-from workbench.vfio.vbars import bar_fixup, need_bar_restore, saved_bars, write_saved_bars
+from workbench.vfio.vbars import (
+    saved_bars,
+    vfio_bar_fixup,
+    vfio_need_bar_restore,
+    write_saved_bars,
+)
 
 if TYPE_CHECKING:
     from workbench.vfio.system import PciSystem
@@ -83,7 +88,7 @@ class VfioPciDevice:
         self.closed = False
         self._present: set[int] = set()  # BARs whose user mapping is faulted in
         system.pci_enable_device(function)
-        self.vconfig, self.rbar = self._config_init()
+        self.vconfig, self.rbar = self.vfio_config_init()
         self.config_map = build_config_map(function.config_read, self.vconfig)
         self._bardirty = True  # vfio_bar_fixup runs on the first BAR read, then after writes
         system.emit(
@@ -111,7 +116,7 @@ class VfioPciDevice:
 
     # -- open ---------------------------------------------------------------------
 
-    def _config_init(self) -> tuple[ConfigSpace, tuple[int, ...]]:
+    def vfio_config_init(self) -> tuple[ConfigSpace, tuple[int, ...]]:
         """vfio_config_init: copy the device (BARs included), save the real BARs, patch IDs."""
         fn = self.function
         vconfig = ConfigSpace()
@@ -131,7 +136,7 @@ class VfioPciDevice:
         if not self._bardirty:
             return self.vconfig
         view = self.vconfig.copy()
-        bar_fixup(self.function, view)
+        vfio_bar_fixup(self.function, view)
         return view
 
     def close(self) -> None:
@@ -158,7 +163,7 @@ class VfioPciDevice:
         self._check_open()
         cs.check_access(offset, size)
         if cs.is_bar_offset(offset) and self._bardirty:
-            bar_fixup(self.function, self.vconfig)
+            vfio_bar_fixup(self.function, self.vconfig)
             self._bardirty = False
         virt_mask, _ = self.config_map.masks(offset, size)
         phys = self.function.config_read(offset, size)
@@ -225,7 +230,7 @@ class VfioPciDevice:
         new_cmd = value & 0xFFFF
         new_mem = bool(new_cmd & cs.CMD_MEMORY)
         if not new_mem:
-            self._zap_mmaps()
+            self.vfio_pci_zap_bars()
         reasons = RestoreReason(0)
         skip_mem_check = self.profile.has_no_command_memory and fn.no_command_memory
         if (
@@ -237,16 +242,16 @@ class VfioPciDevice:
             reasons |= RestoreReason.MEM
         if new_cmd & cs.CMD_IO and virt_cmd & cs.CMD_IO and not phys_cmd & cs.CMD_IO:
             reasons |= RestoreReason.IO
-        if need_bar_restore(fn, self.rbar):
+        if vfio_need_bar_restore(fn, self.rbar):
             reasons |= RestoreReason.BAR_MISMATCH
         if reasons:
-            self._bar_restore(reasons)
+            self.vfio_bar_restore(reasons)
         self._default_write(cs.COMMAND, size, value)
         keep = cs.CMD_MEMORY | cs.CMD_IO
         virt_now = self.vconfig.read(cs.COMMAND, 2)
         self.vconfig.write(cs.COMMAND, 2, (virt_now & ~keep) | (new_cmd & keep))
 
-    def _bar_restore(self, reasons: RestoreReason) -> None:
+    def vfio_bar_restore(self, reasons: RestoreReason) -> None:
         """vfio_bar_restore: rewrite the real BARs, except for VFs (is_virtfn)."""
         fn = self.function
         if fn.is_virtfn:
@@ -311,13 +316,13 @@ class VfioPciDevice:
 
     def region_read(self, bar: int, offset: int, size: int) -> int:
         """pread() on a BAR region: OSError(EIO) while memory is disabled."""
-        return self._region_rw(bar, offset, size, None)
+        return self.vfio_pci_bar_rw(bar, offset, size, None)
 
     def region_write(self, bar: int, offset: int, size: int, value: int) -> None:
         """pwrite() on a BAR region: OSError(EIO) while memory is disabled."""
-        self._region_rw(bar, offset, size, value)
+        self.vfio_pci_bar_rw(bar, offset, size, value)
 
-    def _region_rw(self, bar: int, offset: int, size: int, value: int | None) -> int:
+    def vfio_pci_bar_rw(self, bar: int, offset: int, size: int, value: int | None) -> int:
         """vfio_pci_bar_rw: one path for both directions (`value` None = read)."""
         write = value is not None
         b = self._check_region(bar, offset, size)
@@ -379,7 +384,7 @@ class VfioPciDevice:
         b = self._mmap_access(bar, offset, size, write=True)
         self.function.mmio_write(b.index, offset, size, value)
 
-    def _zap_mmaps(self) -> None:
+    def vfio_pci_zap_bars(self) -> None:
         """vfio_pci_zap_and_down_write_memory_lock: tear down every faulted-in mapping."""
         for index in sorted(self._present):
             self.system.emit(EventKind.MMAP_ZAP, self.function, site=Site.VFIO_PCI_ZAP, bar=index)
