@@ -63,6 +63,7 @@ class SessionController(QObject):
     msr_selected = Signal(object)     # linked selection: an MSR index (-1 = none); u32, not C int
     error = Signal(str)               # a command failed; the text names the field and errno
     seeked = Signal(int)              # time travel: the session now stands after this step
+    changed = Signal()                # the one refresh path: the session's state is new, once
 
     def __init__(self, session: Session | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -87,6 +88,7 @@ class SessionController(QObject):
         if not keep_undo:
             self.undo_stack.clear()
         self.session_replaced.emit()
+        self.changed.emit()
 
     def restart(self, scenario: Scenario) -> None:
         """A fresh session on `scenario` (same engine and file), keeping the undo stack."""
@@ -122,6 +124,7 @@ class SessionController(QObject):
     def announce(self, result: CommandResult) -> None:
         """Tell the widgets a command was applied (and whether it failed)."""
         self.applied.emit(result)
+        self.changed.emit()
         if result.error is not None:
             self.error.emit(result.error)
 
@@ -133,7 +136,7 @@ class SessionController(QObject):
 
     def cancel_pause(self, vcpu: int) -> None:
         """Drop a pause that no run consumed, so the user's next command runs."""
-        if self.session is not None:
+        if self.session is not None and 0 <= vcpu < len(self.session.vcpus):
             self.session.cancel_pause(vcpu)
 
     def seek(self, step: int) -> None:
@@ -142,6 +145,7 @@ class SessionController(QObject):
             raise RuntimeError("no session is open")
         self.session.seek(step)
         self.seeked.emit(step)
+        self.changed.emit()
 
     def push(self, text: str, do: c.Command, undo: c.Command) -> CommandResult | None:
         """Apply an edit through the undo stack; returns its result."""

@@ -34,8 +34,17 @@ class _Worker(QThread):
         self.resume = threading.Event()
         self._lock = threading.Lock()
         self._batch: CommandResult | None = None  # results not yet announced, merged
+        self.failure: str | None = None  # what went wrong in the worker, for the user
 
     def run(self) -> None:
+        """Run in chunks; any exception ends the run and is kept for the GUI to show,
+        so a failing worker never leaves the window in its running state."""
+        try:
+            self._run_chunks()
+        except Exception as exc:  # noqa: BLE001 (shown to the user, the UI returns to idle)
+            self.failure = f"vcpu{self.vcpu} run failed: {type(exc).__name__}: {exc}"
+
+    def _run_chunks(self) -> None:
         session = self.controller.session
         while not self.stop.is_set():
             before = session.log.counters()["vcpu_exits"].get(self.vcpu, 0)
@@ -71,6 +80,7 @@ class Runner(QObject):
     started = Signal(int)    # vcpu
     progress = Signal(object)  # CommandResult covering the rows since the last progress
     stopped = Signal(int)    # vcpu; the session is the GUI's again
+    failed = Signal(str)     # the worker raised: why, for the status bar
 
     def __init__(self, controller: SessionController, chunk: int = CHUNK_EXITS,
                  parent: QObject | None = None) -> None:
@@ -86,7 +96,8 @@ class Runner(QObject):
 
     def start(self, vcpu: int, once: bool = False) -> bool:
         """Run `vcpu` freely (or to its next exit); False if a run is already going."""
-        if self._worker is not None or self.controller.session is None:
+        session = self.controller.session
+        if self._worker is not None or session is None or not 0 <= vcpu < len(session.vcpus):
             return False
         worker = _Worker(self.controller, vcpu, self.chunk, once)
         worker.synced.connect(self._on_synced)
@@ -108,7 +119,7 @@ class Runner(QObject):
             return
         try:
             self.controller.pause(worker.vcpu)
-        except ValueError:
+        except (ValueError, RuntimeError):
             worker.stop.set()
         worker.resume.set()
 
@@ -145,11 +156,20 @@ class Runner(QObject):
             self._finish(worker)
 
     def _finish(self, worker: _Worker) -> None:
+        """Back to idle whatever happened: the state is announced and `stopped` emitted
+        even when the run or the clean-up failed, and the failure is reported."""
         self._worker = None
         self._timer.stop()
-        self.controller.cancel_pause(worker.vcpu)  # a pause the run's own end beat
-        self._announce(worker)
-        self.stopped.emit(worker.vcpu)
+        failure = worker.failure
+        try:
+            self.controller.cancel_pause(worker.vcpu)  # a pause the run's own end beat
+            self._announce(worker)
+        except (ValueError, RuntimeError) as exc:
+            failure = failure or f"vcpu{worker.vcpu} run: {exc}"
+        finally:
+            self.stopped.emit(worker.vcpu)
+        if failure is not None:
+            self.failed.emit(failure)
 
     def _announce(self, worker: _Worker) -> None:
         batch = worker.take()

@@ -16,7 +16,6 @@ from workbench.gui.bitmaps.cells import Cell, CellImage, CellMarker
 from workbench.gui.controller import SessionController
 from workbench.kvm.intercepts import NoMsrBitmap, has_msr_bitmap
 from workbench.kvm.msrs.catalogue import msr_name
-from workbench.session.session import CommandResult
 
 DENY, ALLOW, EXEMPT, GAP = 0, 1, 2, 3
 FILTER_COLOURS = ("#c0392b", "#27ae60", "#2e86c1", "#1b1b1b")
@@ -81,10 +80,11 @@ class BitmapInspector(QWidget):
         box.addWidget(legend)
         self.vendor = ""
         self.vcpu_box.currentIndexChanged.connect(lambda _: self.refresh())
-        controller.applied.connect(self._on_applied)
+        controller.changed.connect(self.refresh)
         controller.session_replaced.connect(self._on_session_replaced)
         controller.msr_selected.connect(self._on_selected)
         self._on_session_replaced()
+        self.refresh()
 
     def _add_heatmap(self, name: str, title: str, colours: tuple[str, ...]) -> None:
         plot = self.graphics.addPlot(title=title)
@@ -114,11 +114,7 @@ class BitmapInspector(QWidget):
                                       else "Intercept bitmap")
         if self.vendor in ("intel", "amd"):
             self.plots["bitmap"].getAxis("left").setTicks([_bitmap_ticks(self.vendor)])
-        self.refresh()
         self._on_selected(self.controller.selected_msr)
-
-    def _on_applied(self, _result: CommandResult) -> None:
-        self.refresh()
 
     def refresh(self) -> bool:
         """Recompute every map; only heatmaps whose cells changed are redrawn. Returns
@@ -140,7 +136,7 @@ class BitmapInspector(QWidget):
             changed |= self.images[name].show_array(cells)
         if not session.vcpus:
             self.status.setText(f"{session.vendor} · {session.profile} · no vCPU, no bitmap")
-            return changed
+            return self._blank_bitmap() or changed
         vcpu = max(self.vcpu_box.currentIndex(), 0)
         try:
             bitmap = session.msr_bitmap(vcpu)

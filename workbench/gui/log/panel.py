@@ -102,8 +102,7 @@ class TrapLogPanel(QWidget):
         layout.addWidget(self.counters)
 
         controller.session_replaced.connect(self.reload)
-        controller.applied.connect(self.refresh)
-        controller.seeked.connect(self.refresh)
+        controller.changed.connect(self.refresh)
         self.reload()
 
     # --- following the session ------------------------------------------------------------

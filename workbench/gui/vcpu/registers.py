@@ -34,6 +34,16 @@ class RegistersView(QTableWidget):
         self._shown = self._before = None
         self._step = -1
 
+    def clear_values(self) -> None:
+        """No vCPU: empty cells, nothing highlighted."""
+        self.forget()
+        self.changed = set()
+        for row in range(len(REG_NAMES)):
+            item = self.item(row, 0)
+            item.setText("")
+            item.setBackground(QBrush())
+            item.setFont(self.font())
+
     def show_regs(self, regs: Regs, step: int) -> None:
         """Show `regs` as of session step `step`; changed = differs from the previous step
         shown (showing the same step twice keeps the highlight)."""

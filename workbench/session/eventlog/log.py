@@ -231,6 +231,17 @@ class EventLog:
             )
         raise ValueError(f"exit_reason {code} has no answer from user space")
 
+    def append_user_gp(self, exit_: Any, vcpu: int, step: int) -> int:
+        """Log the #GP a guest takes on re-entry because user space failed its MSR exit
+        (kvm_run.msr.error != 0): a #GP like any other, flagged EXITED|ERROR for its cause."""
+        m = exit_.msr
+        flags = _GP | _EXITED | _ERROR | (_WRITE if exit_.exit_reason == KVM_EXIT_X86_WRMSR
+                                          else 0)
+        return self._put(
+            (step, m.data & U64, exit_.rip & U64, m.index, 0, 0, 0, exit_.exit_reason, vcpu,
+             -1, m.error, EventKind.MSR_GP, 0, 0, 0, m.reason, 0, flags, -1)
+        )
+
     def append_vfio(self, event: TrapEvent, step: int) -> int:
         """Log a vfio TrapEvent; its device address joins the device table."""
         dev = event.dev_id
@@ -647,7 +658,8 @@ def _describe(r: dict[str, Any]) -> str:
         through = " (passthrough: no VM exit)" if r["flags"] & Flag.PASSTHROUGH else ""
         return f"{msr} {arrow} {r['value']:#x}{failed}{through} {rip}"
     if kind is EventKind.MSR_GP:
-        return f"{msr} reason={_reason_name(r['reason'])} -> #GP {rip}"
+        cause = f" (user space error={r['errno']})" if r["flags"] & Flag.ERROR else ""
+        return f"{msr} reason={_reason_name(r['reason'])} -> #GP{cause} {rip}"
     if kind is EventKind.MSR_EXIT:
         data = f" data={r['value']:#x}" if write else ""
         return f"{msr} reason={_reason_name(r['reason'])}{data} {rip}"

@@ -1,0 +1,136 @@
+"""Issue 12: the GUI never wedges and every panel shows the session's current state,
+driven as a user would (keys and clicks on the window)."""
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt
+
+from workbench.cli import DEMO_SCENARIO
+from workbench.gui.replay.landmarks import LANDMARKS
+from workbench.session import commands as c
+from workbench.session.eventlog import EventKind
+from workbench.session.recording.cli import record
+
+S390 = DEMO_SCENARIO.parent / "s390-detached-vf.toml"
+PCI_ACTIONS = 10  # s390-detached-vf.toml: 8 actions, one of them repeated 3 times
+
+
+def gp_count(window) -> int:
+    return int(window.timeline.curves["#GP"].getData()[1].sum())
+
+
+def test_a_scenario_without_vcpus_cannot_be_run_and_never_wedges(qtbot, make_window):
+    window = make_window(S390)
+    for action in (window.run_action, window.run_to_exit_action, window.pause_action):
+        assert not action.isEnabled()
+    assert "no vCPUs" in window.run_action.toolTip()
+    qtbot.keyClick(window, Qt.Key.Key_F5)
+    qtbot.keyClick(window, Qt.Key.Key_F8)
+    assert not window.runner.running
+    assert "running" not in window.vcpu_panel.state.text()
+    assert window.open_action.isEnabled() and window.step_action.isEnabled()
+
+
+def test_a_failing_worker_is_shown_and_the_window_returns_to_idle(qtbot, make_window, loop,
+                                                                   monkeypatch):
+    window = make_window(loop)
+
+    def broken(command, announce=True):
+        raise RuntimeError("engine lost")
+
+    monkeypatch.setattr(window.controller, "apply", broken)
+    qtbot.keyClick(window, Qt.Key.Key_F5)
+    qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)
+    assert "engine lost" in window.statusBar().currentMessage()
+    assert "engine lost" in window.vcpu_panel.state.text()
+    assert window.step_action.isEnabled() and window.run_action.isEnabled()
+    assert not window.pause_action.isEnabled()
+
+
+def test_a_gp_from_a_user_space_error_is_a_gp_event(qtbot, make_window):
+    window = make_window()
+    qtbot.keyClick(window, Qt.Key.Key_F5)
+    qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)
+    session = window.controller.session
+    gp_rows = session.log.select(kinds=EventKind.MSR_GP)
+    assert [session.log.row(int(r))["msr"] for r in gp_rows] == [0xC0010015, 0xC0011029]
+    assert session.regs(0).r14 == 2  # the guest took two #GPs
+    assert gp_count(window) == 2
+    assert "MSR_GP 2" in window.log_panel.counters.text()
+
+
+def test_the_replay_of_the_demo_offers_its_first_gp(qtbot, make_window, tmp_path: Path):
+    recording = tmp_path / "demo.jsonl"
+    assert record(DEMO_SCENARIO, recording) == 0
+    window = make_window(recording)
+    button = window.replay_view.jump_buttons[LANDMARKS[0].label]
+    assert button.isEnabled()
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    assert window.controller.session.step == 1
+
+
+def test_opening_a_pci_story_leaves_nothing_of_the_previous_scenario(qtbot, make_window):
+    window = make_window()
+    qtbot.keyClick(window, Qt.Key.Key_F5)
+    qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)
+    panel = window.vcpu_panel
+    assert panel.handlers.table.rowCount() == 3 and "halted" in panel.state.text()
+    assert window.open_path(S390)
+    assert panel.handlers.table.rowCount() == 0
+    assert panel.source.editor.toPlainText() == ""
+    assert all(panel.registers.item(r, 0).text() == "" for r in range(panel.registers.rowCount()))
+    assert "halted" not in panel.state.text()
+    assert "no vCPU" in window.bitmaps.status.text()
+    assert window.bitmaps.images["bitmap"].values is None
+    assert window.status["profile"].text() == "vfio-pci linux-5.9"
+    assert not window.status["vendor"].isVisible()
+
+
+def test_f10_plays_the_pci_actions_one_step_each(qtbot, make_window):
+    window = make_window(S390)
+    session = window.controller.session
+    assert session.step == 0
+    for step in range(1, PCI_ACTIONS + 1):
+        assert window.step_action.isEnabled()
+        qtbot.keyClick(window, Qt.Key.Key_F10)
+        assert session.step == step and isinstance(session.history[-1], c.Pci)
+        assert window.status["step"].text() == f"step {step}/{step}"
+    assert type(session.history[0].action).__name__ == "EnableMemoryStep"
+    assert not window.step_action.isEnabled()
+    assert "every PCI action" in window.step_action.toolTip()
+    qtbot.keyClick(window, Qt.Key.Key_F10)
+    assert session.step == PCI_ACTIONS
+    steps = session.log.column("step")  # step 0: the scenario builds its devices
+    assert set(steps.tolist()) == set(range(PCI_ACTIONS + 1))
+    assert window.log_panel.model.rowCount() == len(session.log)
+
+
+def test_the_timeline_marks_the_current_step_on_whole_steps(qtbot, make_window, filtered):
+    window = make_window(filtered)
+    timeline = window.timeline
+    qtbot.keyClick(window, Qt.Key.Key_F10)
+    qtbot.keyClick(window, Qt.Key.Key_F10)
+    assert timeline.step == 2
+    qtbot.keyClick(window, Qt.Key.Key_F8)
+    qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)
+    assert timeline.step == 3
+    axis = timeline.plot.getPlotItem().getAxis("bottom")
+    ticks = [v for _, values in axis.tickValues(0.0, 3.0, 400.0) for v in values]
+    assert ticks and all(float(v).is_integer() for v in ticks)
+    assert timeline.plot.getPlotItem().legend is None  # the legend sits under the plot
+    assert all(label in timeline.legend.text() for label in timeline.curves)
+    symbols = {curve.opts["symbol"] for curve in timeline.curves.values()}
+    assert len(symbols) == len(timeline.curves)  # equal counts still show every series
+
+
+def test_pause_shows_the_real_last_exit(qtbot, make_window, loop):
+    window = make_window(loop)
+    qtbot.keyClick(window, Qt.Key.Key_F5)
+    qtbot.waitUntil(lambda: window.controller.session.log.counters()["exits"] > 0,
+                    timeout=10_000)
+    qtbot.keyClick(window, Qt.Key.Key_F5, Qt.KeyboardModifier.ShiftModifier)
+    qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)
+    state = window.vcpu_panel.state.text()
+    assert state == "paused (KVM_EXIT_INTR)" and "halted" not in state
+    assert np.any(window.controller.session.log.column("kind") == EventKind.INTR)
