@@ -134,3 +134,72 @@ def test_pause_shows_the_real_last_exit(qtbot, make_window, loop):
     state = window.vcpu_panel.state.text()
     assert state == "paused (KVM_EXIT_INTR)" and "halted" not in state
     assert np.any(window.controller.session.log.column("kind") == EventKind.INTR)
+
+
+def click_row(qtbot, table, row: int) -> None:
+    rect = table.visualRect(table.model().index(row, 0))
+    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+
+
+def test_handlers_remove_acts_on_the_highlighted_row_and_never_pushes_a_no_op(
+        qtbot, make_window):
+    window = make_window()
+    handlers, session = window.vcpu_panel.handlers, window.controller.session
+    stack = window.controller.undo_stack
+    assert not handlers.remove_button.isEnabled()  # nothing highlighted
+    click_row(qtbot, handlers.table, 0)
+    assert handlers.msr.value() == 0x35
+    qtbot.mouseClick(handlers.remove_button, Qt.MouseButton.LeftButton)
+    assert sorted(session.handlers.rules) == [0xC0010015, 0xC0011029]
+    click_row(qtbot, handlers.table, 0)  # the row that moved up is HWCR's now
+    assert handlers.msr.value() == 0xC0010015
+    qtbot.mouseClick(handlers.remove_button, Qt.MouseButton.LeftButton)
+    assert sorted(session.handlers.rules) == [0xC0011029]
+    assert stack.count() == 2
+    qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert 0xC0010015 in session.handlers.rules
+    qtbot.mouseClick(handlers.set_button, Qt.MouseButton.LeftButton)  # no change: no edit
+    assert stack.count() == 2 and stack.canRedo()
+
+
+def test_a_rejected_filter_row_is_coloured_and_shows_its_errno(qtbot, make_window):
+    from workbench.gui.filter_editor.table import NMSRS
+    from workbench.gui.log.model import VALUE
+
+    window = make_window()
+    editor = window.filter_editor
+    editor.table.set_text(0, NMSRS, "13000")
+    qtbot.mouseClick(editor.apply_button, Qt.MouseButton.LeftButton)
+    model = window.log_panel.model
+    rows = [r for r in range(model.rowCount()) if model.text(model.log_row(r), 0) ==
+            "FILTER_SET"]
+    assert len(rows) == 1
+    assert model.text(model.log_row(rows[0]), VALUE) == "EINVAL (-22)"
+    failed = model.data(model.index(rows[0], 0), Qt.ItemDataRole.BackgroundRole).color()
+    qtbot.keyClick(window, Qt.Key.Key_F10)
+    ok = model.data(model.index(model.rowCount() - 1, 0), Qt.ItemDataRole.BackgroundRole)
+    assert ok is None or ok.color() != failed
+
+
+def test_assembling_a_program_keeps_handlers_filter_and_breakpoints(qtbot, make_window):
+    window = make_window()
+    panel = window.vcpu_panel
+    handlers = panel.handlers
+    handlers.msr.setText("0x35")
+    handlers.kind.setCurrentText("constant")
+    handlers.value.setText("0x20002")
+    qtbot.mouseClick(handlers.set_button, Qt.MouseButton.LeftButton)
+    panel.msr_breakpoints.index.setText("0x10")
+    qtbot.mouseClick(panel.msr_breakpoints.add_button, Qt.MouseButton.LeftButton)
+    filter_before = window.controller.session.msr_filter()
+    panel.code_tabs.setCurrentWidget(panel.source)
+    panel.source.editor.setPlainText("mov ecx, 0x35\nrdmsr\nhlt")
+    qtbot.mouseClick(panel.source.assemble_button, Qt.MouseButton.LeftButton)
+    session = window.controller.session
+    assert session.handlers.rules[0x35].value == 0x20002
+    assert session.breakpoints(0)[1] == frozenset({0x10})
+    assert session.msr_filter() == filter_before
+    assert "history restarts" in window.statusBar().currentMessage()
+    qtbot.keyClick(window, Qt.Key.Key_F5)
+    qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)
+    assert session.regs(0).rax == 0x20002

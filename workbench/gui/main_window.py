@@ -108,6 +108,7 @@ class MainWindow(QMainWindow):
         self.controller.seeked.connect(lambda _step: self.filter_editor.revert())
         self.controller.changed.connect(self._show_session)
         self.controller.error.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.controller.notice.connect(lambda text: self.statusBar().showMessage(text, 15000))
         self.runner.failed.connect(self._show_failure)
         self.runner.started.connect(self._on_run_state)
         self.runner.stopped.connect(self._on_run_state)
