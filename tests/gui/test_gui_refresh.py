@@ -203,3 +203,30 @@ def test_assembling_a_program_keeps_handlers_filter_and_breakpoints(qtbot, make_
     qtbot.keyClick(window, Qt.Key.Key_F5)
     qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)
     assert session.regs(0).rax == 0x20002
+
+
+def test_the_window_fits_1280x800_with_a_long_recording_open(qtbot, make_window,
+                                                             tmp_path: Path):
+    recording = tmp_path / "s390.jsonl"
+    assert record(S390, recording) == 0
+    window = make_window(recording)
+    hint = window.minimumSizeHint()
+    assert hint.width() <= 1280 and hint.height() <= 800
+    assert window.width() <= 1280 and window.height() <= 800
+
+
+def test_a_saved_layout_that_does_not_fit_is_discarded(qtbot, make_window, settings):
+    first = make_window(None)
+    first.resize(1726, 900)  # as an older workbench could save it
+    first.settings.save_layout(first.saveGeometry(), first.saveState(), first.size())
+    again = make_window(None)
+    assert again.width() <= 1280 and again.height() <= 800
+    assert again.settings.layout() == (None, None)
+
+
+def test_a_layout_that_fits_is_restored(qtbot, make_window):
+    first = make_window(None)
+    first.docks["compare"].close()
+    first.close()  # saves the layout
+    again = make_window(None)
+    assert not again.docks["compare"].isVisible() and again.docks["log"].isVisible()

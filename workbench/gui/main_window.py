@@ -11,7 +11,7 @@ import importlib
 from pathlib import Path
 from types import ModuleType
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QSettings, QSize, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QWidget
 
@@ -30,6 +30,7 @@ from workbench.session.scenario import ScenarioError
 from workbench.session.session import Session
 
 TITLE = "KVM Trap Workbench"
+FIT = QSize(1280, 800)  # the smallest screen the whole window must fit, docks and all
 
 
 def status_texts(session: Session | None) -> dict[str, str]:
@@ -62,7 +63,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.setWindowTitle(TITLE)
         self.setObjectName("main-window")
-        self.resize(1400, 900)
+        self.resize(FIT.boundedTo(self.screen().availableGeometry().size()))
         self.setDockNestingEnabled(True)
         self.settings = Settings(settings)
         self.controller = SessionController(parent=self)
@@ -286,13 +287,33 @@ class MainWindow(QMainWindow):
 
     # --- layout --------------------------------------------------------------------------------
     def restore_layout(self) -> bool:
+        """Restore the saved layout; one that no longer fits the screen (or FIT) is
+        discarded, so a squeezed layout is never restored again."""
         geometry, state = self.settings.layout()
-        if geometry is not None:
-            self.restoreGeometry(geometry)
-        return state is not None and self.restoreState(state)
+        saved = self.settings.saved_size()
+        if geometry is None or saved is None or not self.fits(saved):
+            self.settings.forget_layout()
+            return False
+        self.restoreGeometry(geometry)
+        if state is not None and self.restoreState(state) and self.fits(self.size()):
+            return True
+        self.settings.forget_layout()
+        self.restoreState(self._default_state)
+        self.resize(FIT.boundedTo(self.screen().availableGeometry().size()))
+        return False
+
+    def fits(self, size: QSize) -> bool:
+        """A window of `size`, and the docks' minimum, fit FIT or the screen if larger."""
+        room = FIT.expandedTo(self.screen().availableGeometry().size())
+        need = size.expandedTo(self.minimumSizeHint())
+        return need.width() <= room.width() and need.height() <= room.height()
 
     def save_layout(self) -> None:
-        self.settings.save_layout(self.saveGeometry(), self.saveState())
+        """Save the layout, unless it does not fit: a squeezed layout is never kept."""
+        if self.fits(self.size()):
+            self.settings.save_layout(self.saveGeometry(), self.saveState(), self.size())
+        else:
+            self.settings.forget_layout()
 
     def reset_layout(self) -> None:
         self.restoreState(self._default_state)

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings
+from PySide6.QtCore import QByteArray, QSettings, QSize
 
 MAX_RECENT = 8
 _GEOMETRY, _STATE, _RECENT = "window/geometry", "window/state", "files/recent"
+_SIZE = "window/size"  # the size the layout was saved at: Qt clamps geometry on restore
 
 
 def default_settings() -> QSettings:
@@ -23,10 +24,20 @@ class Settings:
         self.store = store if store is not None else default_settings()
 
     # --- layout -------------------------------------------------------------------------
-    def save_layout(self, geometry: QByteArray, state: QByteArray) -> None:
+    def save_layout(self, geometry: QByteArray, state: QByteArray, size: QSize) -> None:
         self.store.setValue(_GEOMETRY, geometry)
         self.store.setValue(_STATE, state)
+        self.store.setValue(_SIZE, size)
         self.store.sync()
+
+    def forget_layout(self) -> None:
+        for key in (_GEOMETRY, _STATE, _SIZE):
+            self.store.remove(key)
+        self.store.sync()
+
+    def saved_size(self) -> QSize | None:
+        value = self.store.value(_SIZE)
+        return value if isinstance(value, QSize) else None
 
     def layout(self) -> tuple[QByteArray | None, QByteArray | None]:
         """(geometry, dock state) as last saved, None where nothing was saved."""

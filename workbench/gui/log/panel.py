@@ -85,7 +85,7 @@ class TrapLogPanel(QWidget):
 
         self.details = QPlainTextEdit(readOnly=True)
         self.details.setFont(mono)
-        self.counters = QLabel()
+        self.counters = QLabel(wordWrap=True)  # wraps: a long tally never widens the window
         self.counters.setFont(mono)
         self.counters.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
