@@ -121,7 +121,9 @@ def test_the_timeline_marks_the_current_step_on_whole_steps(qtbot, make_window, 
     assert timeline.plot.getPlotItem().legend is None  # the legend sits under the plot
     assert all(label in timeline.legend.text() for label in timeline.curves)
     symbols = {curve.opts["symbol"] for curve in timeline.curves.values()}
-    assert len(symbols) == len(timeline.curves)  # equal counts still show every series
+    offsets = {curve.pos().x() for curve in timeline.curves.values()}
+    # Series with equal counts still show: their own symbol, side by side.
+    assert len(symbols) == len(offsets) == len(timeline.curves)
 
 
 def test_pause_shows_the_real_last_exit(qtbot, make_window, loop):

@@ -186,9 +186,10 @@ class SessionController(QObject):
         self.changed.emit()
 
     def push(self, text: str, do: c.Command, undo: c.Command) -> CommandResult | None:
-        """Apply an edit through the undo stack; returns its result. An edit whose inverse
-        is itself changes nothing: it is not pushed, so it cannot discard redo history."""
-        if do == undo:
+        """Apply an edit through the undo stack; returns its result. A setting whose
+        inverse is itself changes nothing: it is not pushed, so it cannot discard redo
+        history. (A config write of the same value still traps, so it is pushed.)"""
+        if do == undo and isinstance(do, c.SetHandler | c.SetBreakpoint):
             return None
         edit = _Edit(self, text, do, undo)
         self.undo_stack.push(edit)

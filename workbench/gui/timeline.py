@@ -32,6 +32,7 @@ GROUPS: tuple[tuple[str, frozenset[EventKind], str, str], ...] = (
     ("other exits", EXIT_KINDS - {EventKind.MSR_EXIT}, "#CC79A7", "+"),
     ("vfio", frozenset(k for k in EventKind if k.is_vfio), "#56B4E9", "x"),
 )
+DODGE = 0.08  # steps between two series' points at the same step
 SYMBOL_GLYPH = {"o": "●", "s": "■", "t": "▼", "d": "◆", "+": "+", "x": "×"}
 
 
@@ -78,11 +79,14 @@ class TimelinePanel(QWidget):
         self.plot.setLabel("left", "events")
         self.plot.showGrid(x=True, y=True, alpha=0.2)
         self.plot.setMouseEnabled(y=False)
-        self.curves = {
-            label: self.plot.plot([], [], pen=pg.mkPen(colour, width=2), symbol=symbol,
-                                  symbolSize=8, symbolBrush=colour, symbolPen=colour)
-            for label, _, colour, symbol in GROUPS
-        }
+        # Each series is drawn a little to the side of its step (dodged), so two with the
+        # same counts run side by side instead of one hiding the other.
+        self.curves = {}
+        for i, (label, _, colour, symbol) in enumerate(GROUPS):
+            curve = self.plot.plot([], [], pen=pg.mkPen(colour, width=2), symbol=symbol,
+                                   symbolSize=7, symbolBrush=colour, symbolPen=colour)
+            curve.setPos(DODGE * (i - (len(GROUPS) - 1) / 2), 0)
+            self.curves[label] = curve
         # The legend is a label under the plot: inside it would cover data.
         self.legend = QLabel("  ".join(
             f"<span style='color:{colour}'>{SYMBOL_GLYPH[symbol]}</span> {label}"
