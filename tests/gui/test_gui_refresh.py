@@ -232,3 +232,19 @@ def test_a_layout_that_fits_is_restored(qtbot, make_window):
     first.close()  # saves the layout
     again = make_window(None)
     assert not again.docks["compare"].isVisible() and again.docks["log"].isVisible()
+
+
+def test_the_profile_tab_numbers_steps_as_the_log_does(qtbot, make_window):
+    window = make_window(S390)
+    session = window.controller.session
+    qtbot.keyClick(window, Qt.Key.Key_F10)  # step 1: enable_memory
+    qtbot.mouseClick(window.filter_editor.apply_button, Qt.MouseButton.LeftButton)
+    assert session.step == 2 and not isinstance(session.history[1], c.Pci)
+    qtbot.keyClick(window, Qt.Key.Key_F10)  # step 3: config_read
+    window.docks["vfio"].raise_()
+    panel = window.vfio_panel
+    panel.tabs.setCurrentWidget(panel.profiles)
+    qtbot.waitUntil(lambda: bool(panel.profiles.rows), timeout=10_000)
+    assert sorted({row.step for row in panel.profiles.rows}) == [0, 1, 3]
+    log_steps = set(session.log.column("step").tolist())
+    assert {1, 3} <= log_steps
