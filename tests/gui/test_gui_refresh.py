@@ -248,3 +248,35 @@ def test_the_profile_tab_numbers_steps_as_the_log_does(qtbot, make_window):
     assert sorted({row.step for row in panel.profiles.rows}) == [0, 1, 3]
     log_steps = set(session.log.column("step").tolist())
     assert {1, 3} <= log_steps
+
+
+IN_KERNEL_LOOP = '''
+version = 1
+name = "in-kernel TSC reads only"
+[[vcpus]]
+source = """
+again:
+    mov ecx, 0x10
+    rdmsr
+    inc rbx
+    jmp again
+"""
+'''
+
+
+def test_a_free_run_without_exits_shows_progress_while_it_runs(qtbot, make_window,
+                                                               tmp_path: Path):
+    path = tmp_path / "tsc-loop.toml"
+    path.write_text(IN_KERNEL_LOOP)
+    window = make_window(path)
+    qtbot.keyClick(window, Qt.Key.Key_F5)
+    model = window.log_panel.model
+    qtbot.waitUntil(lambda: model.rowCount() > 100, timeout=10_000)  # hang guard
+    assert window.runner.running
+    assert "MSR_READ" in window.log_panel.counters.text()
+    qtbot.keyClick(window, Qt.Key.Key_F5, Qt.KeyboardModifier.ShiftModifier)
+    qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)
+    session = window.controller.session
+    assert window.vcpu_panel.state.text() == "paused (KVM_EXIT_INTR)"
+    assert model.rowCount() == len(session.log)
+    assert session.regs(0).rbx > 0

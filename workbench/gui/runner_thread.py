@@ -4,7 +4,9 @@ The worker applies Run(vcpu, max_exits=chunk) again and again (Unicorn releases 
 while the guest runs). The session is not thread-safe, so the GUI reads it only at sync
 points: a 30 Hz timer asks for one, the worker stops between two chunks and waits, and
 the GUI thread announces what happened (controller.applied) before letting it go on. At
-most 30 refreshes a second, and never a read that races the worker.
+most 30 refreshes a second, and never a read that races the worker. A guest that runs
+without exits never reaches the end of a chunk, so it is kicked out of KVM_RUN (an INTR
+the run goes on after) at least every KICK_TICKS refresh ticks.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ import threading
 from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, QThread, QTimer, Signal
 
 from workbench.gui.controller import SessionController
+from workbench.kvm import uapi
 from workbench.session import commands as c
 from workbench.session.session import CommandResult
 
 CHUNK_EXITS = 256
 REFRESH_HZ = 30
+KICK_TICKS = 3  # refresh ticks a chunk may take before the GUI kicks it (KVM_EXIT_INTR)
 
 
 class _Worker(QThread):
@@ -35,6 +39,8 @@ class _Worker(QThread):
         self._lock = threading.Lock()
         self._batch: CommandResult | None = None  # results not yet announced, merged
         self.failure: str | None = None  # what went wrong in the worker, for the user
+        self.kicked = threading.Event()  # the GUI interrupted the run only to refresh
+        self.paused = threading.Event()  # the user paused: the next INTR ends the run
 
     def run(self) -> None:
         """Run in chunks; any exception ends the run and is kept for the GUI to show,
@@ -53,7 +59,10 @@ class _Worker(QThread):
             result = self.controller.apply(command, announce=False)
             self._merge(result)
             exits = session.log.counters()["vcpu_exits"].get(self.vcpu, 0) - before
-            if (self.once or result.error is not None or exits < self.chunk
+            if (self.kicked.is_set() and not self.paused.is_set()
+                    and session.last_exit(self.vcpu) == uapi.KVM_EXIT_INTR):
+                self.kicked.clear()  # a refresh kick, not the user's pause: go on
+            elif (self.once or result.error is not None or exits < self.chunk
                     or session.needs_answer(self.vcpu) or session.views[self.vcpu].halted):
                 return
             if self.want_sync.is_set():
@@ -89,6 +98,7 @@ class Runner(QObject):
         self._worker: _Worker | None = None
         self._timer = QTimer(self, interval=1000 // REFRESH_HZ)
         self._timer.timeout.connect(self._ask_sync)
+        self._unanswered = 0  # refresh ticks since the worker last synced
 
     @property
     def running(self) -> bool:
@@ -103,6 +113,7 @@ class Runner(QObject):
         worker.synced.connect(self._on_synced)
         worker.finished.connect(self._on_finished)
         self._worker = worker
+        self._unanswered = 0
         self._timer.start()
         self.started.emit(vcpu)
         worker.start()
@@ -117,6 +128,7 @@ class Runner(QObject):
         worker = self._worker
         if worker is None:
             return
+        worker.paused.set()  # this INTR is the user's: the run ends there
         try:
             self.controller.pause(worker.vcpu)
         except (ValueError, RuntimeError):
@@ -134,13 +146,27 @@ class Runner(QObject):
         self._finish(worker)
 
     def _ask_sync(self) -> None:
-        if self._worker is not None:
-            self._worker.want_sync.set()
+        """Ask for a sync point; a chunk that gives none for KICK_TICKS (a guest that runs
+        without exits to count) is kicked out of KVM_RUN, as a VMM's UI thread signals its
+        vCPU thread, so the panels keep up whatever the guest does."""
+        worker = self._worker
+        if worker is None:
+            return
+        worker.want_sync.set()
+        self._unanswered += 1
+        if (self._unanswered >= KICK_TICKS and not worker.kicked.is_set()
+                and not worker.paused.is_set()):
+            worker.kicked.set()
+            try:
+                self.controller.pause(worker.vcpu)
+            except (ValueError, RuntimeError):
+                worker.kicked.clear()  # an engine that cannot pause syncs per chunk only
 
     def _on_synced(self) -> None:
         worker = self.sender()
         if isinstance(worker, _Worker):
             worker.want_sync.clear()
+            self._unanswered = 0
             if worker is self._worker:
                 self._announce(worker)
                 # Repaint now, while the worker waits: each Python call of a paint (model
