@@ -4,6 +4,7 @@ driven as a user would (keys and clicks on the window)."""
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PySide6.QtCore import Qt
 
 from workbench.cli import DEMO_SCENARIO
@@ -280,3 +281,21 @@ def test_a_free_run_without_exits_shows_progress_while_it_runs(qtbot, make_windo
     assert window.vcpu_panel.state.text() == "paused (KVM_EXIT_INTR)"
     assert model.rowCount() == len(session.log)
     assert session.regs(0).rbx > 0
+
+
+@pytest.mark.host
+def test_compare_shows_time_derived_values_as_volatile_with_their_cause(qtbot, make_window):
+    window = make_window()
+    view = window.compare_view
+    window.docks["compare"].raise_()
+    qtbot.mouseClick(view.compare_button, Qt.MouseButton.LeftButton)
+    result = view.result
+    assert result is not None and result.compared, result and result.reason
+    assert result.first_divergence is None
+    table = view.table
+    marks = {table.item(r, 1).text(): table.item(r, 0).text() for r in range(table.rowCount())}
+    tsc = [text for text in marks if "IA32_TSC" in text]
+    assert len(tsc) == 1 and marks[tsc[0]].endswith("~ volatile")
+    rdx = [text for text in marks if text.startswith("vcpu0 rdx=")]
+    assert marks[rdx[0]].endswith("~ volatile")
+    assert "volatile" in view.status.text()
