@@ -192,6 +192,9 @@ def test_assembling_a_program_keeps_handlers_filter_and_breakpoints(qtbot, make_
     handlers.kind.setCurrentText("constant")
     handlers.value.setText("0x20002")
     qtbot.mouseClick(handlers.set_button, Qt.MouseButton.LeftButton)
+    tabs = panel.side_tabs
+    qtbot.mouseClick(tabs.tabBar(), Qt.MouseButton.LeftButton,
+                     pos=tabs.tabBar().tabRect(tabs.indexOf(panel.msr_breakpoints)).center())
     panel.msr_breakpoints.index.setText("0x10")
     qtbot.mouseClick(panel.msr_breakpoints.add_button, Qt.MouseButton.LeftButton)
     filter_before = window.controller.session.msr_filter()
@@ -299,3 +302,22 @@ def test_compare_shows_time_derived_values_as_volatile_with_their_cause(qtbot, m
     rdx = [text for text in marks if text.startswith("vcpu0 rdx=")]
     assert marks[rdx[0]].endswith("~ volatile")
     assert "volatile" in view.status.text()
+
+
+def test_a_pending_exit_keeps_registers_addresses_and_the_window_in_view(
+        qtbot, make_window, filtered):
+    window = make_window(filtered)
+    panel = window.vcpu_panel
+    for _ in range(2):
+        qtbot.keyClick(window, Qt.Key.Key_F10)
+    assert panel.pending.isVisible()
+    hint = window.minimumSizeHint()
+    assert hint.width() <= 1280 and hint.height() <= 800
+    registers = panel.registers
+    visible_rows = registers.viewport().height() // registers.rowHeight(0)
+    assert visible_rows >= 5  # not squeezed to a row or two
+    view = panel.disassembly
+    assert view.horizontalScrollBar().value() == 0
+    address = view.visualItemRect(view.item(view.current_row(), 1))
+    assert view.viewport().rect().contains(address.center())
+    assert not view.wordWrap()  # an instruction is one line, never clipped mid-wrap

@@ -10,7 +10,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QGridLayout,
     QHeaderView,
-    QLabel,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -55,7 +54,6 @@ class HandlersEditor(QWidget):
         self.remove_button.clicked.connect(self.remove_rule)
         grid = QGridLayout(self)
         grid.setContentsMargins(0, 0, 0, 0)
-        grid.addWidget(QLabel("User-space MSR handlers"), 0, 0, 1, 4)
         grid.addWidget(self.table, 1, 0, 1, 4)
         grid.addWidget(self.msr, 2, 0)
         grid.addWidget(self.kind, 2, 1)

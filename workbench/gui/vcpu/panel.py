@@ -75,10 +75,14 @@ class VcpuPanel(QWidget):
         side = QWidget()
         side_layout = QVBoxLayout(side)
         side_layout.setContentsMargins(0, 0, 0, 0)
+        # Handlers and MSR breakpoints share a tab widget: the column fits a 1280x800
+        # screen with the pending exit's editor open.
+        self.side_tabs = QTabWidget()
+        self.side_tabs.addTab(self.handlers, "User-space handlers")
+        self.side_tabs.addTab(self.msr_breakpoints, "MSR breakpoints")
         side_layout.addWidget(self.registers, 3)
         side_layout.addWidget(self.pending)
-        side_layout.addWidget(self.msr_breakpoints, 1)
-        side_layout.addWidget(self.handlers, 2)
+        side_layout.addWidget(self.side_tabs, 2)
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.code_tabs)
         split.addWidget(side)

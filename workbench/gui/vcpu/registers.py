@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTab
 from workbench.kvm.regs import REG_NAMES, Regs
 
 CHANGED = QColor("#fff2a8")
+MIN_ROWS = 6
 
 
 class RegistersView(QTableWidget):
@@ -24,6 +25,10 @@ class RegistersView(QTableWidget):
         self._bold.setBold(True)
         for row in range(len(REG_NAMES)):
             self.setItem(row, 0, QTableWidgetItem())
+        # Never squeezed to a row or two (a pending exit's editor takes room below).
+        self.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
+        self.setMinimumHeight(MIN_ROWS * self.verticalHeader().defaultSectionSize()
+                              + self.horizontalHeader().sizeHint().height() + 4)
         self.changed: set[str] = set()
         self._shown: dict[str, int] | None = None
         self._before: dict[str, int] | None = None
