@@ -105,6 +105,8 @@ def test_f10_plays_the_pci_actions_one_step_each(qtbot, make_window):
     steps = session.log.column("step")  # step 0: the scenario builds its devices
     assert set(steps.tolist()) == set(range(PCI_ACTIONS + 1))
     assert window.log_panel.model.rowCount() == len(session.log)
+    table = window.log_panel.table  # VFIO kind names are not truncated
+    assert table.columnWidth(0) > table.fontMetrics().horizontalAdvance("VFIO_PHYS_CONFIG_WRITE")
 
 
 def test_the_timeline_marks_the_current_step_on_whole_steps(qtbot, make_window, filtered):
@@ -121,10 +123,12 @@ def test_the_timeline_marks_the_current_step_on_whole_steps(qtbot, make_window, 
     assert ticks and all(float(v).is_integer() for v in ticks)
     assert timeline.plot.getPlotItem().legend is None  # the legend sits under the plot
     assert all(label in timeline.legend.text() for label in timeline.curves)
-    symbols = {curve.opts["symbol"] for curve in timeline.curves.values()}
-    offsets = {curve.pos().x() for curve in timeline.curves.values()}
-    # Series with equal counts still show: their own symbol, side by side.
-    assert len(symbols) == len(offsets) == len(timeline.curves)
+    looks = {(curve.opts["symbol"], curve.opts["pen"].style())
+             for curve in timeline.curves.values()}
+    # Series with equal counts still show: own symbol (hollow) and dash pattern, on the step.
+    assert len(looks) == len(timeline.curves)
+    assert all(curve.opts["symbolBrush"] is None and curve.pos().x() == 0
+               for curve in timeline.curves.values())
 
 
 def test_pause_shows_the_real_last_exit(qtbot, make_window, loop):

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Signal
+from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from workbench.gui.controller import SessionController
@@ -32,7 +32,8 @@ GROUPS: tuple[tuple[str, frozenset[EventKind], str, str], ...] = (
     ("other exits", EXIT_KINDS - {EventKind.MSR_EXIT}, "#CC79A7", "+"),
     ("vfio", frozenset(k for k in EventKind if k.is_vfio), "#56B4E9", "x"),
 )
-DODGE = 0.08  # steps between two series' points at the same step
+DASHES = (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine, Qt.PenStyle.DotLine,
+          Qt.PenStyle.DashDotLine, Qt.PenStyle.DashDotDotLine, Qt.PenStyle.SolidLine)
 SYMBOL_GLYPH = {"o": "●", "s": "■", "t": "▼", "d": "◆", "+": "+", "x": "×"}
 
 
@@ -79,14 +80,15 @@ class TimelinePanel(QWidget):
         self.plot.setLabel("left", "events")
         self.plot.showGrid(x=True, y=True, alpha=0.2)
         self.plot.setMouseEnabled(y=False)
-        # Each series is drawn a little to the side of its step (dodged), so two with the
-        # same counts run side by side instead of one hiding the other.
-        self.curves = {}
-        for i, (label, _, colour, symbol) in enumerate(GROUPS):
-            curve = self.plot.plot([], [], pen=pg.mkPen(colour, width=2), symbol=symbol,
-                                   symbolSize=7, symbolBrush=colour, symbolPen=colour)
-            curve.setPos(DODGE * (i - (len(GROUPS) - 1) / 2), 0)
-            self.curves[label] = curve
+        # Series with equal counts must not hide each other: each keeps its own dash
+        # pattern and a hollow symbol, larger the earlier it is drawn (underneath).
+        self.curves = {
+            label: self.plot.plot([], [], pen=pg.mkPen(colour, width=3 if i == 0 else 2,
+                                                        style=DASHES[i]),
+                                  symbol=symbol, symbolSize=max(7, 18 - 3 * i),
+                                  symbolBrush=None, symbolPen=pg.mkPen(colour, width=2))
+            for i, (label, _, colour, symbol) in enumerate(GROUPS)
+        }
         # The legend is a label under the plot: inside it would cover data.
         self.legend = QLabel("  ".join(
             f"<span style='color:{colour}'>{SYMBOL_GLYPH[symbol]}</span> {label}"

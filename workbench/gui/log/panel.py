@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 
 from workbench.gui.controller import SessionController
 from workbench.gui.log.model import COLUMNS, DETAILS, TrapLogModel
-from workbench.session.eventlog import FilterError
+from workbench.session.eventlog import EventKind, FilterError
 from workbench.session.eventlog.kinds import MSR_KINDS
 
 _BAD = "QLineEdit { border: 2px solid #d02020; }"
@@ -79,7 +79,10 @@ class TrapLogPanel(QWidget):
         vheader.setDefaultSectionSize(self.table.fontMetrics().height() + 4)
         hheader = self.table.horizontalHeader()
         hheader.setStretchLastSection(True)
-        for column, width in enumerate((110, 50, 45, 230, 70, 140, 110)):
+        # The Kind column fits the longest kind name: VFIO kinds are never truncated.
+        metrics = self.table.fontMetrics()
+        kind_width = max(metrics.horizontalAdvance(kind.name) for kind in EventKind) + 16
+        for column, width in enumerate((kind_width, 50, 45, 210, 70, 130, 110)):
             self.table.setColumnWidth(column, width)
         self.table.selectionModel().selectionChanged.connect(self._on_selection)
 
