@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel
 
 from workbench.cli import DEMO_SCENARIO
 from workbench.gui.replay.landmarks import LANDMARKS
@@ -325,3 +326,20 @@ def test_a_pending_exit_keeps_registers_addresses_and_the_window_in_view(
     address = view.visualItemRect(view.item(view.current_row(), 1))
     assert view.viewport().rect().contains(address.center())
     assert not view.wordWrap()  # an instruction is one line, never clipped mid-wrap
+
+
+def test_heatmaps_are_readable_docked_and_no_two_meanings_share_a_green(qtbot, make_window):
+    from workbench.gui import palette
+
+    window = make_window()
+    window.resize(1280, 760)
+    window.docks["bitmaps"].raise_()
+    qtbot.wait(50)
+    for name in ("read", "write", "bitmap"):
+        image = window.bitmaps.images[name]
+        shown = image.mapRectToScene(image.boundingRect()).size()
+        assert shown.width() >= 60 and shown.height() >= 100, name
+    meanings = (palette.ALLOW, palette.DENY, palette.EXEMPT, palette.PASSTHROUGH,
+                palette.INTERCEPT)
+    assert len({colour.lower() for colour in meanings}) == len(meanings)
+    assert palette.PASSTHROUGH.lower() in window.bitmaps.findChildren(QLabel)[-1].text().lower()

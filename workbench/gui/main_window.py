@@ -85,16 +85,16 @@ class MainWindow(QMainWindow):
             "timeline": self._dock("Timeline", self.timeline,
                                    Qt.DockWidgetArea.BottomDockWidgetArea),
             "bitmaps": self._dock("Bitmaps", self.bitmaps,
-                                  Qt.DockWidgetArea.BottomDockWidgetArea),
+                                  Qt.DockWidgetArea.RightDockWidgetArea),
             "vfio": self._dock("VFIO", self.vfio_panel, Qt.DockWidgetArea.RightDockWidgetArea),
             "compare": self._dock("Compare", self.compare_view,
                                   Qt.DockWidgetArea.RightDockWidgetArea),
             "replay": self._dock("Replay", self.replay_view,
                                  Qt.DockWidgetArea.BottomDockWidgetArea),
         }
-        for tab in ("filter", "vfio", "compare"):
+        # The heatmaps need height to be readable: they share the tall right-hand area.
+        for tab in ("filter", "bitmaps", "vfio", "compare"):
             self.tabifyDockWidget(self.docks["log"], self.docks[tab])
-        self.tabifyDockWidget(self.docks["timeline"], self.docks["bitmaps"])
         self.splitDockWidget(self.docks["timeline"], self.docks["replay"],
                              Qt.Orientation.Horizontal)
         self.docks["log"].raise_()

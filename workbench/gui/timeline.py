@@ -18,6 +18,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+from workbench.gui import palette
 from workbench.gui.controller import SessionController
 from workbench.session.eventlog import EventKind, EventLog
 from workbench.session.eventlog.kinds import EXIT_KINDS
@@ -25,12 +26,13 @@ from workbench.session.eventlog.kinds import EXIT_KINDS
 # (label, kinds, Okabe-Ito colour, symbol): the groups a hypervisor developer tells apart
 # at a glance. Each has its own symbol, so series with equal counts stay visible.
 GROUPS: tuple[tuple[str, frozenset[EventKind], str, str], ...] = (
-    ("MSR exits", frozenset({EventKind.MSR_EXIT}), "#E69F00", "o"),
-    ("answers", frozenset({EventKind.USER_ANSWER, EventKind.IO_ANSWER}), "#009E73", "s"),
-    ("in-kernel MSR", frozenset({EventKind.MSR_READ, EventKind.MSR_WRITE}), "#0072B2", "t"),
-    ("#GP", frozenset({EventKind.MSR_GP}), "#D55E00", "d"),
-    ("other exits", EXIT_KINDS - {EventKind.MSR_EXIT}, "#CC79A7", "+"),
-    ("vfio", frozenset(k for k in EventKind if k.is_vfio), "#56B4E9", "x"),
+    ("MSR exits", frozenset({EventKind.MSR_EXIT}), palette.ORANGE, "o"),
+    ("answers", frozenset({EventKind.USER_ANSWER, EventKind.IO_ANSWER}),
+     palette.BLUISH_GREEN, "s"),
+    ("in-kernel MSR", frozenset({EventKind.MSR_READ, EventKind.MSR_WRITE}), palette.BLUE, "t"),
+    ("#GP", frozenset({EventKind.MSR_GP}), palette.VERMILLION, "d"),
+    ("other exits", EXIT_KINDS - {EventKind.MSR_EXIT}, palette.REDDISH_PURPLE, "+"),
+    ("vfio", frozenset(k for k in EventKind if k.is_vfio), palette.SKY_BLUE, "x"),
 )
 DASHES = (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine, Qt.PenStyle.DotLine,
           Qt.PenStyle.DashDotLine, Qt.PenStyle.DashDotDotLine, Qt.PenStyle.SolidLine)

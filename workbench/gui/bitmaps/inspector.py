@@ -11,6 +11,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from workbench.gui import palette
 from workbench.gui.bitmaps import layout as lay
 from workbench.gui.bitmaps.cells import Cell, CellImage, CellMarker
 from workbench.gui.controller import SessionController
@@ -18,9 +19,9 @@ from workbench.kvm.intercepts import NoMsrBitmap, has_msr_bitmap
 from workbench.kvm.msrs.catalogue import msr_name
 
 DENY, ALLOW, EXEMPT, GAP = 0, 1, 2, 3
-FILTER_COLOURS = ("#c0392b", "#27ae60", "#2e86c1", "#1b1b1b")
+FILTER_COLOURS = (palette.DENY, palette.ALLOW, palette.EXEMPT, "#1b1b1b")
 PASSTHROUGH, INTERCEPT = 0, 1
-BITMAP_COLOURS = ("#2ecc71", "#4a4a4a")
+BITMAP_COLOURS = (palette.PASSTHROUGH, palette.INTERCEPT)
 
 # Cell value masks that never change: the gaps between windows and the x2APIC MSRs, which
 # the filter never applies to (spec §4).
@@ -69,11 +70,11 @@ class BitmapInspector(QWidget):
             self._add_heatmap(name, titles[name], colours)
         self.plots["read"].getAxis("left").setTicks([_filter_ticks()])
         self.plots["write"].getAxis("left").setTicks([_filter_ticks()])
-        legend = QLabel("<span style='color:#27ae60'>■</span> allow "
-                        "<span style='color:#c0392b'>■</span> deny "
-                        "<span style='color:#2e86c1'>■</span> x2APIC (never filtered) "
-                        "<span style='color:#2ecc71'>■</span> passthrough "
-                        "<span style='color:#4a4a4a'>■</span> intercept")
+        legend = QLabel(" ".join(
+            f"<span style='color:{colour}'>■</span> {meaning}" for colour, meaning in (
+                (palette.ALLOW, "allow"), (palette.DENY, "deny"),
+                (palette.EXEMPT, "x2APIC (never filtered)"),
+                (palette.PASSTHROUGH, "passthrough"), (palette.INTERCEPT, "intercept"))))
         box = QVBoxLayout(self)
         box.addLayout(top)
         box.addWidget(self.graphics, 1)

@@ -29,7 +29,7 @@ class DisassemblyView(QTableWidget):
         self.horizontalHeader().setStretchLastSection(True)
         self.setColumnWidth(GUTTER, 22)
         self.setColumnWidth(ADDRESS, 100)
-        self.setColumnWidth(BYTES, 120)
+        self.setColumnWidth(BYTES, 95)
         self.setWordWrap(False)  # one line per instruction; long bytes are elided
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
