@@ -95,6 +95,9 @@ class TrapLogModel(QAbstractTableModel):
         self._cache: dict[int, dict[str, Any]] = {}
         self._italic = QFont()
         self._italic.setItalic(True)
+        self._bold = QFont()
+        self._bold.setBold(True)
+        self.marked_msr = -1  # rows about this MSR are bold (the linked selection)
         self._future_brush = QBrush(QColor("#9a9a9a"))
 
     # --- wiring -------------------------------------------------------------------------
@@ -185,6 +188,18 @@ class TrapLogModel(QAbstractTableModel):
         at = int(np.searchsorted(rows, log_row))
         return at if at < len(rows) else -1
 
+    def mark_msr(self, index: int) -> int:
+        """Embolden the rows about MSR `index` (-1: none); the first such shown row, or -1."""
+        self.marked_msr = index
+        if self._rows.n:
+            self.dataChanged.emit(self.index(0, 0), self.index(self._rows.n - 1,
+                                                                len(COLUMNS) - 1))
+        if index < 0 or self.log is None:
+            return -1
+        rows = self.log.select(msr=index)
+        shown = [self.view_row(int(r)) for r in rows[:1]]
+        return shown[0] if shown else -1
+
     def view_row_of_step(self, step: int) -> int:
         if self.log is None:
             return -1
@@ -227,6 +242,10 @@ class TrapLogModel(QAbstractTableModel):
             return self._future_brush
         if role == Qt.ItemDataRole.FontRole and row >= self.future_from:
             return self._italic
+        if role == Qt.ItemDataRole.FontRole and self.marked_msr >= 0:
+            record = self.record(row)
+            if record["kind"] in MSR_KINDS and record["msr"] == self.marked_msr:
+                return self._bold
         if role == Qt.ItemDataRole.BackgroundRole and row < self.future_from:
             try:
                 record = self.record(row)

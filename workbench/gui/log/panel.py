@@ -106,6 +106,7 @@ class TrapLogPanel(QWidget):
 
         controller.session_replaced.connect(self.reload)
         controller.changed.connect(self.refresh)
+        controller.msr_selected.connect(self._on_msr_selected)
         self.reload()
 
     # --- following the session ------------------------------------------------------------
@@ -198,6 +199,13 @@ class TrapLogPanel(QWidget):
                 "value", "aux", "msr", "virt", "mask", "offset") else value
             lines.append(f"{name:<10} {shown}")
         return "\n".join(lines)
+
+    def _on_msr_selected(self, index: int) -> None:
+        """Linked selection: the MSR's rows turn bold and the first is scrolled to; the
+        row selection (which travels in time) stays the user's."""
+        row = self.model.mark_msr(index)
+        if row >= 0:
+            self.table.scrollTo(self.model.index(row, 0))
 
     def select_step(self, step: int) -> None:
         """Select the first shown row of `step` (or the next one shown)."""
