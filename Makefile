@@ -3,24 +3,43 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Debian packages of the libraries Qt's xcb plugin, QtGui and QtWidgets load (the same list
+# as workbench/gui/qtlibs.py), and binutils for the guest assembler.
+SYSTEM_DEBS := binutils libegl1 libgl1 libglx0 libopengl0 libx11-xcb1 libx11-6 \
+	libfontconfig1 libfreetype6 libdbus-1-3 libglib2.0-0 libxcb1 libxcb-cursor0 \
+	libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 \
+	libxcb-render0 libxcb-shape0 libxcb-shm0 libxcb-sync1 libxcb-util1 libxcb-xfixes0 \
+	libxcb-xkb1 libxkbcommon-x11-0 libxkbcommon0
 
-.PHONY: run test bench lint clean
+.PHONY: run test bench lint clean system-deps
+
+# Installs with apt-get only what is missing; elsewhere it says what to install.
+system-deps:
+	@missing=$$(for p in $(SYSTEM_DEBS); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; \
+	done); \
+	if [ -z "$$missing" ] || ! command -v dpkg-query >/dev/null; then exit 0; fi; \
+	if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		echo "installing system packages: $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	else \
+		echo "please install: $$missing (apt-get install as root)" >&2; exit 1; \
+	fi
 
 $(STAMP): pyproject.toml
-	@command -v as >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq binutils)
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
-run: $(STAMP)
+run: system-deps $(STAMP)
 	$(VENV)/bin/workbench
 
-test: $(STAMP)
+test: system-deps $(STAMP)
 	$(PY) -m ruff check workbench tests benchmarks
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2
 
-bench: $(STAMP)
+bench: system-deps $(STAMP)
 	$(PY) -m benchmarks
 
 lint: $(STAMP)

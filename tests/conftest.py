@@ -5,6 +5,7 @@ import pytest
 
 import workbench.kvm
 from workbench.hostkvm import host_unavailable_reason
+from workbench.hostkvm.traits import differential_unavailable_reason
 
 
 @pytest.fixture
@@ -13,13 +14,13 @@ def sim():
 
 
 def pytest_collection_modifyitems(config, items):
-    reason = host_unavailable_reason()
-    if reason is None:
-        return
-    skip = pytest.mark.skip(reason=f"host engine unavailable: {reason}")
+    host = host_unavailable_reason()
+    differential = differential_unavailable_reason()
     for item in items:
-        if item.get_closest_marker("host") is not None:
-            item.add_marker(skip)
+        if host is not None and item.get_closest_marker("host") is not None:
+            item.add_marker(pytest.mark.skip(reason=f"host engine unavailable: {host}"))
+        elif differential is not None and item.get_closest_marker("differential"):
+            item.add_marker(pytest.mark.skip(reason=differential))
 
 
 def pytest_addoption(parser):

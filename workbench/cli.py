@@ -6,8 +6,29 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from workbench.session.run_limits import Limits
 
 DEMO_SCENARIO = Path(__file__).resolve().parent.parent / "resources" / "scenarios" / "demo.toml"
+
+
+def _add_limits(command: argparse.ArgumentParser) -> None:
+    from workbench.session.run_limits import DEFAULT_INSTRUCTIONS, DEFAULT_SECONDS
+
+    command.add_argument("--budget", type=int, default=DEFAULT_INSTRUCTIONS, metavar="N",
+                         help="sim: stop a vCPU run after N guest instructions without an "
+                              f"exit (default {DEFAULT_INSTRUCTIONS}; 0 = no budget)")
+    command.add_argument("--timeout", type=float, default=DEFAULT_SECONDS, metavar="S",
+                         help=f"stop the guest after S seconds (default {DEFAULT_SECONDS:g}; "
+                              "0 = no limit); Ctrl-C stops it too, with exit status 130")
+
+
+def _limits(args: argparse.Namespace) -> Limits:
+    from workbench.session.run_limits import Limits
+
+    return Limits(args.budget, args.timeout)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -25,18 +46,21 @@ def _parser() -> argparse.ArgumentParser:
                          help="stop each vCPU after N exits (default 10000)")
     run_cmd.add_argument("--headless", action="store_true",
                          help="print one line per exit/event instead of opening the GUI")
+    _add_limits(run_cmd)
     record_cmd = commands.add_parser("record", help="run a scenario and record it")
     record_cmd.add_argument("scenario", type=Path)
     record_cmd.add_argument("-o", "--output", type=Path, required=True, metavar="FILE")
     record_cmd.add_argument("--engine", choices=["sim", "host"], default="sim")
     record_cmd.add_argument("--steps", type=int, default=10_000, metavar="N",
                             help="stop each vCPU after N exits (default 10000)")
+    _add_limits(record_cmd)
     replay_cmd = commands.add_parser("replay", help="replay a recording")
     replay_cmd.add_argument("file", type=Path)
     replay_cmd.add_argument("--engine", choices=["sim", "host"], default="sim")
     replay_cmd.add_argument("--verify", action="store_true",
                             help="only check every recorded digest (exit status 1 at the "
                                  "first divergence) instead of printing the events")
+    _add_limits(replay_cmd)
     shot_cmd = commands.add_parser("screenshot", help="render each panel to a PNG")
     shot_cmd.add_argument("scenario", type=Path)
     shot_cmd.add_argument("--out", type=Path, required=True, metavar="DIR",
@@ -46,17 +70,24 @@ def _parser() -> argparse.ArgumentParser:
 
 def _run_headless(args: argparse.Namespace) -> int:
     from workbench.kvm.guest.assembler import AssemblyError
+    from workbench.session.run_limits import EXIT_INTERRUPTED, bounded, stop_message
     from workbench.session.runner import run_scenario
     from workbench.session.scenario import ScenarioError, load
     from workbench.session.session import Session
 
-    if args.steps < 1:
-        print("workbench: --steps must be at least 1", file=sys.stderr)
+    limits = _limits(args)
+    problem = "--steps must be at least 1" if args.steps < 1 else limits.check()
+    if problem is not None:
+        print(f"workbench: {problem}", file=sys.stderr)
         return 2
     try:
         session = Session(load(args.scenario), engine=args.engine)
-        for line in run_scenario(session, args.steps):
-            print(line, flush=True)
+        with bounded(session, limits) as stopper:
+            for line in run_scenario(session, args.steps, lambda: stopper.stopped):
+                print(line, flush=True)
+        if stopper.stopped:
+            print(f"workbench: {stop_message(stopper, limits)}", file=sys.stderr)
+            return EXIT_INTERRUPTED if stopper.reason == "interrupted" else 1
     except (ScenarioError, AssemblyError) as exc:
         print(f"workbench: {exc}", file=sys.stderr)
         return 2
@@ -88,16 +119,28 @@ def _screenshot(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "run" and args.headless:
+    if args.command in ("run", "record", "replay") and (args.command != "run" or args.headless):
+        try:
+            return _headless(args)
+        except KeyboardInterrupt:   # Ctrl-C while loading, before the run is bounded
+            print("workbench: interrupted (Ctrl-C)", file=sys.stderr)
+            return 130
+    return _gui(args)
+
+
+def _headless(args: argparse.Namespace) -> int:
+    if args.command == "run":
         return _run_headless(args)
     if args.command == "record":
         from workbench.session.recording.cli import record
-        return record(args.scenario, args.output, args.engine, args.steps)
+        return record(args.scenario, args.output, args.engine, args.steps, _limits(args))
+    from workbench.session.recording.cli import replay
+    return replay(args.file, args.engine, args.verify, _limits(args))
+
+
+def _gui(args: argparse.Namespace) -> int:
     if args.command == "screenshot":
         return _screenshot(args)
-    if args.command == "replay":
-        from workbench.session.recording.cli import replay
-        return replay(args.file, args.engine, args.verify)
     if args.command == "open":
         from workbench.session.recording.cli import check_openable
         if (status := check_openable(args.file)) != 0:

@@ -1,6 +1,5 @@
 """The main window: status bar, keys, free runs off the GUI thread, undo, layout, files."""
 
-import time
 
 from PySide6.QtCore import Qt, QTimer
 
@@ -38,23 +37,25 @@ def test_run_to_next_exit_then_run_to_halt(qtbot, make_window):
     assert window.log_panel.model.rowCount() == len(session.log)
 
 
-def test_free_run_stays_responsive_and_pauses_within_a_frame(qtbot, make_window, loop):
+def test_free_run_keeps_the_gui_thread_live_and_pause_stops_it(qtbot, make_window, loop):
+    """The GUI thread keeps serving timers during a free run, and Pause ends the run.
+    Only hang guards here (>= 10 s): bench_gui measures responsiveness and pause latency."""
     window = make_window(loop)
     session = window.controller.session
     ticks = []
     timer = QTimer(interval=5)
-    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.timeout.connect(lambda: ticks.append(len(ticks)))
     timer.start()
     qtbot.keyClick(window, Qt.Key.Key_F5)
     assert window.runner.running and window.pause_action.isEnabled()
     assert not window.step_action.isEnabled()
-    qtbot.waitUntil(lambda: window.log_panel.model.rowCount() > 2000, timeout=5000)
-    qtbot.wait(300)
-    # The run never ends by itself, so ticks at all mean the GUI thread is not blocked;
-    # how fast it answers is bench_gui's to measure, not a test's (shared CPUs).
-    assert len(ticks) >= 5
+    qtbot.waitUntil(lambda: window.log_panel.model.rowCount() > 2000, timeout=10_000)
+    # The run never ends by itself, so timer ticks during it mean the GUI thread is free.
+    before = len(ticks)
+    qtbot.waitUntil(lambda: len(ticks) >= before + 5, timeout=10_000)
+    assert window.runner.running
     qtbot.keyClick(window, Qt.Key.Key_F5, SHIFT)
-    qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)  # hang guard
+    qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)
     timer.stop()
     assert EventKind(session.log.row(-1)["kind"]) is EventKind.INTR
     assert window.log_panel.model.rowCount() == len(session.log)

@@ -21,7 +21,7 @@ from host_differential import (
 
 from workbench.kvm import uapi
 
-pytestmark = pytest.mark.host
+pytestmark = [pytest.mark.host, pytest.mark.differential]
 
 ALL_REASONS = uapi.KVM_MSR_EXIT_REASON_VALID_MASK
 

@@ -32,7 +32,7 @@ from workbench.kvm import MsrFilter, MsrFilterRange, uapi
 from workbench.kvm.filter import bitmap_copy_size
 from workbench.kvm.guest.layout import GUEST_MEM_SIZE
 
-pytestmark = pytest.mark.host
+pytestmark = [pytest.mark.host, pytest.mark.differential]
 
 U32 = 0xFFFF_FFFF
 FILTER = uapi.KVM_MSR_EXIT_REASON_FILTER

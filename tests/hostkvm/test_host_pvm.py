@@ -21,7 +21,7 @@ from workbench.hostkvm import host_module
 from workbench.kvm import uapi
 from workbench.kvm.guest.layout import GUEST_MEM_SIZE
 
-pytestmark = [pytest.mark.host, pytest.mark.skipif(
+pytestmark = [pytest.mark.host, pytest.mark.differential, pytest.mark.skipif(
     host_module() != "pvm", reason="these cases are kvm_pvm's; the host runs another module")]
 
 ALL_REASONS = uapi.KVM_MSR_EXIT_REASON_VALID_MASK
@@ -91,7 +91,7 @@ def test_instruction_outcome(engines, code):
     with RIP at the instruction, again on re-entry; other exceptions: SHUTDOWN."""
     seen = []
     for vm in (engines.host.create_vm(),
-               engines.sim.create_vm(vendor=engines.vendor, cpuid=engines.cpuid)):
+               engines.sim.create_vm(**engines.traits.sim_vm_args())):
         with vm:
             vcpu = vm.create_vcpu(code + "\nhlt")
             first, again = vcpu.run(), vcpu.run()

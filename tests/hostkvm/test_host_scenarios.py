@@ -25,7 +25,7 @@ from host_differential import (
 from workbench.kvm import MsrFilter, MsrFilterRange, uapi
 from workbench.kvm.guest import assemble
 
-pytestmark = pytest.mark.host
+pytestmark = [pytest.mark.host, pytest.mark.differential]
 
 INVAL, UNKNOWN, FILTER = (uapi.KVM_MSR_EXIT_REASON_INVAL, uapi.KVM_MSR_EXIT_REASON_UNKNOWN,
                           uapi.KVM_MSR_EXIT_REASON_FILTER)
@@ -300,7 +300,7 @@ def test_rip_at_io_exits_agrees(engines):
     kernel, which emulates it; an IN waits at the instruction for its data)."""
     seen = []
     for vm in (engines.host.create_vm(),
-               engines.sim.create_vm(vendor=engines.vendor, cpuid=engines.cpuid)):
+               engines.sim.create_vm(**engines.traits.sim_vm_args())):
         with vm:
             vcpu = vm.create_vcpu(assemble("out 0x80, al\nin al, 0x60\nhlt"))
             rips = []
@@ -333,7 +333,7 @@ FLAG_CHECKS = [
 def test_flags_checks(engines, what, value, expected):
     results = []
     for vm in (engines.host.create_vm(),
-               engines.sim.create_vm(vendor=engines.vendor, cpuid=engines.cpuid)):
+               engines.sim.create_vm(**engines.traits.sim_vm_args())):
         with vm:
             try:
                 if what == "cap mask":

@@ -2,6 +2,7 @@
 
 import pytest
 
+import workbench.kvm
 from workbench.kvm.cpuid import FEATURES, Cpuid, CpuidEntry, default_cpuid
 
 
@@ -141,3 +142,27 @@ def test_default_models_are_consistent(vendor):
 def test_features_lists_every_known_name():
     assert default_cpuid().features() <= FEATURES
     assert "kvm_pv_eoi" in default_cpuid().features()
+
+
+BAD_ROWS = [
+    ((0x1, 0, 1 << 32, 0, 0, 0), "cpuid[1].eax"),
+    ((0x1, 0, 0, 0, -1, 0), "cpuid[1].ecx"),
+    ((0x1 << 32, 0, 0, 0, 0, 0), "cpuid[1].function"),
+    ((0x1, 0, 0, "7", 0, 0), "cpuid[1].ebx"),
+    ((0x1, 0, 0), "cpuid[1]"),
+]
+
+
+@pytest.mark.parametrize(("row", "field"), BAD_ROWS)
+def test_sim_refuses_cpuid_values_a_u32_cannot_hold(row, field):
+    with pytest.raises(ValueError) as info:
+        workbench.kvm.open("sim").create_vm(cpuid=[_vendor_leaf(b"GenuineIntel"), row])
+    assert str(info.value).startswith(f"{field}:")
+
+
+@pytest.mark.host
+@pytest.mark.parametrize(("row", "field"), BAD_ROWS)
+def test_host_refuses_cpuid_values_a_u32_cannot_hold(row, field):
+    with workbench.kvm.open("host") as kvm, pytest.raises(ValueError) as info:
+        kvm.create_vm(cpuid=[_vendor_leaf(b"AuthenticAMD"), row])
+    assert str(info.value).startswith(f"{field}:")

@@ -13,6 +13,7 @@ from test_msr_catalogue import HOST_CPUID
 import workbench.kvm
 from workbench.kvm import uapi
 from workbench.kvm.cpuid import Cpuid
+from workbench.kvm.host_traits import DEFAULT_TSC_KHZ, HostTraits
 from workbench.kvm.intercepts import InterceptState, NoMsrBitmap, msr_bitmap
 from workbench.kvm.msrs import MsrContext, MsrFile, MsrResult, msr_name
 from workbench.kvm.msrs import numbers as n
@@ -24,7 +25,8 @@ VALUES = (0, 1, 0x1000, 2**64 - 1, 0x0000_7FFF_FFFF_F000, 0x8000_0000_0000_0000,
 GPA_VALUES = (0, 0x400000, 0x400001, 0x40000001, 2**64 - 1)
 GPA_MSRS = frozenset({0x11, 0x12, 0x4B564D00, 0x4B564D01, 0x4B564D10})
 
-# Observed on the 6.18-fc host with kvm_pvm.
+# Observed on the 6.18-fc host with kvm_pvm, except PVM_TSC_KHZ: the host read its own TSC
+# rate there; the sim reads the VM's (DEFAULT_TSC_KHZ unless told the host's, see below).
 HOST_PVM = {
     0x11: "0x0 0x0 0x400000 0x400001 0x40000001 0xffffffffffffffff",
     0x12: "0x0 0x0 0x400000 0x400001 0x40000001 0xffffffffffffffff",
@@ -80,8 +82,8 @@ HOST_PVM = {
                  "UNKNOWN 0x4d5650 UNKNOWN 0x4d5650 UNKNOWN 0x4d5650 UNKNOWN 0x4d5650"),
     0x4b564d12: ("0x1ff UNKNOWN 0x1ff UNKNOWN 0x1ff UNKNOWN 0x1ff "
                  "UNKNOWN 0x1ff UNKNOWN 0x1ff UNKNOWN 0x1ff UNKNOWN 0x1ff"),
-    0x4b564d13: ("0x279d00 UNKNOWN 0x279d00 UNKNOWN 0x279d00 UNKNOWN 0x279d00 "
-                 "UNKNOWN 0x279d00 UNKNOWN 0x279d00 UNKNOWN 0x279d00 UNKNOWN 0x279d00"),
+    0x4b564d13: ("0x1e8480 UNKNOWN 0x1e8480 UNKNOWN 0x1e8480 UNKNOWN 0x1e8480 "
+                 "UNKNOWN 0x1e8480 UNKNOWN 0x1e8480 UNKNOWN 0x1e8480 UNKNOWN 0x1e8480"),
     0x4b564d14: ("UNKNOWN UNKNOWN UNKNOWN UNKNOWN UNKNOWN UNKNOWN UNKNOWN "
                  "UNKNOWN UNKNOWN UNKNOWN UNKNOWN UNKNOWN UNKNOWN UNKNOWN UNKNOWN"),
     0x4b564dff: ("INVAL INVAL INVAL INVAL INVAL INVAL INVAL "
@@ -318,3 +320,36 @@ def test_unemulated_instructions_are_internal_errors(code):
 def test_other_exceptions_still_shut_down():
     vcpu = workbench.kvm.open("sim").create_vm(vendor="pvm").create_vcpu("ud2\nhlt")
     assert vcpu.run().exit_reason == uapi.KVM_EXIT_SHUTDOWN
+
+
+def _read(vm, index: int) -> int:
+    vcpu = vm.create_vcpu(f"mov ecx, {index:#x}\nrdmsr\nhlt")
+    assert vcpu.run().exit_reason == uapi.KVM_EXIT_HLT
+    regs = vcpu.get_regs()
+    return regs.rdx << 32 | regs.rax
+
+
+def test_tsc_khz_is_the_vms_not_a_pinned_host_value():
+    """PVM_TSC_KHZ and KVM_GET_TSC_KHZ give the VM's TSC rate: the documented default, or
+    the rate of the host the sim is told to mimic (any host's, not the development one's)."""
+    kvm = workbench.kvm.open("sim")
+    vm = kvm.create_vm(vendor="pvm")
+    assert _read(vm, n.MSR_PVM_TSC_KHZ) == DEFAULT_TSC_KHZ == vm.vcpus[0].get_tsc_khz()
+    for khz in (2_445_418, 3_100_000):
+        vm = kvm.create_vm(vendor="pvm", tsc_khz=khz)
+        assert _read(vm, n.MSR_PVM_TSC_KHZ) == khz == vm.vcpus[0].get_tsc_khz()
+    with pytest.raises(ValueError, match="tsc_khz"):
+        kvm.create_vm(vendor="pvm", tsc_khz=0)
+
+
+def test_host_traits_replace_machine_dependent_values():
+    traits = HostTraits("pvm", tuple(HOST_CPUID), 1_999_999,
+                        {n.MSR_PVM_INFO: 0x3FF, n.MSR_IA32_ARCH_CAPABILITIES: 0x1234})
+    vm = workbench.kvm.open("sim").create_vm(**traits.sim_vm_args())
+    assert _read(vm, n.MSR_PVM_TSC_KHZ) == 1_999_999
+    assert _read(vm, n.MSR_PVM_INFO) == 0x3FF
+    intel = HostTraits("intel", tuple(HOST_CPUID), 1_999_999,
+                       {n.MSR_IA32_ARCH_CAPABILITIES: 0x1234})
+    vm = workbench.kvm.open("sim").create_vm(**intel.sim_vm_args())
+    assert _read(vm, n.MSR_IA32_ARCH_CAPABILITIES) == 0x1234
+    assert _read(workbench.kvm.open("sim").create_vm(vendor="pvm"), n.MSR_PVM_INFO) == 0x1FF

@@ -95,6 +95,23 @@ def test_layers_of_the_command_register_after_the_user_writes_mse(profile, user_
     assert len(s.log) == rows + 1, "only the explicit config_read above left a trap"
 
 
+def test_the_user_layer_is_what_vfio_returns_after_sizing_and_with_the_vf_gone():
+    """The grid's user layer follows vfio_bar_fixup (pending until the next BAR read) and
+    the command read's OR of vconfig's MSE into a vanished VF's all ones."""
+    s = session("x86", "linux-5.10", X86)
+    pci(s, st.ConfigWriteStep(device="vf0", offset=COMMAND, size=2, value=0))
+    pci(s, st.ConfigWriteStep(device="vf0", offset=0x10, size=4, value=0xFFFFFFFF))
+    pf = s.pci.functions["pf"]
+    ctrl = pf.sriov_pos + 0x08
+    s.pci.system.host_config_write(pf, ctrl, 2, pf.config_read(ctrl, 2) & ~0x1)  # VF Enable off
+    words = pv.grid(s.pci, "vf0")
+    dev = s.pci.devices["vf0"]
+    assert [w.user for w in words] == [dev.config_read(w.offset, 2) for w in words]
+    by_offset = {w.offset: w for w in words}
+    assert by_offset[0x10].user == 0xC004, "16 KiB, 64-bit: the size mask and the flags"
+    assert by_offset[COMMAND].bit("user", 1) == 1, "all ones from the device, ORed"
+
+
 def test_the_grid_covers_the_header_and_a_pfs_sriov_registers():
     s = session("x86", "linux-5.10", X86)
     offsets = [off for off, _ in pv.register_words(s.pci, "pf")]

@@ -30,6 +30,7 @@ from workbench.session.recording import (
     read_recording,
     recover,
 )
+from workbench.session.recording.records import encode_line
 from workbench.session.runner import drive
 from workbench.session.scenario import build, load, loads
 from workbench.session.session import Session
@@ -83,6 +84,11 @@ def record_session(path, commands, checkpoint_every=1000):
 
 def lines_of(path):
     return Path(path).read_text().splitlines()
+
+
+def line_of(record):
+    """A record (read back as a dict and edited) as a line with a checksum that matches."""
+    return encode_line(record).decode().rstrip("\n")
 
 
 def write_lines(path, lines):
@@ -252,8 +258,10 @@ def test_header_embeds_the_scenario_and_its_machine_code(tmp_path):
                            "step 1     #0    vcpu0 MSR_EXIT    rdmsr 0x35 "
                            "(MSR_CORE_THREAD_COUNT) reason=UNKNOWN rip=0x100005",
                            "step 1     #1    vcpu0 USER_ANSWER rdmsr 0x35 "
-                           "(MSR_CORE_THREAD_COUNT) data=0x40008"], "error": None}
-    assert end == {"kind": "end", "steps": 1}
+                           "(MSR_CORE_THREAD_COUNT) data=0x40008"], "error": None,
+                       "check": command["check"]}
+    assert end == {"kind": "end", "steps": 1, "check": end["check"]}
+    assert all(len(r["check"]) == 16 for r in (header, command, end))
 
 
 def test_a_command_keeps_its_first_32_events(tmp_path):
@@ -285,7 +293,7 @@ def test_unknown_kinds_and_fields_from_a_newer_workbench_are_skipped(tmp_path):
     header["compression"] = "none"
     first["wall_time"] = 1.5
     note = {"kind": "annotation", "text": "from the future", "step": "two"}
-    write_lines(path, [json.dumps(r) for r in (header, first, note, second, end)])
+    write_lines(path, [line_of(r) for r in (header, first, note, second, end)])
     recording = read_recording(path)
     assert recording.problem is None and recording.finished
     assert len(recording.commands) == 2
@@ -350,7 +358,7 @@ def edited(line, **changes):
         for name in parents:
             target = target[name]
         target[last] = value
-    return json.dumps(record)
+    return line_of(record)
 
 
 def test_wrong_type_names_line_and_field_and_keeps_the_prefix(recorded):
@@ -418,7 +426,7 @@ def test_unusable_headers_raise_a_clear_error(recorded, first_line, message):
     elif first_line == "no_scenario":
         header = json.loads(lines[0])
         del header["scenario"]
-        write_lines(path, [json.dumps(header), *lines[1:]])
+        write_lines(path, [line_of(header), *lines[1:]])
     elif first_line == "cut":
         path.write_text(lines[0][:40])
     else:
@@ -434,7 +442,7 @@ def test_a_broken_embedded_scenario_names_its_own_line(recorded):
     header = json.loads(lines[0])
     header["scenario"] = header["scenario"].replace('value = "0x40008"', "value = [1]")
     header["programs"] = []
-    write_lines(path, [json.dumps(header), *lines[1:]])
+    write_lines(path, [line_of(header), *lines[1:]])
     with pytest.raises(RecordingError, match=r":1: \$.scenario:\d+: \$.handlers\[0\].value"):
         open_recording(path)
 
@@ -451,7 +459,7 @@ def test_a_tampered_event_stops_replay_with_a_diff(recorded):
     assert "rdmsr 0xc0010015" in record["events"][0]
     record["events"][0] = record["events"][0].replace("0xc0010015", "0xc0010016")
     record["digest"] = "0" * 32
-    lines[2] = json.dumps(record)
+    lines[2] = line_of(record)
     write_lines(path, lines)
     replay = open_recording(path)
     divergence = replay.verify()

@@ -9,10 +9,16 @@ from pathlib import Path
 import pytest
 
 from workbench import cli
+from workbench.session.recording.records import encode_line
 
 SCENARIOS_DIR = Path(__file__).parents[2] / "resources" / "scenarios"
 SCENARIOS = sorted(SCENARIOS_DIR.glob("*.toml"))
 DEMO = SCENARIOS[0].parent / "demo.toml"
+
+
+def line_of(record):
+    """A record (read back as a dict and edited) as a line with a checksum that matches."""
+    return encode_line(record).decode().rstrip("\n")
 
 
 def record(tmp_path, capsys, scenario=DEMO, *extra):
@@ -65,7 +71,7 @@ def test_a_tampered_digest_is_the_first_divergence(tmp_path, capsys):
     lines = out.read_text().splitlines()
     record_ = json.loads(lines[3])
     record_["digest"] = "f" * 32
-    lines[3] = json.dumps(record_)
+    lines[3] = line_of(record_)
     out.write_text("\n".join(lines) + "\n")
     assert cli.main(["replay", str(out), "--verify"]) == 1
     printed = capsys.readouterr().out
@@ -79,7 +85,7 @@ def test_a_tampered_event_prints_a_unified_diff(tmp_path, capsys):
     record_ = json.loads(lines[1])
     record_["events"][1] = record_["events"][1].replace("data=0x40008", "data=0x40009")
     record_["digest"] = "0" * 32
-    lines[1] = json.dumps(record_)
+    lines[1] = line_of(record_)
     out.write_text("\n".join(lines) + "\n")
     assert cli.main(["replay", str(out), "--verify"]) == 1
     printed = capsys.readouterr().out
@@ -104,17 +110,17 @@ def damage(out, lines, how):
     if how == "wrong_version":
         header = json.loads(lines[0])
         header["version"] = 7
-        out.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n")
+        out.write_text("\n".join([line_of(header), *lines[1:]]) + "\n")
         return ":1: $.version: version 7 is not supported"
     if how == "wrong_type":
         record_ = json.loads(lines[2])
         record_["command"]["action"]["device"] = 7
-        out.write_text("\n".join([*lines[:2], json.dumps(record_), *lines[3:]]) + "\n")
+        out.write_text("\n".join([*lines[:2], line_of(record_), *lines[3:]]) + "\n")
         return ":3: $.command.action.device: Expected `str`, got `int`"
     if how == "unknown_field":
         record_ = json.loads(lines[2])
         record_["command"]["colour"] = "red"
-        out.write_text("\n".join([*lines[:2], json.dumps(record_), *lines[3:]]) + "\n")
+        out.write_text("\n".join([*lines[:2], line_of(record_), *lines[3:]]) + "\n")
         return ":3: $.command: Object contains unknown field `colour`"
     if how == "garbage":
         out.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00binary")

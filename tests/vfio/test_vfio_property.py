@@ -1,6 +1,7 @@
 """Property: whatever a user writes through vfio, virtualized fields never reach the
-device and every read is the merge (physical & ~virt) | (vconfig & virt); the only
-exception is the command register's MSE for devices with the profile's key (§3)."""
+device and every read is the merge (physical & ~virt) | (vconfig & virt), with vconfig's BARs fixed
+up first; for devices with the profile's key, the command register's read also ORs in
+vconfig's MSE (§3)."""
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -55,11 +56,11 @@ def test_virtualized_bits_stay_virtual_and_reads_merge(kind, profile, writes):
         for i in range(len(before)):
             frozen = ~(write[i] & ~virt[i]) & 0xFF  # bits the user cannot send to the device
             assert after[i] & frozen == before[i] & frozen, f"byte {i:#x} changed under {offset:#x}"
-        vconfig = dev.vconfig.copy()
+        vconfig = dev.peek_vconfig().copy()  # BARs as vfio_bar_fixup leaves them for the read
         got = dev.config_read(offset, size)
         phys = fn.config_read(offset, size)
         vmask, _ = dev.config_map.masks(offset, size)
         expected = (phys & ~vmask) | (vconfig.read(offset, size) & vmask)
         if offset == COMMAND and dev.mse_key:
-            expected = (expected & ~MSE) | (vconfig.read(COMMAND, 2) & MSE)
+            expected |= vconfig.read(COMMAND, 2) & MSE  # vfio_basic_config_read ORs it in
         assert got == expected

@@ -47,8 +47,10 @@ def test_vf_bars_come_from_the_pfs_vf_bars():
     hi = pci.host_config_read(pf, pf.sriov_pos + 0x28, 4)
     assert (hi << 32 | lo) & ~0xF == base
     dev = pci.vfio_open(vf1)
-    user_bar = dev.config_read(0x14, 4) << 32 | dev.config_read(0x10, 4)
-    assert user_bar & ~0xF == base + 0x4000
+    # vconfig copies the VF's own BAR registers (which read 0): the user sees only the
+    # flags of a 64-bit BAR until it writes an address; the resource is still VF 1's slice.
+    assert (dev.config_read(0x10, 4), dev.config_read(0x14, 4)) == (0x4, 0)
+    assert dev.region_read(0, 0, 4) == vf1.bars[0].registers.ident
 
 
 def test_vf_memory_is_gated_by_the_pfs_vf_mse_and_vf_enable():

@@ -49,7 +49,11 @@ def application() -> QApplication:
 def run_gui(path: Path) -> int:
     """Open `path` (a scenario or a recording) in the main window and run the event loop."""
     from workbench.gui.main_window import MainWindow
+    from workbench.gui.qtlibs import wants_xcb, xcb_problem
 
+    if wants_xcb() and (problem := xcb_problem()) is not None:
+        print(f"workbench: {problem}", file=sys.stderr)
+        return 1
     app = application()
     window = MainWindow()
     window.open_path(path)

@@ -2,7 +2,7 @@
 
 Panels talk to the session only through the SessionController; the window adds the
 menus, the toolbar, the status bar, files (scenarios, recordings, recent ones) and a dock
-layout that outlives the run (QSettings, with View -> Reset layout).
+layout that outlives the run (workbench.gui.settings, with View -> Reset layout).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def recording_module() -> ModuleType | None:
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, settings: QSettings | None = None) -> None:
+    def __init__(self, settings: Path | QSettings | None = None) -> None:
         super().__init__()
         self.setWindowTitle(TITLE)
         self.setObjectName("main-window")
@@ -168,6 +168,8 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         self._fill_recent(self.settings.recent_files())
+        if self.settings.warnings:
+            self.statusBar().showMessage("; ".join(self.settings.warnings), 15000)
         edit_menu = bar.addMenu("&Edit")
         edit_menu.addActions([self.undo_action, self.redo_action])
         run_menu = bar.addMenu("&Run")

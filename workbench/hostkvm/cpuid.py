@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 from workbench.hostkvm.device import ioctl, open_kvm
 from workbench.kvm import uapi
+from workbench.kvm.cpuid_rows import checked_rows
 
 CpuidTuple = tuple[int, int, int, int, int, int]
 
@@ -72,12 +73,10 @@ def supported_cpuid() -> list[CpuidTuple]:
 
 def set_cpuid_buffer(cpuid: Iterable[CpuidTuple]) -> ctypes.Array:
     """The KVM_SET_CPUID2 argument for `cpuid`, flagging the leaves that have subleaves."""
-    rows = [tuple(int(v) for v in row) for row in cpuid]
+    rows = checked_rows(cpuid)
     indexed = _INDEXED_LEAVES | _supported()[1]
     buffer, _, entries = _cpuid2_buffer(len(rows))
     for entry, row in zip(entries, rows, strict=True):
-        if len(row) != 6:
-            raise ValueError(f"cpuid: {row!r} is not (function, index, eax, ebx, ecx, edx)")
         function, index, eax, ebx, ecx, edx = row
         entry.function, entry.index = function, index
         entry.eax, entry.ebx, entry.ecx, entry.edx = eax, ebx, ecx, edx

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import weakref
 from dataclasses import dataclass
 
 from workbench.kvm import uapi
@@ -43,15 +44,19 @@ def ioctl(fd: int, request: int, arg: object = None, what: str = "") -> int:
 
 @dataclass
 class Fd:
-    """An owned file descriptor; close() is idempotent so cleanup paths may repeat it."""
+    """An owned file descriptor; close() is idempotent so cleanup paths may repeat it, and
+    a handle dropped without close() releases it when collected (weakref.finalize)."""
 
     fd: int
     name: str
 
+    def __post_init__(self) -> None:
+        self._release = weakref.finalize(self, os.close, self.fd)
+
     def close(self) -> None:
         if self.fd >= 0:
-            fd, self.fd = self.fd, -1
-            os.close(fd)
+            self.fd = -1
+            self._release()
 
     @property
     def closed(self) -> bool:

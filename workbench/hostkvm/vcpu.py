@@ -23,6 +23,7 @@ from workbench.kvm.exits import IoExit, MsrExit, VcpuExit
 from workbench.kvm.guest.assembler import Program
 from workbench.kvm.guest.cpu import RFLAGS_RESET
 from workbench.kvm.guest.layout import GUEST_STACK_TOP
+from workbench.kvm.handles import ClosedError
 from workbench.kvm.regs import REG_NAMES, Regs
 
 if TYPE_CHECKING:
@@ -59,6 +60,8 @@ class HostVcpu:
         self.pending: VcpuExit | None = None
         self.shut_down = False
         self._running_in: int | None = None  # the thread inside KVM_RUN, for pause()
+        self._in_run = threading.Lock()  # held through run(); close() waits for it
+        _pause_signal_ready()  # from the main thread, so pause() can kick from any thread
         self._fd = Fd(ioctl(vm.fd, uapi.KVM_CREATE_VCPU, vcpu_id, "KVM_CREATE_VCPU"),
                       f"vcpu{vcpu_id}")
         self._map: mmap.mmap | None = None
@@ -68,7 +71,7 @@ class HostVcpu:
             self._map = mmap.mmap(self._fd.fd, vm.kvm.vcpu_mmap_size,
                                   mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
             self._run = uapi.kvm_run.from_buffer(self._map)
-            if vm.kvm.check_extension(KVM_CAP_SYNC_REGS) & KVM_SYNC_X86_REGS:
+            if vm.kvm.sync_regs & KVM_SYNC_X86_REGS:
                 self._sync_regs = uapi.kvm_regs.from_buffer(self._map, _SYNC_REGS_OFFSET)
                 self._run.kvm_valid_regs = KVM_SYNC_X86_REGS
             ioctl(self.fd, uapi.KVM_SET_CPUID2, vm.cpuid_buffer, "KVM_SET_CPUID2")
@@ -84,7 +87,7 @@ class HostVcpu:
     @property
     def fd(self) -> int:
         if self._fd.closed:
-            raise ValueError(f"vCPU {self.vcpu_id} is closed")
+            raise ClosedError(f"vCPU {self.vcpu_id} is closed")
         return self._fd.fd
 
     # --- registers and MSRs ---------------------------------------------------------------
@@ -115,6 +118,10 @@ class HostVcpu:
         entry.index, entry.data = index, value
         return buffer, entry
 
+    def get_tsc_khz(self) -> int:
+        """KVM_GET_TSC_KHZ: the guest TSC rate, this machine's unless set otherwise."""
+        return ioctl(self.fd, uapi.KVM_GET_TSC_KHZ, None, "KVM_GET_TSC_KHZ")
+
     def get_msr(self, index: int) -> int:
         """KVM_GET_MSRS for one MSR: host-initiated, so never filtered."""
         buffer, entry = self._msrs(index)
@@ -135,9 +142,13 @@ class HostVcpu:
         After a triple fault the vCPU is dead, as in the sim: later runs report SHUTDOWN
         again without entering the guest.
         """
+        with self._in_run:
+            return self._run_locked()
+
+    def _run_locked(self) -> VcpuExit:
         run = self._run
         if run is None:
-            raise ValueError(f"vCPU {self.vcpu_id} is closed")
+            raise ClosedError(f"vCPU {self.vcpu_id} is closed")
         if self.shut_down:
             return VcpuExit(uapi.KVM_EXIT_SHUTDOWN, rip=self._rip())
         if self.pending is not None:
@@ -229,7 +240,16 @@ class HostVcpu:
 
     # --- lifetime ---------------------------------------------------------------------------------
     def close(self) -> None:
-        """Unmap kvm_run and close the vCPU fd (idempotent)."""
+        """Stop a run in another thread and wait for it (its kvm_run must stay mapped until
+        it has left KVM_RUN), then unmap kvm_run and close the vCPU fd (idempotent)."""
+        while not self._in_run.acquire(timeout=0.05):
+            self.pause()
+        try:
+            self._release()
+        finally:
+            self._in_run.release()
+
+    def _release(self) -> None:
         self._run = self._sync_regs = None
         if self._map is not None:
             self._map.close()

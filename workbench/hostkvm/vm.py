@@ -18,12 +18,14 @@ from workbench.hostkvm.cpuid import CpuidTuple, set_cpuid_buffer, supported_cpui
 from workbench.hostkvm.device import Fd, ioctl, open_kvm
 from workbench.hostkvm.module import host_module
 from workbench.hostkvm.msr_filter import filter_argument
-from workbench.hostkvm.vcpu import HostVcpu
+from workbench.hostkvm.vcpu import KVM_CAP_SYNC_REGS, HostVcpu
 from workbench.kvm import uapi
+from workbench.kvm.cpuid_rows import checked_rows
 from workbench.kvm.filter import MsrFilter
-from workbench.kvm.guest.assembler import Program, assemble
+from workbench.kvm.guest.assembler import Program
 from workbench.kvm.guest.image import guest_image
 from workbench.kvm.guest.layout import GUEST_MEM_SIZE
+from workbench.kvm.handles import ClosedError, as_program
 from workbench.kvm.profiles import PROFILES, KvmProfile
 
 _U64 = 0xFFFF_FFFF_FFFF_FFFF
@@ -45,6 +47,8 @@ class HostKvm:
         try:
             self.vcpu_mmap_size = ioctl(self.fd, uapi.KVM_GET_VCPU_MMAP_SIZE, 0,
                                         "KVM_GET_VCPU_MMAP_SIZE")
+            # Asked once: a VM outlives its /dev/kvm handle, in KVM and here.
+            self.sync_regs = self.check_extension(KVM_CAP_SYNC_REGS)
         except BaseException:
             self.close()
             raise
@@ -52,7 +56,7 @@ class HostKvm:
     @property
     def fd(self) -> int:
         if self._device.closed:
-            raise ValueError("the /dev/kvm handle is closed")
+            raise ClosedError("the /dev/kvm handle is closed")
         return self._device.fd
 
     def check_extension(self, cap: int) -> int:
@@ -81,7 +85,7 @@ class HostKvm:
                 f"profile: the host engine is the running kernel ({running}), not "
                 f"{profile!r}; use the sim engine to model another kernel"
             )
-        rows = supported_cpuid() if cpuid is None else [tuple(row) for row in cpuid]
+        rows = supported_cpuid() if cpuid is None else checked_rows(cpuid)
         return HostVm(self, module, running, irqchip, rows)
 
     def close(self) -> None:
@@ -126,7 +130,7 @@ class HostVm:
     @property
     def fd(self) -> int:
         if self._fd.closed:
-            raise ValueError("the VM is closed")
+            raise ClosedError("the VM is closed")
         return self._fd.fd
 
     def _memory_address(self) -> int:
@@ -158,12 +162,9 @@ class HostVm:
 
         RAM is per VM on a real KVM: a second vCPU's program replaces the first one's code.
         """
-        if isinstance(program, str):
-            program = assemble(program)
-        elif isinstance(program, bytes | bytearray):
-            program = Program(bytes(program))
+        program = as_program(program)
         if self._memory is None:
-            raise ValueError("the VM is closed")
+            raise ClosedError("the VM is closed")
         for address, data in guest_image(program):
             self._memory[address : address + len(data)] = data
         vcpu_id, self._next_vcpu_id = self._next_vcpu_id, self._next_vcpu_id + 1
@@ -190,7 +191,8 @@ class HostVm:
 
     # --- lifetime ---------------------------------------------------------------------------------
     def close(self) -> None:
-        """Close the vCPUs, then the VM fd, then unmap guest RAM (idempotent)."""
+        """Close the vCPUs (each first stops and waits for a run in another thread), then
+        the VM fd, then unmap guest RAM (idempotent)."""
         for vcpu in self.vcpus:
             vcpu.close()
         self.vcpus.clear()

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from workbench.kvm.cpuid_rows import checked_rows
+
 # Leaves whose subleaf (ECX input) selects a different entry; KVM marks these with
 # KVM_CPUID_FLAG_SIGNIFCANT_INDEX (arch/x86/kvm/cpuid.c, __do_cpuid_func).
 INDEXED_LEAVES = frozenset(
@@ -149,7 +151,8 @@ class Cpuid:
     __slots__ = ("_entries", "_by_key", "_pv_base")
 
     def __init__(self, entries: Iterable[CpuidEntry | tuple[int, ...]] = ()) -> None:
-        rows = tuple(e if isinstance(e, CpuidEntry) else CpuidEntry(*map(int, e)) for e in entries)
+        rows = tuple(CpuidEntry(*row) for row in checked_rows(
+            e.to_tuple() if isinstance(e, CpuidEntry) else e for e in entries))
         self._entries = rows
         self._by_key: dict[tuple[int, int], CpuidEntry] = {}
         for e in rows:

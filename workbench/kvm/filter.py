@@ -58,6 +58,23 @@ def _bitmap_bytes(value: Any, name: str) -> bytes | None:
     raise ValueError(f"{name}: expected bytes, a hex string or a list of byte values")
 
 
+def fits_bitmap_limit(nmsrs: int) -> bool:
+    """Whether the kernel would copy a bitmap for `nmsrs` (kvm_add_msr_filter refuses more
+    than KVM_MSR_FILTER_MAX_BITMAP_SIZE bytes, and the ABI carries only a u32)."""
+    return 0 <= nmsrs <= U32_MAX and bitmap_copy_size(nmsrs) <= uapi.KVM_MSR_FILTER_MAX_BITMAP_SIZE
+
+
+def _bitmap_with(nmsrs: int, offsets: list[int], allow: bool) -> bytes:
+    """The copied-size bitmap with `offsets` set (allow) or cleared (deny, the rest set)."""
+    if not fits_bitmap_limit(nmsrs):
+        return b""
+    bits = np.zeros(bitmap_copy_size(nmsrs) * 8, dtype=np.uint8)
+    if not allow:
+        bits[:nmsrs] = 1
+    bits[offsets] = 1 if allow else 0
+    return np.packbits(bits, bitorder="little").tobytes()
+
+
 @dataclass(frozen=True)
 class MsrFilterRange:
     """One `kvm_msr_filter_range`; `bitmap=None` stands for a NULL bitmap pointer."""
@@ -74,14 +91,29 @@ class MsrFilterRange:
     def from_indices(
         cls, flags: int, base: int, nmsrs: int, allowed: Iterable[int]
     ) -> MsrFilterRange:
-        """A range whose bitmap allows exactly the MSR indices in `allowed`."""
-        bits = np.zeros(bitmap_copy_size(nmsrs) * 8, dtype=np.uint8)
+        """A range whose bitmap allows exactly the MSR indices in `allowed`.
+
+        A range the kernel refuses for its size gets no bitmap bytes (it never copies
+        them), so a huge `nmsrs` fails with EINVAL when set instead of allocating here."""
+        offsets = []
         for index in allowed:
             offset = (index - base) & U32_MAX
-            if offset >= nmsrs:
+            if not 0 <= offset < nmsrs:
                 raise ValueError(f"MSR {index:#x} is outside [{base:#x}, {base + nmsrs:#x})")
-            bits[offset] = 1
-        return cls(flags, base, nmsrs, np.packbits(bits, bitorder="little").tobytes())
+            offsets.append(offset)
+        return cls(flags, base, nmsrs, _bitmap_with(nmsrs, offsets, allow=True))
+
+    @classmethod
+    def from_denied(
+        cls, flags: int, base: int, nmsrs: int, denied: Iterable[int]
+    ) -> MsrFilterRange:
+        """A range whose bitmap allows every MSR in [base, base + nmsrs) but `denied`."""
+        offsets = []
+        for index in denied:
+            if not base <= index < base + nmsrs:
+                raise ValueError(f"MSR {index:#x} is outside [{base:#x}, {base + nmsrs:#x})")
+            offsets.append(index - base)
+        return cls(flags, base, nmsrs, _bitmap_with(nmsrs, offsets, allow=False))
 
     def bit(self, offset: int) -> bool:
         """Bit `offset` of the bitmap as the kernel reads it (zero past the given bytes)."""

@@ -13,9 +13,9 @@ import base64
 import binascii
 import errno
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -23,7 +23,7 @@ from workbench.kvm import uapi
 from workbench.kvm.cpuid import Cpuid, default_cpuid
 from workbench.kvm.exits import IoExit, MsrExit, VcpuExit
 from workbench.kvm.filter import NO_FILTER, InstalledFilter, MsrFilter, install_filter
-from workbench.kvm.guest.assembler import Program, assemble
+from workbench.kvm.guest.assembler import Program
 from workbench.kvm.guest.cpu import (
     R14,
     R15,
@@ -38,8 +38,9 @@ from workbench.kvm.guest.cpu import (
     Stop,
 )
 from workbench.kvm.guest.layout import GP_VECTOR, GUEST_MEM_SIZE
+from workbench.kvm.handles import Closed, ClosedError, as_program
 from workbench.kvm.intercepts import InterceptState, has_msr_bitmap, is_intercepted, msr_bitmap
-from workbench.kvm.msrs.base import VENDORS
+from workbench.kvm.msrs.base import DEFAULT_TSC_KHZ, VENDORS
 from workbench.kvm.msrs.emulate import MsrContext, MsrFile, MsrResult
 from workbench.kvm.msrs.numbers import (
     MSR_IA32_PRED_CMD,
@@ -58,6 +59,7 @@ _PASSTHROUGH_ON_WRITE = {
 }
 _U32 = 0xFFFF_FFFF
 _TICKS_PER_EXIT = 1000  # guest time, in TSC ticks, that one intercepted instruction costs
+INTERCEPT_COST = 1000   # instruction budget one intercepted instruction spends
 
 # The CPU model a VM gets when create_vm names no CPUID: kvm_pvm's is the AMD EPYC it runs on.
 _DEFAULT_CPU_MODEL = {"intel": "intel", "amd": "amd", "pvm": "amd"}
@@ -78,10 +80,27 @@ class MsrAccess:
     value: int           # written value, or the value read (0 when it failed)
     allowed: bool        # the filter's decision
     result: int          # MsrResult of the in-kernel handler (OK when filtered out)
-    reason: int          # KVM_MSR_EXIT_REASON_* of the failure, 0 on success
-    exited: bool         # went to user space
-    gp: bool             # #GP injected
+    reason: int = 0      # KVM_MSR_EXIT_REASON_* of the failure, 0 on success
+    exited: bool = False  # went to user space
+    gp: bool = False     # #GP injected
     passthrough: bool = False  # the intercept bitmap let it reach the MSR with no VM exit
+
+
+class PendingExit(NamedTuple):
+    """An exit user space has not answered yet, as a checkpoint keeps it: the VcpuExit is
+    kvm_run, which user space writes its answer into, so the checkpoint holds its values."""
+
+    exit_reason: int
+    rip: int
+    msr: MsrExit  # copies that nothing else holds: of() and to_exit() copy again
+    io: IoExit
+
+    @classmethod
+    def of(cls, exit_: VcpuExit) -> PendingExit:
+        return cls(exit_.exit_reason, exit_.rip, replace(exit_.msr), replace(exit_.io))
+
+    def to_exit(self) -> VcpuExit:
+        return VcpuExit(self.exit_reason, replace(self.msr), replace(self.io), self.rip)
 
 
 @dataclass(frozen=True)
@@ -92,7 +111,7 @@ class VcpuState:
     memory: bytes
     msrs: dict[int, int]
     intercepts: InterceptState
-    pending: tuple[int, int, int, int, int, int, int, int, int, int, int] | None
+    pending: PendingExit | None
     shutdown_reason: str | None
     ticks: int
     breakpoints: tuple[frozenset[int], int | None] = (frozenset(), None)
@@ -111,8 +130,14 @@ class SimKvm:
     """The sim's `/dev/kvm` handle."""
 
     engine = "sim"
+    closed = False
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise ClosedError("the /dev/kvm handle is closed")
 
     def check_extension(self, cap: int) -> int:
+        self._check_open()
         return 1 if cap in (
             uapi.KVM_CAP_X86_USER_SPACE_MSR, uapi.KVM_CAP_X86_MSR_FILTER, uapi.KVM_CAP_IRQCHIP,
         ) else 0
@@ -126,7 +151,12 @@ class SimKvm:
         *,
         ignore_msrs: bool = False,
         cstate_in_guest: bool = False,
+        tsc_khz: int | None = None,
+        host_msrs: Mapping[int, int] | None = None,
     ) -> SimVm:
+        """KVM_CREATE_VM; `tsc_khz` and `host_msrs` carry a real host's machine-dependent
+        values (workbench.kvm.host_traits) where the sim should answer as that host."""
+        self._check_open()
         vendor = vendor or "intel"
         if vendor not in VENDORS:
             raise ValueError(f"vendor: {vendor!r} is not one of {', '.join(VENDORS)}")
@@ -134,10 +164,16 @@ class SimKvm:
             cpuid = default_cpuid(_DEFAULT_CPU_MODEL[vendor])
         elif not isinstance(cpuid, Cpuid):
             cpuid = Cpuid.from_tuples(cpuid)
-        return SimVm(vendor, get_profile(profile), irqchip, cpuid, ignore_msrs, cstate_in_guest)
+        if tsc_khz is not None and not 0 < tsc_khz < 1 << 32:
+            raise ValueError(f"tsc_khz: {tsc_khz} is not a frequency in kHz (1 .. 2^32-1)")
+        vm = SimVm(vendor, get_profile(profile), irqchip, cpuid, ignore_msrs, cstate_in_guest)
+        vm.tsc_khz = tsc_khz or DEFAULT_TSC_KHZ
+        vm.host_msrs = dict(host_msrs or {})
+        return vm
 
     def close(self) -> None:
-        """Nothing to release; present so both engines close alike."""
+        """Refuse further use, as the host does; VMs made from it live on, as in KVM."""
+        self.closed = True
 
     def __enter__(self) -> SimKvm:
         return self
@@ -170,10 +206,18 @@ class SimVm:
         self.vcpus: list[SimVcpu] = []
         self.observer: Callable[[MsrAccess], None] | None = None
         self._allowed_cache: dict[tuple[int, int], bool] = {}
+        self.tsc_khz = DEFAULT_TSC_KHZ
+        self.host_msrs: dict[int, int] = {}
+        self.closed = False
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise ClosedError("the VM is closed")
 
     # --- ioctls ---------------------------------------------------------------------------
     def enable_cap(self, cap: int, *args: int) -> None:
         """KVM_ENABLE_CAP on the VM (kvm_vm_ioctl_enable_cap)."""
+        self._check_open()
         values = list(args) + [0] * (4 - len(args))
         if len(args) > 4 or any(not 0 <= a < 1 << 64 for a in values):
             raise OSError(errno.EINVAL, "args: at most four u64 arguments")
@@ -188,6 +232,7 @@ class SimVm:
 
     def set_msr_filter(self, msr_filter: MsrFilter | None) -> None:
         """KVM_X86_SET_MSR_FILTER; None clears the filter (DEFAULT_ALLOW, no ranges)."""
+        self._check_open()
         new, error = install_filter(msr_filter or MsrFilter(), self.filter, self.profile)
         if new is not self.filter:
             self.filter = new
@@ -197,16 +242,14 @@ class SimVm:
             raise error
 
     def create_vcpu(self, program: Program | bytes | str) -> SimVcpu:
-        if isinstance(program, str):
-            program = assemble(program)
-        elif isinstance(program, bytes | bytearray):
-            program = Program(bytes(program))
-        vcpu = SimVcpu(self, len(self.vcpus), program)
+        self._check_open()
+        vcpu = SimVcpu(self, len(self.vcpus), as_program(program))
         self.vcpus.append(vcpu)
         return vcpu
 
     # --- inspection (sim only) ----------------------------------------------------------------
     def msr_allowed(self, index: int, write: bool) -> bool:
+        self._check_open()
         access = uapi.KVM_MSR_FILTER_WRITE if write else uapi.KVM_MSR_FILTER_READ
         key = (index, access)
         allowed = self._allowed_cache.get(key)
@@ -216,14 +259,17 @@ class SimVm:
         return allowed
 
     def filter_map(self, first: int, count: int, write: bool) -> np.ndarray:
+        self._check_open()
         access = uapi.KVM_MSR_FILTER_WRITE if write else uapi.KVM_MSR_FILTER_READ
         return self.filter.allowed_map(first, count, access, self.profile)
 
     def save_state(self) -> VmState:
+        self._check_open()
         return VmState(self.filter, self.filter_generation, self.user_space_msr_mask,
                        tuple(vcpu.save_state() for vcpu in self.vcpus))
 
     def restore_state(self, state: VmState) -> None:
+        self._check_open()
         if len(state.vcpus) != len(self.vcpus):
             raise ValueError(f"state has {len(state.vcpus)} vCPUs, the VM {len(self.vcpus)}")
         self.filter, self.filter_generation = state.filter, state.filter_generation
@@ -233,13 +279,30 @@ class SimVm:
             vcpu.restore_state(vcpu_state)
 
     def close(self) -> None:
+        """Close the vCPUs and refuse further use (idempotent)."""
+        for vcpu in self.vcpus:
+            vcpu.close()
         self.vcpus.clear()
+        self.closed = True
 
     def __enter__(self) -> SimVm:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def inflate_memory(encoded: str) -> bytes:
+    """Guest RAM from export_state's base64 zlib text, inflated with a bound (a few KB of
+    zlib can claim gigabytes); ValueError unless it is exactly GUEST_MEM_SIZE bytes."""
+    try:
+        inflate = zlib.decompressobj()
+        memory = inflate.decompress(base64.b64decode(encoded, validate=True), GUEST_MEM_SIZE + 1)
+    except (TypeError, zlib.error, binascii.Error) as exc:
+        raise ValueError(f"memory: {exc}") from None
+    if len(memory) != GUEST_MEM_SIZE or not inflate.eof:
+        raise ValueError(f"memory: does not inflate to exactly {GUEST_MEM_SIZE} bytes")
+    return memory
 
 
 class SimVcpu:
@@ -252,7 +315,8 @@ class SimVcpu:
         self.cpu = GuestCpu(program, trap_soft_ints=vm.vendor == "pvm")
         self.ticks = 0
         self.msrs = MsrFile(
-            MsrContext(vm.vendor, vm.profile, vm.cpuid, vm.irqchip, vcpu_id), self._clock
+            MsrContext(vm.vendor, vm.profile, vm.cpuid, vm.irqchip, vcpu_id,
+                       tsc_khz=vm.tsc_khz, host_msrs=vm.host_msrs), self._clock
         )
         self.intercepts = InterceptState(cstate_in_guest=vm.cstate_in_guest)
         self.pending: VcpuExit | None = None
@@ -263,6 +327,11 @@ class SimVcpu:
         self._passed_msr_break: int | None = None
         self._bitmap: np.ndarray | None = None
         self._bitmap_generation = vm.filter_generation
+        # Sim-only bound on one run(), in guest instructions (0 = unbounded): each stretch
+        # between two intercepts runs at most what is left, and each intercept KVM handles
+        # itself costs INTERCEPT_COST. A run that spends it returns KVM_EXIT_INTR, as a
+        # watchdog's signal would, but at a deterministic place.
+        self.instruction_budget = 0
 
     def _clock(self) -> int:
         return self.ticks
@@ -274,6 +343,10 @@ class SimVcpu:
     def set_regs(self, regs: Regs | dict[str, int]) -> None:
         values = regs.as_dict() if isinstance(regs, Regs) else dict(regs)
         self.cpu.set_regs(values)
+
+    def get_tsc_khz(self) -> int:
+        """KVM_GET_TSC_KHZ."""
+        return self.msrs.ctx.tsc_khz
 
     def get_msr(self, index: int) -> int:
         """KVM_GET_MSRS: host-initiated, never filtered."""
@@ -298,10 +371,15 @@ class SimVcpu:
             return VcpuExit(uapi.KVM_EXIT_SHUTDOWN, rip=self.cpu.reg(RIP))
         resume = self._complete_pending() if self.pending is not None else None
         cpu = self.cpu
+        budget = self.instruction_budget
         while True:
-            stop = cpu.run(resume)
+            stop = cpu.run(resume, budget)
             if stop.__class__ is not SpecialInsn:
                 return self._stopped(stop)
+            if budget:
+                budget -= INTERCEPT_COST
+                if budget <= 0:
+                    return self._stopped(Stop.BUDGET)
             self.ticks += _TICKS_PER_EXIT
             outcome = self._intercept(stop)
             if outcome.__class__ is not int:
@@ -341,7 +419,7 @@ class SimVcpu:
         self.cpu.set_breakpoint(address, enabled)
 
     def _stopped(self, stop: Stop) -> VcpuExit:
-        if stop is Stop.PAUSED:
+        if stop is Stop.PAUSED or stop is Stop.BUDGET:
             return VcpuExit(uapi.KVM_EXIT_INTR, rip=self.cpu.reg(RIP))
         if stop is Stop.BREAKPOINT:
             return VcpuExit(uapi.KVM_EXIT_DEBUG, rip=self.cpu.reg(RIP))
@@ -388,7 +466,11 @@ class SimVcpu:
             if result == MsrResult.UNSUPPORTED and vm.ignore_msrs:
                 result, value = MsrResult.OK, 0 if not write else value
             if result == MsrResult.OK:
-                self._notify(insn, index, write, value, True, result, 0, False, False)
+                if vm.observer is not None:
+                    vm.observer(MsrAccess(
+                        vcpu_id=self.vcpu_id, rip=insn.address, index=index, write=write,
+                        value=value, allowed=True, result=int(result),
+                        passthrough=self._passes_through(index, write)))
                 if write:
                     self._after_wrmsr(index, value)
                 else:
@@ -400,8 +482,10 @@ class SimVcpu:
             reason = uapi.KVM_MSR_EXIT_REASON_FILTER
         exits = bool(vm.user_space_msr_mask & reason)
         if vm.observer is not None:
-            self._notify(insn, index, write, value if write else 0, allowed, result, reason,
-                         exits, not exits)
+            vm.observer(MsrAccess(
+                vcpu_id=self.vcpu_id, rip=insn.address, index=index, write=write,
+                value=value if write else 0, allowed=allowed, result=int(result), reason=reason,
+                exited=exits, gp=not exits))
         if not exits:
             return self._inject_gp(insn)
         exit_ = VcpuExit(
@@ -413,15 +497,11 @@ class SimVcpu:
         self.pending = exit_
         return exit_
 
-    def _notify(self, insn: SpecialInsn, index: int, write: bool, value: int, allowed: bool,
-                result: int, reason: int, exited: bool, gp: bool) -> None:
-        observer = self.vm.observer
-        if observer is not None:
-            passthrough = (not gp and not exited and has_msr_bitmap(self.vm.vendor)
-                           and not is_intercepted(self.msr_bitmap(), self.vm.vendor, index,
-                                                  write))
-            observer(MsrAccess(self.vcpu_id, insn.address, index, write, value, allowed,
-                               int(result), reason, exited, gp, passthrough))
+    def _passes_through(self, index: int, write: bool) -> bool:
+        """Whether the intercept bitmap lets this access reach the MSR with no VM exit."""
+        vendor = self.vm.vendor
+        return has_msr_bitmap(vendor) and not is_intercepted(self.msr_bitmap(), vendor, index,
+                                                             write)
 
     def _after_wrmsr(self, index: int, value: int) -> None:
         """vmx_set_msr / svm_set_msr: a guest's first non-zero write to SPEC_CTRL (and, in
@@ -530,17 +610,12 @@ class SimVcpu:
 
     # --- checkpoints (sim only) ------------------------------------------------------------------
     def save_state(self) -> VcpuState:
-        pending = None
-        if self.pending is not None:
-            p, m, io = self.pending, self.pending.msr, self.pending.io
-            pending = (p.exit_reason, p.rip, m.index, m.data, m.reason, m.error,
-                       io.direction, io.size, io.port, io.count, io.data)
         return VcpuState(
             context=self.cpu.save_context(),
             memory=self.cpu.read_memory(0, GUEST_MEM_SIZE),
             msrs=self.msrs.snapshot(),
             intercepts=replace(self.intercepts),
-            pending=pending,
+            pending=None if self.pending is None else PendingExit.of(self.pending),
             shutdown_reason=self.shutdown_reason,
             ticks=self.ticks,
             breakpoints=self.cpu.breakpoint_state(),
@@ -552,11 +627,7 @@ class SimVcpu:
         self.cpu.write_memory(0, state.memory)
         self.msrs.restore(state.msrs)
         self.intercepts = replace(state.intercepts)
-        self.pending = None
-        if state.pending is not None:
-            reason, rip, index, data, msr_reason, error, *io = state.pending
-            self.pending = VcpuExit(reason, MsrExit(index, data, msr_reason, error),
-                                    IoExit(*io), rip)
+        self.pending = None if state.pending is None else state.pending.to_exit()
         self.shutdown_reason = state.shutdown_reason
         self.ticks = state.ticks
         self.cpu.restore_breakpoint_state(state.breakpoints)
@@ -579,9 +650,7 @@ class SimVcpu:
     def import_state(self, data: dict[str, Any]) -> None:
         """Inverse of export_state; ValueError for data that does not fit this vCPU."""
         try:
-            memory = zlib.decompress(base64.b64decode(data["memory"], validate=True))
-            if len(memory) != GUEST_MEM_SIZE:
-                raise ValueError(f"memory: {len(memory)} bytes, expected {GUEST_MEM_SIZE}")
+            memory = inflate_memory(data["memory"])
             intercepts = InterceptState(**data["intercepts"])
             self.cpu.set_arch_state({k: int(v) for k, v in data["regs"].items()})
             self.msrs.restore({int(k): int(v) for k, v in data["msrs"].items()})
@@ -593,6 +662,16 @@ class SimVcpu:
         self.pending = None
         self._bitmap = None
 
+    def close(self) -> None:
+        """Release the guest CPU; any later call raises ClosedError (idempotent)."""
+        if not self.closed:
+            self.cpu.close()
+        self.cpu = self.msrs = Closed(f"vCPU {self.vcpu_id}")  # type: ignore[assignment]
+
+    @property
+    def closed(self) -> bool:
+        return isinstance(self.cpu, Closed)
+
     # --- inspection (sim only) ------------------------------------------------------------------
     def msr_bitmap(self) -> np.ndarray:
         """The VMX MSR bitmap / SVM MSRPM of this vCPU (bit set = intercept), read-only;
@@ -600,6 +679,8 @@ class SimVcpu:
 
         Recomputed after a filter change as KVM_REQ_MSR_FILTER_CHANGED does; 6.18's
         recalc re-derives SPEC_CTRL passthrough from its current value."""
+        if self.closed:
+            raise ClosedError(f"vCPU {self.vcpu_id} is closed")
         vm = self.vm
         if self._bitmap is None or self._bitmap_generation != vm.filter_generation:
             if self._bitmap_generation != vm.filter_generation and vm.profile.at_least(6, 0):

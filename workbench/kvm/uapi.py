@@ -38,6 +38,7 @@ def _iowr(nr: int, struct: type[ctypes.Structure]) -> int:
 KVM_API_VERSION = 12
 KVM_CAP_IRQCHIP = 0
 KVM_CAP_EXT_CPUID = 7
+KVM_CAP_GET_TSC_KHZ = 61
 KVM_CAP_X86_USER_SPACE_MSR = 188
 KVM_CAP_X86_MSR_FILTER = 189
 
@@ -262,6 +263,8 @@ KVM_CREATE_VCPU = _io(0x41)
 KVM_SET_USER_MEMORY_REGION = _iow(0x46, kvm_userspace_memory_region)
 KVM_CREATE_IRQCHIP = _io(0x60)
 KVM_RUN = _io(0x80)
+KVM_SET_TSC_KHZ = _io(0xA2)
+KVM_GET_TSC_KHZ = _io(0xA3)
 KVM_GET_REGS = _ior(0x81, kvm_regs)
 KVM_SET_REGS = _iow(0x82, kvm_regs)
 KVM_GET_SREGS = _ior(0x83, kvm_sregs)

@@ -19,7 +19,6 @@ from typing import Any
 
 import workbench.kvm
 from workbench.hostkvm import host_unavailable_reason
-from workbench.hostkvm.module import host_module
 from workbench.kvm.msrs.catalogue import msr_name
 from workbench.session.eventlog import EventKind, Flag, MsrExitReason
 from workbench.session.runner import drive
@@ -176,11 +175,14 @@ def with_volatile(sim: list[Entry], twin: list[Entry], reads: list[tuple[int, En
 
 
 def mimic_host(scenario: Scenario) -> Scenario:
-    """The scenario for a sim that should behave like this host: its CPUID and vendor (the
-    KVM module it runs), unless the scenario pins a CPUID of its own."""
+    """The scenario for a sim that should behave like this host: its CPUID, vendor (the KVM
+    module it runs) and machine-dependent values such as the TSC rate, unless the scenario
+    pins a CPUID of its own."""
     if scenario.cpuid is not None:
         return scenario
-    return dataclasses.replace(scenario, cpuid=workbench.kvm.host_cpuid(), vendor=host_module())
+    traits = workbench.kvm.host_traits()
+    return dataclasses.replace(scenario, cpuid=list(traits.cpuid), vendor=traits.module,
+                               host=traits)
 
 
 def _run(scenario: Scenario, engine: str, max_exits: int) -> list[Entry]:

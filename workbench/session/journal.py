@@ -6,12 +6,17 @@ flush, and the data reaches the disk (os.fsync) at most `sync_interval` seconds 
 at once when `sync_each` is set. A journal that was closed cleanly ends with an "end"
 record; one without it is unfinished, and `find_unfinished_journals` offers it for recovery
 unless a live journal still holds its lock (flock, released when the writer dies).
+
+Journals embed a scenario's text and every command, so they and every file written here
+are created 0600 (directories 0700): only their owner can read them. A temporary file that
+a crash left behind is recognised by the same lock and removed by the next write.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import glob
 import os
 import tempfile
 import threading
@@ -24,6 +29,7 @@ import msgspec
 
 APP_DIR = "kvm-trap-workbench"
 SUFFIX = ".jsonl"
+FILE_MODE, DIR_MODE = 0o600, 0o700
 _TAIL_BYTES = 4096
 
 
@@ -46,8 +52,9 @@ class Journal:
     def __init__(self, path: Path, *, sync_each: bool = False, sync_interval: float = 0.1,
                  exclusive: bool = True) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: IO[bytes] = open(self.path, "xb" if exclusive else "wb")  # noqa: SIM115
+        self.path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_EXCL if exclusive else os.O_TRUNC)
+        self._file: IO[bytes] = os.fdopen(os.open(self.path, flags, FILE_MODE), "wb")
         fcntl.flock(self._file.fileno(), fcntl.LOCK_EX)
         self._encoder = msgspec.json.Encoder()
         self._sync_each, self._interval = sync_each, sync_interval
@@ -61,8 +68,9 @@ class Journal:
         return self._file.closed
 
     def append(self, record: object) -> None:
-        """Write one record (a msgspec Struct or builtins) as one line, then flush."""
-        line = self._encoder.encode(record) + b"\n"
+        """Write one record (a msgspec Struct or builtins, or a line already encoded, as
+        bytes ending in a newline) as one line, then flush."""
+        line = record if isinstance(record, bytes) else self._encoder.encode(record) + b"\n"
         with self._lock:
             self._file.write(line)
             self._file.flush()
@@ -101,10 +109,17 @@ class Journal:
 
 def write_atomic(path: Path, chunks: Iterable[bytes]) -> None:
     """Write a whole file so readers see the old one or the new one, never a mix:
-    a temporary file in the same directory, fsync'ed, then os.replace()d over `path`."""
+    a temporary file (0600, locked while written) in the same directory, fsync'ed, then
+    os.replace()d over `path`. Temporary files of earlier writes that crashed are removed."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    prefix = f".{path.name}."
+    for stale in path.parent.glob(f"{glob.escape(prefix)}*.tmp"):
+        if not in_use(stale):
+            with contextlib.suppress(OSError):
+                stale.unlink()
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=path.parent)
     try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
         with os.fdopen(fd, "wb") as out:
             for chunk in chunks:
                 out.write(chunk)

@@ -168,11 +168,12 @@ def word_layers(story: PciStory, name: str, offset: int, label: str = "") -> Wor
     if dev is None or dev.closed:
         return WordLayers(offset, label, None, phys, None, 0, 0)
     virt_mask, write_mask = dev.config_map.masks(offset, 2)
-    virt = dev.vconfig.read(offset, 2)
+    virt = dev.peek_vconfig().read(offset, 2)  # BARs as the next read's fixup leaves them
     from_vconfig = virt_mask
+    user = (phys & ~virt_mask) | (virt & virt_mask)
     if offset == cs.COMMAND and dev.mse_key:
-        from_vconfig |= cs.CMD_MEMORY  # vfio_basic_config_read
-    user = (phys & ~from_vconfig) | (virt & from_vconfig)
+        from_vconfig |= cs.CMD_MEMORY  # vfio_basic_config_read ORs vconfig's MSE in
+        user |= virt & cs.CMD_MEMORY
     return WordLayers(offset, label, user, phys, virt, virt_mask, write_mask, from_vconfig)
 
 

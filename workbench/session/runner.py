@@ -8,7 +8,7 @@ prints the session's log rows; recording stores the commands.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from workbench.kvm import uapi
 from workbench.session import commands as c
@@ -44,11 +44,13 @@ def next_pci_command(session: Session) -> c.Pci | None:
     return upcoming
 
 
-def drive(session: Session, max_exits: int = 10_000) -> Iterator[c.CommandResult]:
-    """Apply the commands that play the scenario out; yield each result."""
+def drive(session: Session, max_exits: int = 10_000,
+          stopped: Callable[[], bool] = lambda: False) -> Iterator[c.CommandResult]:
+    """Apply the commands that play the scenario out; yield each result. `stopped` is
+    asked before each command: once it says so (Ctrl-C, a deadline), nothing more runs."""
     for vcpu in range(len(session.vcpus)):
         exits = 0
-        while exits < max_exits:
+        while exits < max_exits and not stopped():
             before = session.log.counters()["vcpu_exits"].get(vcpu, 0)
             result = session.apply(c.Run(vcpu=vcpu, max_exits=max_exits - exits))
             yield result
@@ -58,13 +60,16 @@ def drive(session: Session, max_exits: int = 10_000) -> Iterator[c.CommandResult
             if session.needs_answer(vcpu):
                 yield session.apply(default_answer(session, vcpu))
     for command in pci_story(session):
+        if stopped():
+            return
         yield session.apply(command)
 
 
-def run_scenario(session: Session, max_exits: int = 10_000) -> Iterator[str]:
+def run_scenario(session: Session, max_exits: int = 10_000,
+                 stopped: Callable[[], bool] = lambda: False) -> Iterator[str]:
     """One line per logged event, then each vCPU's final registers."""
     shown = 0
-    for result in drive(session, max_exits):
+    for result in drive(session, max_exits, stopped):
         if result.error is not None:
             yield f"step {result.step}: error: {result.error}"
         for row in range(shown, len(session.log)):
@@ -72,6 +77,11 @@ def run_scenario(session: Session, max_exits: int = 10_000) -> Iterator[str]:
         shown = len(session.log)
     for vcpu in range(len(session.vcpus)):
         regs = session.regs(vcpu)
-        status = "halted" if session.views[vcpu].halted else f"stopped after {max_exits} exits"
+        view = session.views[vcpu]
+        status = "halted" if view.halted else f"stopped after {max_exits} exits"
+        if view.exit_reason == uapi.KVM_EXIT_INTR:
+            status = "interrupted" if stopped() else "stopped: instruction budget spent"
+        elif view.exit_reason is None and stopped():
+            status = "not run"
         yield (f"vcpu{vcpu} {status}: rip={regs.rip:#x} rax={regs.rax:#x} rdx={regs.rdx:#x} "
                f"#GP={regs.r14}")

@@ -29,6 +29,16 @@ import msgspec
 from workbench.kvm import uapi
 from workbench.kvm.filter import MsrFilter, MsrFilterRange
 from workbench.kvm.guest.assembler import AssemblyError, Program, assemble
+from workbench.kvm.host_traits import HostTraits
+from workbench.session import scenario_checks as checks
+from workbench.session.limits import (
+    MAX_NESTING,
+    MAX_SCENARIO_BYTES,
+    U32_MAX,
+    U64_MAX,
+    read_bounded,
+    too_deep,
+)
 from workbench.vfio.story import PciScenario
 
 SCENARIO_VERSION = 1
@@ -116,6 +126,7 @@ class Scenario:
     programs: list[Program]
     handlers: dict[int, Handler]
     source: str = ""   # the TOML text loads() read; a recording embeds it to be self-contained
+    host: HostTraits | None = None  # set to make the sim answer as that real host (compare)
 
     @property
     def name(self) -> str:
@@ -137,12 +148,16 @@ def _num(value: Number, field: str) -> int:
         raise ScenarioError(f"{value!r} is not a number", field) from None
 
 
-def _range(spec: RangeSpec, where: str) -> MsrFilterRange:
+def _range_numbers(spec: RangeSpec, where: str) -> tuple[int, int, int]:
     flags = spec.flags
     if isinstance(flags, str) and flags.lower() in _RANGE_FLAGS:
         flags = _RANGE_FLAGS[flags.lower()]
-    flags = _num(flags, f"{where}.flags")
-    base, nmsrs = _num(spec.base, f"{where}.base"), _num(spec.nmsrs, f"{where}.nmsrs")
+    return (_num(flags, f"{where}.flags"), _num(spec.base, f"{where}.base"),
+            _num(spec.nmsrs, f"{where}.nmsrs"))
+
+
+def _range(spec: RangeSpec, where: str) -> MsrFilterRange:
+    flags, base, nmsrs = _range_numbers(spec, where)
     given = [name for name in ("bitmap", "allow", "deny") if getattr(spec, name) is not None]
     if len(given) > 1:
         raise ScenarioError("give one of bitmap, allow or deny", f"{where}.{given[1]}")
@@ -151,23 +166,32 @@ def _range(spec: RangeSpec, where: str) -> MsrFilterRange:
             allowed = [_num(i, f"{where}.allow") for i in spec.allow]
             return MsrFilterRange.from_indices(flags, base, nmsrs, allowed)
         if spec.deny is not None:
-            denied = {_num(i, f"{where}.deny") for i in spec.deny}
-            allowed = [base + i for i in range(nmsrs) if base + i not in denied]
-            if len(denied - {base + i for i in range(nmsrs)}):
-                raise ValueError("an index is outside the range")
-            return MsrFilterRange.from_indices(flags, base, nmsrs, allowed)
+            denied = [_num(i, f"{where}.deny") for i in spec.deny]
+            return MsrFilterRange.from_denied(flags, base, nmsrs, denied)
         bitmap = bytes.fromhex(spec.bitmap) if spec.bitmap is not None else b""
     except ValueError as exc:
         raise ScenarioError(str(exc), f"{where}.{given[0] if given else 'bitmap'}") from None
     return MsrFilterRange(flags, base, nmsrs, bitmap)
 
 
-def _filter(spec: FilterSpec) -> MsrFilter:
+def _filter_flags(spec: FilterSpec) -> int:
     if spec.flags is not None and spec.default is not None:
         raise ScenarioError("give either default or flags", "$.filter.flags")
-    flags = _num(spec.flags, "$.filter.flags") if spec.flags is not None else (
+    return _num(spec.flags, "$.filter.flags") if spec.flags is not None else (
         uapi.KVM_MSR_FILTER_DEFAULT_DENY if spec.default == "deny" else 0)
-    return MsrFilter(flags, [_range(r, f"$.filter.ranges[{i}]") for i, r in enumerate(spec.ranges)])
+
+
+def _filter_shape(spec: FilterSpec) -> MsrFilter:
+    """The filter with empty bitmaps: all the kernel checks, before any bitmap is built
+    (a huge `nmsrs` is refused here instead of filling memory)."""
+    return MsrFilter(_filter_flags(spec), [
+        MsrFilterRange(*_range_numbers(r, f"$.filter.ranges[{i}]"), b"")
+        for i, r in enumerate(spec.ranges)])
+
+
+def _filter(spec: FilterSpec) -> MsrFilter:
+    return MsrFilter(_filter_flags(spec),
+                     [_range(r, f"$.filter.ranges[{i}]") for i, r in enumerate(spec.ranges)])
 
 
 def _program(spec: VcpuSpec, where: str) -> Program:
@@ -178,6 +202,7 @@ def _program(spec: VcpuSpec, where: str) -> Program:
             raise ScenarioError(str(exc), f"{where}.code") from None
     if spec.source is None:
         raise ScenarioError("a vCPU needs source or code", where)
+    checks.check_guest_source(spec.source, f"{where}.source")
     try:
         return assemble(spec.source)
     except AssemblyError as exc:
@@ -186,6 +211,13 @@ def _program(spec: VcpuSpec, where: str) -> Program:
 
 def build(spec: ScenarioSpec) -> Scenario:
     """Turn a decoded spec into a runnable Scenario (ScenarioError names the field)."""
+    try:
+        return _build(spec)
+    except checks.FieldError as exc:
+        raise ScenarioError(str(exc), exc.field) from None
+
+
+def _build(spec: ScenarioSpec) -> Scenario:
     if spec.version != SCENARIO_VERSION:
         raise ScenarioError(
             f"version {spec.version} is not supported (this workbench reads version "
@@ -197,15 +229,25 @@ def build(spec: ScenarioSpec) -> Scenario:
             if len(row) != 6:
                 raise ScenarioError("a CPUID row is [function, index, eax, ebx, ecx, edx]",
                                     f"$.vm.cpuid[{i}]")
-            cpuid.append(tuple(_num(v, f"$.vm.cpuid[{i}]") for v in row))
+            cpuid.append(tuple(checks.in_range(_num(v, f"$.vm.cpuid[{i}]"), f"$.vm.cpuid[{i}]",
+                                               U32_MAX, "a u32 CPUID value") for v in row))
     caps = spec.caps.user_space_msr
     mask = caps if isinstance(caps, int) or caps is None else sum({_REASONS[r] for r in caps})
     handlers: dict[int, Handler] = {}
     for i, h in enumerate(spec.handlers):
-        index = _num(h.msr, f"$.handlers[{i}].msr")
+        where = f"$.handlers[{i}]"
+        index = checks.in_range(_num(h.msr, f"{where}.msr"), f"{where}.msr", U32_MAX,
+                                "a u32 MSR index")
         if index in handlers:
-            raise ScenarioError(f"MSR {index:#x} has two handlers", f"$.handlers[{i}].msr")
-        handlers[index] = Handler(index, h.kind, _num(h.value, f"$.handlers[{i}].value"))
+            raise ScenarioError(f"MSR {index:#x} has two handlers", f"{where}.msr")
+        value = checks.in_range(_num(h.value, f"{where}.value"), f"{where}.value", U64_MAX,
+                                "a u64 value")
+        handlers[index] = Handler(index, h.kind, value)
+    checks.check_vcpu_count(len(spec.vcpus))
+    checks.check_kernel(spec.vm.vendor, spec.vm.profile, mask,
+                        _filter_shape(spec.filter) if spec.filter is not None else None)
+    if spec.pci is not None:
+        checks.check_pci(spec.pci)
     return Scenario(
         spec=spec, vendor=spec.vm.vendor, profile=spec.vm.profile, irqchip=spec.vm.irqchip,
         ignore_msrs=spec.vm.ignore_msrs, cpuid=cpuid, user_space_msr_mask=mask,
@@ -217,6 +259,9 @@ def build(spec: ScenarioSpec) -> Scenario:
 
 def loads(text: str, source: str = "<scenario>") -> Scenario:
     """Parse and validate scenario TOML text."""
+    if line := too_deep(text):
+        raise ScenarioError(f"arrays or inline tables nest more than {MAX_NESTING} deep",
+                            line=line, source=source)
     try:
         tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -239,8 +284,11 @@ def loads(text: str, source: str = "<scenario>") -> Scenario:
 def load(path: str | Path) -> Scenario:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_bounded(path, MAX_SCENARIO_BYTES).decode("utf-8")
+    except OSError as exc:
+        raise ScenarioError(f"cannot read the file: {exc.strerror or exc}",
+                            source=str(path)) from None
+    except UnicodeDecodeError as exc:
         raise ScenarioError(f"cannot read the file: {exc}", source=str(path)) from None
     return loads(text, str(path))
 

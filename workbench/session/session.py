@@ -59,7 +59,7 @@ class _VcpuView:
     pending: VcpuExit | None = None
     answered: bool = False
     halted: bool = False
-    last_exit: int | None = None  # exit_reason of the last return from KVM_RUN
+    exit_reason: int | None = None  # of the last return from KVM_RUN (None: never ran)
 
 
 @dataclass
@@ -95,6 +95,8 @@ class Session:
         s = self.scenario
         self.kvm = workbench.kvm.open(self.engine)
         extra = {"ignore_msrs": s.ignore_msrs} if self.engine == "sim" else {}
+        if self.engine == "sim" and s.host is not None:
+            extra.update(tsc_khz=s.host.tsc_khz, host_msrs=s.host.msrs)
         self.vm = self.kvm.create_vm(vendor=s.vendor if self.engine == "sim" else None,
                                      profile=s.profile, irqchip=s.irqchip, cpuid=s.cpuid,
                                      **extra)
@@ -284,8 +286,7 @@ class Session:
             return False
         self.log.append_exit(exit_, index, self.step)
         view = self.views[index]
-        view.last_exit = exit_.exit_reason
-        reason = exit_.exit_reason
+        reason = view.exit_reason = exit_.exit_reason
         if reason in MSR_EXITS:
             view.pending = exit_
             view.answered = self.handlers.answer(exit_)
@@ -321,7 +322,7 @@ class Session:
 
     def last_exit(self, vcpu: int) -> int | None:
         """The exit_reason of the vCPU's last return from KVM_RUN (None: it never ran)."""
-        return self.views[vcpu].last_exit
+        return self.views[vcpu].exit_reason
 
     def needs_answer(self, vcpu: int) -> bool:
         view = self.views[vcpu]
@@ -400,7 +401,7 @@ class Session:
             vm=self.vm.save_state(),
             pci=None if self.pci is None else self.pci.clone(self._on_vfio),
             handlers=(dict(self.handlers.rules), dict(self.handlers.registers)),
-            views=[(v.pending is not None, v.answered, v.halted, v.last_exit)
+            views=[(v.pending is not None, v.answered, v.halted, v.exit_reason)
                    for v in self.views],
         ))
 
@@ -421,8 +422,8 @@ class Session:
         rules, registers = checkpoint.handlers
         self.handlers.rules, self.handlers.registers = dict(rules), dict(registers)
         self.views = [
-            _VcpuView(vcpu.pending if has_pending else None, answered, halted, last_exit)
-            for vcpu, (has_pending, answered, halted, last_exit) in zip(
+            _VcpuView(vcpu.pending if has_pending else None, answered, halted, exit_reason)
+            for vcpu, (has_pending, answered, halted, exit_reason) in zip(
                 self.vcpus, checkpoint.views, strict=True)
         ]
         self.step = checkpoint.step

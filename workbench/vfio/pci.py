@@ -18,6 +18,9 @@ from workbench.vfio import config_space as cs
 from workbench.vfio.config_space import ConfigSpace
 
 PAGE_SIZE = 0x1000
+ROM_INDEX = 6  # PCI_ROM_RESOURCE: the expansion ROM follows the six standard BARs
+ROM_MIN_SIZE = 0x800  # the ROM BAR's address field starts at bit 11
+ROM_MAX_SIZE = 0x100_0000
 
 # Standard capability IDs (pci_regs.h PCI_CAP_ID_*) and their registers.
 CAP_ID_PM = 0x01
@@ -103,6 +106,20 @@ class BarSpec:
         return (cs.BAR_MEM_TYPE_64 if self.is_64 else 0) | (
             cs.BAR_MEM_PREFETCH if self.prefetch else 0
         )
+
+
+def rom_spec(size: object) -> BarSpec:
+    """An expansion ROM's size as a BarSpec (32-bit memory, no flags)."""
+    if (
+        isinstance(size, bool)
+        or not isinstance(size, int)
+        or not ROM_MIN_SIZE <= size <= ROM_MAX_SIZE
+        or size & (size - 1)
+    ):
+        raise ValueError(
+            f"ROM size must be a power of two in {ROM_MIN_SIZE:#x}..{ROM_MAX_SIZE:#x}, got {size!r}"
+        )
+    return BarSpec(size, "mem32")
 
 
 def check_bar_layout(specs: list[BarSpec | None]) -> None:
@@ -191,6 +208,7 @@ class PciFunction:
         self.config = ConfigSpace()
         self.wmask = bytearray(cs.CONFIG_SPACE_SIZE)
         self.bars: list[Bar | None] = list(bars) + [None] * (cs.NUM_BARS - len(bars))
+        self.rom: Bar | None = None  # the expansion ROM resource, where the host gave one
         # PCI core flags (include/linux/pci.h), set by system.py / sriov.py.
         self.is_virtfn = False
         self.physfn: PciFunction | None = None
@@ -239,6 +257,13 @@ class PciFunction:
             if bar.spec.is_64:
                 high_mask = (~(bar.size - 1) >> 32) & 0xFFFFFFFF
                 self._set(off + 4, 4, bar.address >> 32, high_mask)
+
+    def _init_rom_register(self, rom: Bar | None) -> None:
+        """The ROM BAR holds the host's address with decoding off (the enable bit clear)."""
+        self.rom = rom
+        if rom is not None:
+            mask = ~(rom.size - 1) & 0xFFFFF800
+            self._set(cs.ROM_ADDRESS, 4, rom.address & mask, mask | cs.ROM_ENABLE)
 
     def add_capability(self, cap_id: int, length: int) -> int:
         """Append a standard capability to the list at 0x34; return its offset."""

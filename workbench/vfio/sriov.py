@@ -82,6 +82,7 @@ class PhysicalFunction(PciFunction):
         vf_stride: int,
         vf_bar_specs: list[BarSpec | None],
         vf_bar_addresses: list[int],
+        rom: Bar | None = None,
     ) -> None:
         super().__init__(address, dev_id, vendor_id, device_id, bars)
         self.vf_bar_specs: list[BarSpec | None] = list(vf_bar_specs) + [None] * (
@@ -91,6 +92,7 @@ class PhysicalFunction(PciFunction):
         self.on_control_change: Callable[[int, int, int, Site], None] | None = None
         self._init_header(vendor_id, device_id, PF_COMMAND_WMASK, interrupt_pin=1)
         self._init_bar_registers(decode_in_config=True)
+        self._init_rom_register(rom)
         self.add_pm_capability()
         self.add_exp_capability()
         self.sriov_pos = self._add_sriov(

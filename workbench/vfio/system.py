@@ -17,15 +17,15 @@ from typing import TYPE_CHECKING, Any
 from workbench.vfio import config_space as cs
 from workbench.vfio.events import EventKind, Observer, PciFlag, Site, TrapEvent
 from workbench.vfio.pci import (
-    Bar,
     BarSpec,
     FunctionKind,
     PciAddress,
     PciFunction,
-    RegisterFile,
     check_bar_layout,
+    rom_spec,
 )
 from workbench.vfio.profiles import VfioProfile, check_platform, get_profile
+from workbench.vfio.resources import ResourceAllocator
 from workbench.vfio.sriov import (
     FirmwareVirtualFunction,
     PhysicalFunction,
@@ -44,9 +44,6 @@ DEFAULT_VENDOR = 0x15B3
 DEFAULT_PF_DEVICE = 0x1017
 DEFAULT_VF_DEVICE = 0x1018
 
-MEM32_WINDOW = 0xC000_0000
-MEM64_WINDOW = 0x40_0000_0000
-IO_WINDOW = 0x1000
 NO_DEVICE = "----:--:--.-"
 
 
@@ -84,9 +81,7 @@ class PciSystem:
         self._next_dev_id = 0
         self._next_bus = 1
         self._next_domain = 0
-        self._mem32 = MEM32_WINDOW
-        self._mem64 = MEM64_WINDOW
-        self._io = IO_WINDOW
+        self.resources = ResourceAllocator()
         self._open: dict[int, VfioPciDevice] = {}
 
     def __repr__(self) -> str:
@@ -134,31 +129,6 @@ class PciSystem:
 
     # -- resources ----------------------------------------------------------------
 
-    def _alloc(self, spec: BarSpec, count: int = 1) -> int:
-        """Place a BAR (or `count` VF slices of one), naturally aligned, deterministically."""
-        size = spec.size * count
-        align = spec.size
-        if spec.is_io:
-            base = (self._io + align - 1) & ~(align - 1)
-            self._io = base + size
-        elif spec.is_64:
-            base = (self._mem64 + align - 1) & ~(align - 1)
-            self._mem64 = base + size
-        else:
-            base = (self._mem32 + align - 1) & ~(align - 1)
-            self._mem32 = base + size
-            if self._mem32 > 0xFFFF_FFFF:
-                raise ValueError("32-bit memory window exhausted; use smaller or mem64 BARs")
-        return base
-
-    def _bars(self, specs: list[BarSpec | None], ident: int) -> list[Bar | None]:
-        return [
-            None
-            if spec is None
-            else Bar(i, spec, self._alloc(spec), RegisterFile(spec.size, ident))
-            for i, spec in enumerate(specs)
-        ]
-
     def _new_dev_id(self) -> int:
         dev_id = self._next_dev_id
         self._next_dev_id += 1
@@ -194,8 +164,9 @@ class PciSystem:
         vf_stride: int = 1,
         domain: int | None = None,
         bus: int | None = None,
+        rom_size: int | None = None,
     ) -> PhysicalFunction:
-        """Add a PF with an SR-IOV capability (defaults: 16 KiB 64-bit BAR 0, 8 VFs)."""
+        """Add a PF with an SR-IOV capability (defaults: 16 KiB 64-bit BAR 0, 8 VFs, no ROM)."""
         _int_arg("vendor_id", vendor_id, 0, 0xFFFE)
         _int_arg("device_id", device_id, 0, 0xFFFF)
         _int_arg("vf_device_id", vf_device_id, 0, 0xFFFF)
@@ -206,10 +177,13 @@ class PciSystem:
         vf_specs = _bar_list("vf_bars", vf_bars, [BarSpec(0x4000, "mem64")])
         if any(s is not None and s.is_io for s in vf_specs):
             raise ValueError("vf_bars: VF BARs are memory BARs (SR-IOV has no I/O VF BARs)")
+        if rom_size is not None:
+            rom_spec(rom_size)  # refuse a bad size before anything is placed
         address = self._place(domain, bus)
         dev_id = self._new_dev_id()
-        pf_bars = self._bars(pf_specs, device_ident(vendor_id, device_id, 0))
-        vf_addresses = [0 if s is None else self._alloc(s, total_vfs) for s in vf_specs]
+        ident = device_ident(vendor_id, device_id, 0)
+        pf_bars = self.resources.bars(pf_specs, ident)
+        vf_addresses = [0 if s is None else self.resources.alloc(s, total_vfs) for s in vf_specs]
         pf = PhysicalFunction(
             address,
             dev_id,
@@ -222,6 +196,7 @@ class PciSystem:
             vf_stride=vf_stride,
             vf_bar_specs=vf_specs,
             vf_bar_addresses=vf_addresses,
+            rom=self.resources.rom(rom_size, ident),
         )
         pf.on_control_change = lambda old, new, num, site: self.emit(
             EventKind.SRIOV_CONTROL,
@@ -323,7 +298,7 @@ class PciSystem:
             dev_id,
             vendor_id,
             device_id,
-            self._bars(specs, device_ident(vendor_id, device_id, 0x100 + vfn - 1)),
+            self.resources.bars(specs, device_ident(vendor_id, device_id, 0x100 + vfn - 1)),
             vfn=vfn,
             kind=FunctionKind.DETACHED_VF,
         )

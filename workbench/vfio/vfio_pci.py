@@ -29,6 +29,7 @@ from workbench.vfio.pci import (
     PciFunction,
 )
 from workbench.vfio.perms import build_config_map
+from workbench.vfio.vbars import bar_fixup, need_bar_restore, saved_bars, write_saved_bars
 
 if TYPE_CHECKING:
     from workbench.vfio.system import PciSystem
@@ -84,7 +85,7 @@ class VfioPciDevice:
         system.pci_enable_device(function)
         self.vconfig, self.rbar = self._config_init()
         self.config_map = build_config_map(function.config_read, self.vconfig)
-        self._bar_fixup()
+        self._bardirty = True  # vfio_bar_fixup runs on the first BAR read, then after writes
         system.emit(
             EventKind.VFIO_OPEN,
             function,
@@ -111,21 +112,11 @@ class VfioPciDevice:
     # -- open ---------------------------------------------------------------------
 
     def _config_init(self) -> tuple[ConfigSpace, tuple[int, ...]]:
-        """vfio_config_init: copy the device, save the real BARs, patch what VFs lack."""
+        """vfio_config_init: copy the device (BARs included), save the real BARs, patch IDs."""
         fn = self.function
         vconfig = ConfigSpace()
         for off in range(0, cs.CONFIG_SPACE_SIZE, 4):
             vconfig.write(off, 4, fn.config_read(off, 4))
-        rbar = tuple(vconfig.read(cs.bar_offset(i), 4) for i in range(cs.NUM_BARS)) + (
-            vconfig.read(cs.ROM_ADDRESS, 4),
-        )
-        # The user sees BARs at their resource addresses (a VF's own BARs read 0).
-        for bar in fn.bars:
-            if bar is not None:
-                off = cs.bar_offset(bar.index)
-                vconfig.write(off, 4, bar.address & 0xFFFFFFFF)
-                if bar.spec.is_64:
-                    vconfig.write(off + 4, 4, bar.address >> 32)
         if fn.is_virtfn:
             vconfig.write(cs.VENDOR_ID, 2, fn.vendor)
             vconfig.write(cs.DEVICE_ID, 2, fn.device)
@@ -133,28 +124,15 @@ class VfioPciDevice:
         if self.mse_key:
             # "For consistency with PFs": pci_enable_device could not set MSE here.
             vconfig.write(cs.COMMAND, 2, vconfig.read(cs.COMMAND, 2) | cs.CMD_MEMORY)
-        return vconfig, rbar
+        return vconfig, saved_bars(fn)
 
-    def _bar_fixup(self) -> None:
-        """vfio_bar_fixup: make the virtual BARs size themselves like hardware."""
-        v = self.vconfig
-        skip = False
-        for i in range(cs.NUM_BARS):
-            off = cs.bar_offset(i)
-            if skip:
-                skip = False
-                continue
-            bar = self.function.bars[i]
-            if bar is None:
-                v.write(off, 4, 0)  # unmapped by the host = unimplemented to the user
-                continue
-            mask = ~(bar.size - 1)
-            low_bits = 0x3 if bar.spec.is_io else 0xF
-            v.write(off, 4, (v.read(off, 4) & mask & ~low_bits) | bar.spec.flags)
-            if bar.spec.is_64:
-                v.write(off + 4, 4, v.read(off + 4, 4) & (mask >> 32) & 0xFFFFFFFF)
-                skip = True
-        v.write(cs.ROM_ADDRESS, 4, 0)  # no modelled function has an option ROM
+    def peek_vconfig(self) -> ConfigSpace:
+        """vconfig as the next config read finds it (BARs fixed up), leaving the device as is."""
+        if not self._bardirty:
+            return self.vconfig
+        view = self.vconfig.copy()
+        bar_fixup(self.function, view)
+        return view
 
     def close(self) -> None:
         """Release the device (the file descriptor's last close)."""
@@ -179,13 +157,15 @@ class VfioPciDevice:
         """Read config space as the user sees it (merge of device and vconfig)."""
         self._check_open()
         cs.check_access(offset, size)
+        if cs.is_bar_offset(offset) and self._bardirty:
+            bar_fixup(self.function, self.vconfig)
+            self._bardirty = False
         virt_mask, _ = self.config_map.masks(offset, size)
         phys = self.function.config_read(offset, size)
         virt = self.vconfig.read(offset, size)
         value = (phys & ~virt_mask) | (virt & virt_mask)
         if offset == cs.COMMAND and self.mse_key:
-            # vfio_basic_config_read masks the virtual MSE into the result.
-            value = (value & ~cs.CMD_MEMORY) | (virt & cs.CMD_MEMORY)
+            value |= virt & cs.CMD_MEMORY  # vfio_basic_config_read ORs the virtual MSE in
         self.system.emit(
             EventKind.CONFIG_READ,
             self.function,
@@ -208,8 +188,7 @@ class VfioPciDevice:
             self._command_write(size, value)
         else:
             self._default_write(offset, size, value)
-            if cs.is_bar_offset(offset):
-                self._bar_fixup()
+            self._bardirty |= cs.is_bar_offset(offset)
             self._cap_write_side_effects(offset, size)
         virt_mask, _ = self.config_map.masks(offset, size)
         self.system.emit(
@@ -258,7 +237,7 @@ class VfioPciDevice:
             reasons |= RestoreReason.MEM
         if new_cmd & cs.CMD_IO and virt_cmd & cs.CMD_IO and not phys_cmd & cs.CMD_IO:
             reasons |= RestoreReason.IO
-        if self._need_bar_restore():
+        if need_bar_restore(fn, self.rbar):
             reasons |= RestoreReason.BAR_MISMATCH
         if reasons:
             self._bar_restore(reasons)
@@ -267,21 +246,12 @@ class VfioPciDevice:
         virt_now = self.vconfig.read(cs.COMMAND, 2)
         self.vconfig.write(cs.COMMAND, 2, (virt_now & ~keep) | (new_cmd & keep))
 
-    def _need_bar_restore(self) -> bool:
-        """vfio_need_bar_restore: does any implemented BAR differ from the saved value?"""
-        return any(
-            saved and self.function.config_read(cs.bar_offset(i), 4) != saved
-            for i, saved in enumerate(self.rbar[: cs.NUM_BARS])
-        )
-
     def _bar_restore(self, reasons: RestoreReason) -> None:
         """vfio_bar_restore: rewrite the real BARs, except for VFs (is_virtfn)."""
         fn = self.function
         if fn.is_virtfn:
             return
-        for i, saved in enumerate(self.rbar[: cs.NUM_BARS]):
-            fn.config_write(cs.bar_offset(i), 4, saved)
-        fn.config_write(cs.ROM_ADDRESS, 4, self.rbar[cs.NUM_BARS])
+        write_saved_bars(fn, self.rbar)
         self.system.emit(EventKind.BAR_RESTORE, fn, site=Site.VFIO_BAR_RESTORE, arg=reasons)
 
     def _cap_write_side_effects(self, offset: int, size: int) -> None:

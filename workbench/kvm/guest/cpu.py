@@ -35,7 +35,6 @@ _ARCH_EXTRA = {
 }
 _UNTIL_NEVER = ctypes.c_uint64(0xFFFF_FFFF_FFFF_FFFF)
 _NO_TIMEOUT = ctypes.c_uint64(0)
-_COUNT = {0: ctypes.c_size_t(0), 1: ctypes.c_size_t(1)}
 RFLAGS_RESET = 0x2
 
 
@@ -77,6 +76,7 @@ class Stop(enum.IntEnum):
     PAUSED = 3     # pause() from another thread
     STEPPED = 4    # step() retired one ordinary instruction
     BREAKPOINT = 5  # at an address breakpoint, not yet executed
+    BUDGET = 6     # run(limit=N) executed N instructions without reaching an intercept
 
 
 def scan(program: Program, soft_ints: bool = False) -> dict[int, SpecialInsn]:
@@ -131,6 +131,14 @@ class GuestCpu:
         self.set_regs({name: 0 for name in REG_NAMES} | {
             "rsp": GUEST_STACK_TOP, "rip": program.base, "rflags": RFLAGS_RESET,
         })
+
+    def close(self) -> None:
+        """Free Unicorn's RAM and translation buffer now (idempotent). The hooks' bound
+        methods tie the engine and this object in a cycle that only the cyclic GC breaks,
+        often after the next vCPUs have run out of address space."""
+        if self._handle:
+            unicorn.Uc.release_handle(self._handle)
+            self._handle.value = None   # the engine's own finalizer then skips uc_close
 
     # --- registers (hot path: direct libunicorn calls) -----------------------------------
     def reg(self, uc_reg: int) -> int:
@@ -250,10 +258,11 @@ class GuestCpu:
         self._pause_requested = True
         fastuc.emu_stop(self._handle)
 
-    def run(self, start: int | None = None) -> SpecialInsn | Stop:
+    def run(self, start: int | None = None, limit: int = 0) -> SpecialInsn | Stop:
         """Run from `start` (default: RIP) until an intercepted instruction (returned, not
-        yet executed), a fault (Stop.SHUTDOWN, see `fault`) or pause() (Stop.PAUSED).
-        Passing `start` saves writing RIP: emu_start sets it."""
+        yet executed), a fault (Stop.SHUTDOWN, see `fault`), pause() (Stop.PAUSED) or, with
+        `limit`, that many instructions (Stop.BUDGET; Unicorn counts them, so where the
+        guest stops is deterministic). Passing `start` saves writing RIP."""
         rip = self.reg(RIP) if start is None else start
         if self._breakpoints and rip in self._breakpoints and self._pass_breakpoint != rip:
             self.set_reg(RIP, rip)
@@ -265,7 +274,7 @@ class GuestCpu:
                 self.set_reg(RIP, rip)
             self._pass_breakpoint = None
             return special
-        return self._emulate(rip, 0)
+        return self._emulate(rip, limit, Stop.BUDGET)
 
     def step(self) -> SpecialInsn | Stop:
         """Execute one ordinary instruction (Stop.STEPPED), or return the intercepted one
@@ -274,12 +283,12 @@ class GuestCpu:
         special = self.specials.get(rip)
         if special is not None:
             return special
-        stop = self._emulate(rip, 1)
+        stop = self._emulate(rip, 1, Stop.STEPPED)
         if stop.__class__ is SpecialInsn or (stop is Stop.PAUSED and self.reg(RIP) != rip):
             return Stop.STEPPED
         return stop
 
-    def _emulate(self, rip: int, count: int) -> SpecialInsn | Stop:
+    def _emulate(self, rip: int, count: int, counted_out: Stop) -> SpecialInsn | Stop:
         self._stop_at = None
         self._break_at = None
         self.fault = None
@@ -288,7 +297,7 @@ class GuestCpu:
             self.set_reg(RIP, rip)
             return Stop.PAUSED
         status = fastuc.emu_start(self._handle, ctypes.c_uint64(rip), _UNTIL_NEVER,
-                                  _NO_TIMEOUT, _COUNT[count])
+                                  _NO_TIMEOUT, ctypes.c_size_t(count))
         if status:
             self.fault = f"{unicorn.UcError(status)} at {self.reg(RIP):#x}"
             return Stop.SHUTDOWN
@@ -302,7 +311,7 @@ class GuestCpu:
         self._pass_breakpoint = None
         if self._stop_at is not None:
             return self.specials[self._stop_at]
-        if count:
-            return Stop.STEPPED
+        if count and (counted_out is Stop.STEPPED or not self._pause_requested):
+            return counted_out   # a pause that lands as the count runs out is a pause
         self._pause_requested = False
         return Stop.PAUSED

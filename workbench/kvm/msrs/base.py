@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from workbench.kvm.cpuid import Cpuid
 from workbench.kvm.msrs.numbers import EFER_LMA, EFER_LME
@@ -12,6 +13,9 @@ from workbench.kvm.profiles import KvmProfile
 # The KVM vendor modules the sim models: kvm_intel (VMX), kvm_amd (SVM) and kvm_pvm (PVM,
 # out of tree, as on the 6.18-fc development host).
 VENDORS = ("intel", "amd", "pvm")
+# The sim's TSC rate when nobody says otherwise (KVM_GET_TSC_KHZ, MSR_PVM_TSC_KHZ): 2 GHz, a
+# round figure; a sim that mimics a real host takes that host's rate (host_traits.py).
+DEFAULT_TSC_KHZ = 2_000_000
 
 
 class MsrResult(enum.IntEnum):
@@ -41,6 +45,10 @@ class MsrContext:
     enforce_pv_cpuid: bool = False
     # EFER as the guest runtime leaves it after entering long mode (via KVM_SET_SREGS).
     boot_efer: int = EFER_LME | EFER_LMA
+    tsc_khz: int = DEFAULT_TSC_KHZ
+    # Values of machine-dependent MSRs read from a real host (host_traits.HOST_FACT_MSRS):
+    # they replace the modelled reset value of those rows.
+    host_msrs: Mapping[int, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.vendor not in VENDORS:

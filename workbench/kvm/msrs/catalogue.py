@@ -534,9 +534,10 @@ def _pvm_rows() -> list[MsrInfo]:
         r(n.MSR_PVM_SIGNATURE, "PVM_SIGNATURE", "const", "unsupported", reset=0x4D5650,
           notes="reads 'PVM'; writes unknown", description="PVM signature"),
         r(n.MSR_PVM_INFO, "PVM_INFO", "const", "unsupported", reset=0x1FF,
-          notes="reads 0x1ff; writes unknown", description="PVM information"),
-        r(n.MSR_PVM_TSC_KHZ, "PVM_TSC_KHZ", "const", "unsupported", reset=0x279D00,
-          notes="reads 2596096, the host's TSC frequency in kHz; writes unknown",
+          notes="reads 0x1ff on the EPYC development host (the host's value where the sim "
+                "mimics a host); writes unknown", description="PVM information"),
+        r(n.MSR_PVM_TSC_KHZ, "PVM_TSC_KHZ", "tsc_khz", "unsupported", reset=None,
+          notes="reads the VM's TSC frequency in kHz (KVM_GET_TSC_KHZ); writes unknown",
           description="PVM TSC frequency"),
         r(n.MSR_PVM_LAST, "PVM_LAST", "invalid", "invalid",
           notes="INVALID both ways; the indices between it and PVM_TSC_KHZ are unknown",

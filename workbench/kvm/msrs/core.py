@@ -69,7 +69,13 @@ def read_value(f: MsrFile, info: MsrInfo, index: int, host: bool) -> tuple[MsrRe
 
 
 def read_const(f: MsrFile, info: MsrInfo, index: int, host: bool) -> tuple[MsrResult, int]:
-    return OK, info.reset or 0
+    """A fixed value: the modelled one, or the real host's where the sim mimics a host."""
+    return OK, f.ctx.host_msrs.get(index, info.reset or 0)
+
+
+def read_tsc_khz(f: MsrFile, info: MsrInfo, index: int, host: bool) -> tuple[MsrResult, int]:
+    """The VM's TSC frequency in kHz (what KVM_GET_TSC_KHZ reports)."""
+    return OK, f.ctx.tsc_khz
 
 
 def read_host(f: MsrFile, info: MsrInfo, index: int, host: bool) -> tuple[MsrResult, int]:
@@ -383,8 +389,8 @@ def write_cet(f: MsrFile, info: MsrInfo, index: int, value: int, host: bool) -> 
 
 
 READERS = {
-    "value": read_value, "const": read_const, "host": read_host, "tsc": read_tsc,
-    "tsc_aux": read_tsc_aux, "hsave": read_hsave, "cet": read_cet,
+    "value": read_value, "const": read_const, "tsc_khz": read_tsc_khz, "host": read_host,
+    "tsc": read_tsc, "tsc_aux": read_tsc_aux, "hsave": read_hsave, "cet": read_cet,
 }
 WRITERS = {
     "store": write_store, "ignore": write_ignore, "host": write_host,

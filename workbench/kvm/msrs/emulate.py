@@ -86,7 +86,8 @@ class MsrFile:
             n.MSR_IA32_TSC: 0,
             n.MSR_IA32_APICBASE: base | (n.APICBASE_BSP if ctx.vcpu_id == 0 else 0),
             n.MSR_IA32_UCODE_REV: core.UCODE_REV[ctx.vendor],
-            n.MSR_IA32_ARCH_CAPABILITIES: core.ARCH_CAPABILITIES[ctx.vendor],
+            n.MSR_IA32_ARCH_CAPABILITIES: ctx.host_msrs.get(
+                n.MSR_IA32_ARCH_CAPABILITIES, core.ARCH_CAPABILITIES[ctx.vendor]),
             n.MSR_EFER: ctx.boot_efer,
         })
         if ctx.vendor == "amd":

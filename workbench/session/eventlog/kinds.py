@@ -4,16 +4,23 @@ One IntEnum spans both sources so a row needs a single u8 to say what it is: KVM
 session events below 64, and every workbench.vfio EventKind at 64 + its own value (the
 vfio value is also kept in the row's `vkind` column). The comments on each member say
 what the generic columns hold for that kind, like workbench.vfio.events does.
-
-The few KVM ABI numbers the adapters need are repeated here instead of imported from
-workbench.kvm.uapi: importing that package loads the whole simulator, and the log must stay
-importable (and cheap) without it. The tests check them against uapi.
 """
 
 from __future__ import annotations
 
 from enum import IntEnum, IntFlag
 
+from workbench.kvm.uapi import (
+    KVM_EXIT_HLT,
+    KVM_EXIT_INTR,
+    KVM_EXIT_IO,
+    KVM_EXIT_SHUTDOWN,
+    KVM_EXIT_X86_RDMSR,
+    KVM_EXIT_X86_WRMSR,
+    KVM_MSR_EXIT_REASON_FILTER,
+    KVM_MSR_EXIT_REASON_INVAL,
+    KVM_MSR_EXIT_REASON_UNKNOWN,
+)
 from workbench.vfio.events import EventKind as VfioKind
 
 VFIO_BASE = 64
@@ -79,19 +86,10 @@ class Flag(IntFlag):
 class MsrExitReason(IntFlag):
     """KVM_MSR_EXIT_REASON_* (include/uapi/linux/kvm.h): the `reason` column's bits."""
 
-    INVAL = 1 << 0
-    UNKNOWN = 1 << 1
-    FILTER = 1 << 2
+    INVAL = KVM_MSR_EXIT_REASON_INVAL
+    UNKNOWN = KVM_MSR_EXIT_REASON_UNKNOWN
+    FILTER = KVM_MSR_EXIT_REASON_FILTER
 
-
-# struct kvm_run exit_reason values the adapters tell apart (include/uapi/linux/kvm.h).
-KVM_EXIT_IO = 2
-KVM_EXIT_HLT = 5
-KVM_EXIT_SHUTDOWN = 8
-KVM_EXIT_INTR = 10
-KVM_EXIT_X86_RDMSR = 29
-KVM_EXIT_X86_WRMSR = 30
-KVM_EXIT_IO_OUT = 1
 
 EXIT_KIND_OF_REASON: dict[int, EventKind] = {
     KVM_EXIT_X86_RDMSR: EventKind.MSR_EXIT,

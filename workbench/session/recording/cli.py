@@ -11,10 +11,19 @@ import sys
 from pathlib import Path
 
 from workbench.kvm.guest.assembler import AssemblyError
+from workbench.session.limits import MAX_EXITS
 from workbench.session.recording import is_recording
+from workbench.session.recording.partials import keep, partial_path, recover_partials
 from workbench.session.recording.reader import RecordingError, read_recording
 from workbench.session.recording.recorder import Recorder
 from workbench.session.recording.replay import Replay
+from workbench.session.run_limits import (
+    EXIT_INTERRUPTED,
+    Limits,
+    Stopper,
+    bounded,
+    stop_message,
+)
 from workbench.session.runner import drive
 from workbench.session.scenario import ScenarioError, load
 from workbench.session.session import Session
@@ -26,11 +35,26 @@ def _error(message: str) -> None:
     print(f"workbench: {message}", file=sys.stderr)
 
 
-def record(scenario: Path, output: Path, engine: str = "sim", steps: int = 10_000) -> int:
+def _recover(output: Path) -> None:
+    """Say what interrupted runs of `workbench record -o output` left, and keep it."""
+    for note in recover_partials(output):
+        _error(f"note: {note}")
+
+
+def record(scenario: Path, output: Path, engine: str = "sim", steps: int = 10_000,
+           limits: Limits | None = None) -> int:
     """Drive the scenario to its end, journaling beside `output`; on success the finished
-    journal replaces `output` in one rename, so an old recording is never half-overwritten."""
-    if steps < 1:
-        _error("--steps must be at least 1")
+    journal replaces `output` in one rename, so an old recording is never half-overwritten.
+    A run stopped by Ctrl-C or the deadline is recorded as far as it went. What earlier,
+    interrupted runs left beside `output` is recovered first (see partials)."""
+    _recover(output)
+    limits = limits or Limits()
+    if not 1 <= steps <= MAX_EXITS:
+        problem = f"--steps must be 1..{MAX_EXITS} (a recorded run replays at most that many exits)"
+    else:
+        problem = limits.check()
+    if problem is not None:
+        _error(problem)
         return UNUSABLE
     try:
         session = Session(load(scenario), engine=engine)
@@ -40,7 +64,7 @@ def record(scenario: Path, output: Path, engine: str = "sim", steps: int = 10_00
     except (OSError, ValueError, RuntimeError) as exc:
         _error(f"{scenario}: {exc}")
         return 1
-    partial = output.with_name(f".{output.name}.{os.getpid()}.partial.jsonl")
+    partial = partial_path(output)
     try:
         recorder = Recorder.start(session, partial)
     except OSError as exc:
@@ -48,11 +72,13 @@ def record(scenario: Path, output: Path, engine: str = "sim", steps: int = 10_00
         session.close()
         return 1
     try:
-        for _ in drive(session, steps):
-            pass
+        with bounded(session, limits) as stopper:
+            for _ in drive(session, steps, lambda: stopper.stopped):
+                pass
     except (OSError, ValueError, RuntimeError) as exc:
         recorder.journal.close()
-        _error(f"{exc} (the commands so far are in {partial})")
+        kept = keep(partial, output)
+        _error(f"{exc}" + (f" (the commands so far are in {kept})" if kept else ""))
         return 1
     finally:
         session.close()
@@ -63,10 +89,20 @@ def record(scenario: Path, output: Path, engine: str = "sim", steps: int = 10_00
     os.replace(partial, output)
     print(f"recorded {len(session.history)} commands, {len(session.log)} events: "
           f"{scenario} -> {output}")
-    return 0
+    return _stopped_status(stopper, limits)
+
+
+def _stopped_status(stopper: Stopper, limits: Limits) -> int:
+    """0 for a run that went to its end, else say why it did not and return 130 (Ctrl-C)
+    or 1 (the deadline)."""
+    if not stopper.stopped:
+        return 0
+    _error(stop_message(stopper, limits))
+    return EXIT_INTERRUPTED if stopper.reason == "interrupted" else 1
 
 
 def _open(path: Path, engine: str) -> tuple[Replay | None, int]:
+    _recover(path)
     try:
         return Replay(read_recording(path), engine), 0
     except RecordingError as exc:
@@ -77,24 +113,36 @@ def _open(path: Path, engine: str) -> tuple[Replay | None, int]:
         return None, 1
 
 
-def replay(path: Path, engine: str = "sim", verify: bool = False) -> int:
+def replay(path: Path, engine: str = "sim", verify: bool = False,
+           limits: Limits | None = None) -> int:
     """Replay `path`: print the replayed events (or only check them with `verify`); stop
-    at the first divergence and print it."""
+    at the first divergence and print it, or at Ctrl-C or the deadline."""
+    limits = limits or Limits()
+    if (problem := limits.check()) is not None:
+        _error(problem)
+        return UNUSABLE
     rp, status = _open(path, engine)
     if rp is None:
         return status
     try:
         log, shown = rp.session.log, 0   # rows before step 1: the scenario's own set-up
-        for result in rp.play():
-            if not verify:
-                for row in range(shown, result.last_row):
-                    print(log.format_row(row))
-                shown = result.last_row
+        with bounded(rp.session, limits) as stopper:
+            for result in rp.play():
+                if not verify:
+                    for row in range(shown, result.last_row):
+                        print(log.format_row(row))
+                    shown = result.last_row
+                if stopper.stopped:
+                    break
     except (OSError, ValueError, RuntimeError) as exc:
         _error(f"{path}: step {rp.step}: {exc}")
         return 1
     finally:
         rp.close()
+    if stopper.stopped:
+        _error(f"{path}: stopped at step {rp.step}; the commands before it replayed "
+               "identically")
+        return _stopped_status(stopper, limits)
     if rp.divergence is not None:
         print(f"{path}: first divergence at step {rp.divergence.step}")
         print(rp.divergence.report())
@@ -115,6 +163,7 @@ def check_openable(path: Path) -> int:
     why not and return the exit status (the GUI then offers what it can)."""
     if not is_recording(path):
         return 0
+    _recover(path)
     try:
         read_recording(path)
     except RecordingError as exc:

@@ -5,6 +5,8 @@ A journal may have been cut short by a crash, so a bad line does not throw the g
 away: the caller gets the valid prefix plus `problem`. Only a file whose header cannot be
 used raises RecordingError. A command record whose step is not the next one rewrites
 history from there (the user stepped back and did something else while recording).
+Nothing may follow the "end" record. Every line's checksum (see records.py) is checked,
+and every command is validated (validate.py) before replay may apply it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 import msgspec
 
+from workbench.session.limits import MAX_RECORDING_BYTES, read_bounded
 from workbench.session.recording.records import (
     FORMAT,
     KNOWN,
@@ -23,7 +26,9 @@ from workbench.session.recording.records import (
     CommandRecord,
     End,
     Header,
+    line_check,
 )
+from workbench.session.recording.validate import check_command
 
 
 class RecordingError(ValueError):
@@ -56,17 +61,40 @@ def _decode(raw: bytes) -> dict[str, Any]:
         record = msgspec.json.decode(text)
     except msgspec.DecodeError as exc:
         raise _BadLine("", f"not JSON ({exc})", unparsed=True) from None
+    except RecursionError:
+        raise _BadLine("", "arrays or objects nest too deeply") from None
     if not isinstance(record, dict):
         raise _BadLine("$", f"expected a JSON object, got {type(record).__name__}")
+    if not isinstance(record.get("kind"), str):
+        raise _BadLine("$.kind", f"expected a string, got {record.get('kind')!r:.60}")
     return record
+
+
+def _checked(raw: bytes, required: bool) -> bool:
+    """Whether the line carries a checksum; _BadLine if it does not match (or is missing
+    where the header promised one)."""
+    check = line_check(raw)
+    if check is False:
+        raise _BadLine("$.check", "the line does not match its checksum: the file is damaged")
+    if check is None and required:
+        raise _BadLine("$.check", "missing (the header has one, so every line must)")
+    return bool(check)
 
 
 def _convert(record: dict[str, Any], kind: type) -> Any:
     try:
-        return msgspec.convert(record, kind)
+        parsed = msgspec.convert(record, kind)
+        if isinstance(parsed, CommandRecord):
+            check_command(parsed.command)
+        return parsed
     except msgspec.ValidationError as exc:
         message, sep, where = str(exc).rpartition(" - at ")
         raise _BadLine(where.strip("`") if sep else "$", message if sep else str(exc)) from None
+    except ValueError as exc:
+        field, _, message = str(exc).partition(": ")
+        raise _BadLine(field, message) from None
+    except RecursionError:
+        raise _BadLine("", "arrays or objects nest too deeply") from None
 
 
 def _header(record: dict[str, Any]) -> Header:
@@ -86,7 +114,7 @@ def read_recording(path: str | Path) -> RecordingFile:
     """Read `path`; RecordingError if it has no usable header."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        data = read_bounded(path, MAX_RECORDING_BYTES)
     except OSError as exc:
         raise RecordingError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
     lines = data.split(b"\n")
@@ -95,6 +123,7 @@ def read_recording(path: str | Path) -> RecordingFile:
         raise RecordingError(f"{path}: empty file, no header record")
     try:
         recording = RecordingFile(path, _header(_decode(lines[0])))
+        checked = _checked(lines[0], False)
     except _BadLine as exc:
         if cut_short and len(lines) == 1 and exc.unparsed:
             raise RecordingError(f"{path}:1: the header line is cut short ({exc})") from None
@@ -105,11 +134,13 @@ def read_recording(path: str | Path) -> RecordingFile:
             continue
         try:
             record = _decode(raw)
-            kind = KNOWN.get(record.get("kind"))  # type: ignore[arg-type]
+            _checked(raw, checked)
+            kind = KNOWN.get(record["kind"])
             if kind is None:
                 continue  # a kind from a newer workbench
-            parsed = _convert(record, kind)
-            last_end = _take(recording, parsed)
+            if last_end is not None:
+                raise _BadLine("$.kind", f"a {record['kind']!r} record after the end record")
+            last_end = _take(recording, _convert(record, kind))
         except _BadLine as exc:
             if cut_short and number == len(lines) and exc.unparsed:
                 recording.problem = (f"{path}:{number}: the last line is cut short (the "

@@ -8,6 +8,7 @@ disk stops the recording (see `failure`), never the session.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import workbench
 from workbench.session import commands as c
@@ -21,6 +22,7 @@ from workbench.session.recording.records import (
     CommandRecord,
     End,
     Header,
+    encode_line,
 )
 from workbench.session.session import CommandResult, Session
 
@@ -78,11 +80,11 @@ class Recorder:
         self._write(self._record(result.step, result.command, result.digest, result.first_row,
                                  result.last_row, result.error))
 
-    def _write(self, record: object) -> None:
+    def _write(self, record: Any) -> None:
         if self.failure is not None or self.journal.closed:
             return
         try:
-            self.journal.append(record)
+            self.journal.append(encode_line(record))
         except OSError as exc:
             self.failure = exc
             if self._on_result in self.session.observers:

@@ -8,11 +8,17 @@
 
 Known kinds are validated (wrong types are errors) but may carry fields this version does
 not know, and readers skip kinds they do not know: a newer workbench can add both.
+
+Each line ends with `"check": "<16 hex>"`, a BLAKE2b hash of the line's bytes without that
+field, so `--verify` notices a flipped byte anywhere, even in text replay only shows (event
+lines, the scenario's comments). Files from before checks carry none and are read as is.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+import hashlib
+import re
+from typing import Annotated, Any
 
 import msgspec
 
@@ -58,6 +64,31 @@ class Bookmark(_Record, tag="bookmark"):
 
 class End(_Record, tag="end"):
     steps: Count
+
+
+_encoder = msgspec.json.Encoder()
+_CHECK = re.compile(rb',"check":"([0-9a-f]{16})"\}\s*$')
+
+
+def _digest(body: bytes) -> bytes:
+    return hashlib.blake2b(body, digest_size=8).hexdigest().encode()
+
+
+def encode_line(record: _Record | dict[str, Any]) -> bytes:
+    """One record as its line, checksum and newline included (a record read back as a dict
+    drops its old checksum)."""
+    if isinstance(record, dict):
+        record = {key: value for key, value in record.items() if key != "check"}
+    body = _encoder.encode(record)
+    return body[:-1] + b',"check":"' + _digest(body) + b'"}\n'
+
+
+def line_check(raw: bytes) -> bool | None:
+    """None: the line carries no checksum; else whether it matches the line's bytes."""
+    match = _CHECK.search(raw)
+    if match is None:
+        return None
+    return _digest(raw[:match.start()] + b"}") == match.group(1)
 
 
 KNOWN: dict[str, type[_Record]] = {"header": Header, "command": CommandRecord,

@@ -14,6 +14,7 @@ import difflib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -26,6 +27,7 @@ from workbench.session.recording.records import (
     CommandRecord,
     End,
     Header,
+    encode_line,
 )
 from workbench.session.scenario import Scenario, ScenarioError, ScenarioSpec, VcpuSpec, build, loads
 from workbench.session.session import CommandResult, Session
@@ -66,7 +68,7 @@ def scenario_of(header: Header, where: str) -> Scenario:
     text = header.scenario
     try:
         spec = msgspec.toml.decode(text.encode(), type=ScenarioSpec)
-    except (msgspec.ValidationError, msgspec.DecodeError):
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
         return loads(text, where)  # raises the ScenarioError that names the field and line
     if header.programs:
         if len(header.programs) != len(spec.vcpus):
@@ -177,12 +179,11 @@ class Replay:
         upto = self.steps if upto is None else upto
         if not 0 <= upto <= self.steps:
             raise ValueError(f"step {upto} is outside 0..{self.steps}")
-        encoder = msgspec.json.Encoder()
-        records: list[object] = [self.recording.header, *self.recording.commands[:upto]]
+        records: list[Any] = [self.recording.header, *self.recording.commands[:upto]]
         records += [Bookmark(step=s, note=n) for s, n in self.recording.bookmarks.items()
                     if s <= upto]
         records.append(End(steps=upto))
-        write_atomic(Path(path), (encoder.encode(r) + b"\n" for r in records))
+        write_atomic(Path(path), (encode_line(r) for r in records))
 
 
 def open_recording(path: str | Path, engine: str = "sim",
