@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 
+from workbench.gui import palette
 from workbench.gui.bitmaps import BitmapInspector
 from workbench.gui.bitmaps import layout as lay
 from workbench.gui.bitmaps.inspector import ALLOW, DENY, EXEMPT, INTERCEPT, PASSTHROUGH
@@ -76,9 +77,9 @@ def test_the_lookup_table_paints_each_value_in_its_own_colour(qtbot):
     image = inspector.images["read"]
     image.render()
     row, col = lay.filter_cell(0x830)
-    assert image.qimage.pixelColor(col, row).name() == "#2e86c1"  # EXEMPT, not a blend
+    assert image.qimage.pixelColor(col, row).name() == palette.EXEMPT.lower()  # not a blend
     row, col = lay.filter_cell(0x10)
-    assert image.qimage.pixelColor(col, row).name() == "#27ae60"  # ALLOW
+    assert image.qimage.pixelColor(col, row).name() == palette.ALLOW.lower()
     assert image.levels is not None and list(image.levels) == [0, 4]
 
 

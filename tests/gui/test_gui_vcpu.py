@@ -102,6 +102,10 @@ def test_address_breakpoint_from_the_gutter(qtbot, make_window, filtered):
 def test_msr_breakpoint_list_takes_hex_and_stops_the_run(qtbot, make_window):
     window = make_window()
     bps, session = window.vcpu_panel.msr_breakpoints, window.controller.session
+    tabs = window.vcpu_panel.side_tabs
+    qtbot.mouseClick(tabs.tabBar(), Qt.MouseButton.LeftButton,
+                     pos=tabs.tabBar().tabRect(tabs.indexOf(bps)).center())
+    assert bps.isVisible()
     qtbot.keyClicks(bps.index, "zz")
     assert bps.index.text() == ""          # the validator refuses non-hex
     qtbot.keyClicks(bps.index, "0xc0010015")

@@ -83,3 +83,19 @@ def test_diverge_toml_parts_at_the_invalid_pat_write():
     assert result.sim_lines[0] == result.host_lines[0]
     assert result.sim_lines[1].startswith("vcpu0 MSR_EXIT wrmsr 0x277 reason=INVAL")
     assert result.host_lines[1] == "vcpu0 IO_EXIT out port=0x80 size=1 data=0xff"
+
+
+def test_what_differs_from_the_twin_run_is_volatile_and_its_reads_are_listed():
+    sim = stream("exit", "rdx=0")
+    twin = stream("exit", "rdx=7")
+    host = stream("exit", "rdx=9")
+    read = [(1, cmp.Entry(("MSR_READ", 0, 0x10, 5), "rdmsr 0x10 -> 0x5"))]
+    twin_read = [(1, cmp.Entry(("MSR_READ", 0, 0x10, 6), "rdmsr 0x10 -> 0x6"))]
+    result = cmp.with_volatile(sim, twin, read, twin_read, host)
+    assert result.first_divergence is None
+    assert result.volatile == frozenset({1, 2})
+    assert result.sim_lines[1].startswith("rdmsr 0x10") and "volatile" in result.sim_lines[1]
+    assert "not reported" in result.host_lines[1]
+    assert result.host_lines[2] == "rdx=9  ~ volatile"
+    steady = cmp.with_volatile(sim, sim, read, read, host)
+    assert steady.first_divergence == 1 and steady.volatile == frozenset()

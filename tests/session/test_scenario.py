@@ -72,13 +72,14 @@ def test_missing_file_is_a_clear_error(tmp_path):
 def test_demo_scenario_tells_the_seed_story():
     lines = run_scenario(load(DEMO_SCENARIO))
     kinds = [line.split()[4] for line in lines[:-1]]
-    assert kinds == ["MSR_EXIT", "USER_ANSWER", "MSR_EXIT", "USER_ANSWER", "MSR_EXIT",
-                     "USER_ANSWER", "MSR_READ", "IO_EXIT", "HLT"]
+    assert kinds == ["MSR_EXIT", "USER_ANSWER", "MSR_EXIT", "USER_ANSWER", "MSR_GP",
+                     "MSR_EXIT", "USER_ANSWER", "MSR_GP", "MSR_READ", "IO_EXIT", "HLT"]
     assert "rdmsr 0x35" in lines[0] and "data=0x40008" in lines[1]
     assert "rdmsr 0xc0010015 (HWCR) reason=FILTER" in lines[2] and "#GP" in lines[3]
-    assert "wrmsr 0xc0011029 (DE_CFG) reason=FILTER" in lines[4]
-    assert "rdmsr 0x10 (IA32_TSC)" in lines[6]
-    assert "out port=0x80 size=1 data=0x8" in lines[7]
+    assert "HWCR" in lines[4] and "-> #GP (user space error=1)" in lines[4]
+    assert "wrmsr 0xc0011029 (DE_CFG) reason=FILTER" in lines[5]
+    assert "rdmsr 0x10 (IA32_TSC)" in lines[8]
+    assert "out port=0x80 size=1 data=0x8" in lines[9]
     assert "#GP=2" in lines[-1]
 
 

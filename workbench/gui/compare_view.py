@@ -28,6 +28,7 @@ from workbench.session.compare import Comparison, aligned, compare
 
 FIRST_DIVERGENCE = QColor("#f4a6a6")
 LATER_DIFFERENCE = QColor("#fde2b8")
+VOLATILE = QColor("#cde6f7")  # a tint of Okabe-Ito sky blue: differs by nature (time)
 COLUMNS = ("#", "sim", "host")
 
 
@@ -99,9 +100,12 @@ class CompareView(QWidget):
             colour = None
             if i == result.first_divergence:
                 colour = FIRST_DIVERGENCE
+            elif i in result.volatile:
+                colour = VOLATILE
             elif sim != host:
                 colour = LATER_DIFFERENCE
-            mark = f"{i} ▶ first divergence" if i == result.first_divergence else str(i)
+            mark = (f"{i} ▶ first divergence" if i == result.first_divergence
+                    else f"{i} ~ volatile" if i in result.volatile else str(i))
             for column, text in enumerate((mark, sim, host)):
                 item = QTableWidgetItem(text)
                 if colour is not None:
@@ -118,8 +122,10 @@ class CompareView(QWidget):
         if not result.compared:
             return f"Not compared: {result.reason}"
         index = result.first_divergence
+        volatile = (f" ({len(result.volatile)} volatile: derived from time, compared as such)"
+                    if result.volatile else "")
         if index is None:
-            return f"Sim and host agree on all {len(result.sim_lines)} entries."
+            return f"Sim and host agree on all {len(result.sim_lines)} entries{volatile}."
         sim = result.sim_lines[index] if index < len(result.sim_lines) else "(ended)"
         host = result.host_lines[index] if index < len(result.host_lines) else "(ended)"
         return f"First divergence at entry {index}: sim {sim!r}, host {host!r}."

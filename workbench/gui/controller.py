@@ -9,6 +9,7 @@ in any panel highlights it in all of them.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
@@ -17,6 +18,7 @@ from PySide6.QtGui import QUndoCommand, QUndoStack
 from workbench.kvm.filter import MsrFilter
 from workbench.kvm.guest.assembler import Program
 from workbench.session import commands as c
+from workbench.session.handlers import KINDS
 from workbench.session.scenario import Scenario, load
 from workbench.session.session import CommandResult, Session
 
@@ -41,20 +43,48 @@ class _Edit(QUndoCommand):
         self._controller.apply(self._undo)
 
 
+def carried_over(session: Session) -> list[c.Command]:
+    """The commands that give a fresh session on the same scenario this session's filter,
+    handlers and breakpoints: what the user set up survives a program swap."""
+    fresh = session.scenario
+    commands: list[c.Command] = []
+    current = session.msr_filter()
+    if current != (fresh.msr_filter or MsrFilter()):
+        commands.append(c.SetFilter(filter=current.to_dict()))
+    rules = session.handlers.rules
+    initial = {h.msr: (h.kind, h.value) for h in fresh.handlers.values()}
+    for msr in sorted(set(rules) | set(initial)):
+        rule = rules.get(msr)
+        now = None if rule is None else (rule.kind, rule.value)
+        if now != initial.get(msr) and (rule is None or rule.kind in KINDS):
+            commands.append(c.SetHandler(msr=msr, kind="none") if rule is None
+                            else c.SetHandler(msr=msr, kind=rule.kind, value=rule.value))
+    if session.engine == "sim":
+        for vcpu in range(len(session.vcpus)):
+            addresses, msrs = session.breakpoints(vcpu)
+            commands += [c.SetBreakpoint(vcpu=vcpu, kind="address", value=a, enabled=True)
+                         for a in sorted(addresses)]
+            commands += [c.SetBreakpoint(vcpu=vcpu, kind="msr", value=m, enabled=True)
+                         for m in sorted(msrs)]
+    return commands
+
+
 class _SwapScenario(QUndoCommand):
     """An edit no command can express (a vCPU's new program): redo starts a session on the
-    new scenario, undo on the old one. Both keep the undo stack, which holds this edit."""
+    new scenario, undo on the old one, each followed by the filter, handlers and
+    breakpoints the user had (as commands, so they are in the new history). Both keep the
+    undo stack, which holds this edit."""
 
     def __init__(self, controller: SessionController, text: str, old: Scenario,
-                 new: Scenario) -> None:
+                 new: Scenario, setup: list[c.Command]) -> None:
         super().__init__(text)
-        self._controller, self._old, self._new = controller, old, new
+        self._controller, self._old, self._new, self._setup = controller, old, new, setup
 
     def redo(self) -> None:
-        self._controller.restart(self._new)
+        self._controller.restart(self._new, self._setup)
 
     def undo(self) -> None:
-        self._controller.restart(self._old)
+        self._controller.restart(self._old, self._setup)
 
 
 class SessionController(QObject):
@@ -62,7 +92,9 @@ class SessionController(QObject):
     session_replaced = Signal()       # a new scenario or recording was opened
     msr_selected = Signal(object)     # linked selection: an MSR index (-1 = none); u32, not C int
     error = Signal(str)               # a command failed; the text names the field and errno
+    notice = Signal(str)              # something the user should know happened (status bar)
     seeked = Signal(int)              # time travel: the session now stands after this step
+    changed = Signal()                # the one refresh path: the session's state is new, once
 
     def __init__(self, session: Session | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -87,13 +119,20 @@ class SessionController(QObject):
         if not keep_undo:
             self.undo_stack.clear()
         self.session_replaced.emit()
+        self.changed.emit()
 
-    def restart(self, scenario: Scenario) -> None:
-        """A fresh session on `scenario` (same engine and file), keeping the undo stack."""
+    def restart(self, scenario: Scenario, setup: Sequence[c.Command] = ()) -> None:
+        """A fresh session on `scenario` (same engine and file), keeping the undo stack;
+        `setup` commands are applied before the panels are told."""
         if self.session is None:
             raise RuntimeError("no session is open")
-        self.replace_session(Session(scenario, engine=self.session.engine), self.path,
-                             keep_undo=True)
+        session = Session(scenario, engine=self.session.engine)
+        for command in setup:
+            session.apply(command)
+        self.replace_session(session, self.path, keep_undo=True)
+        self.notice.emit(f"{scenario.name or 'scenario'}: new program; the step history "
+                         f"restarts at step 0 ({len(setup)} setup steps replayed: filter, "
+                         "handlers and breakpoints kept)")
 
     def replace_program(self, vcpu: int, program: Program) -> None:
         """Give one vCPU a new program, as an undoable edit. No command can change code in
@@ -104,7 +143,8 @@ class SessionController(QObject):
         programs = list(old.programs)
         programs[vcpu] = program
         new = dataclasses.replace(old, programs=programs)
-        self.undo_stack.push(_SwapScenario(self, f"Replace vcpu{vcpu} program", old, new))
+        self.undo_stack.push(_SwapScenario(self, f"Replace vcpu{vcpu} program", old, new,
+                                           carried_over(self.session)))
 
     # --- commands ---------------------------------------------------------------------
     def apply(self, command: c.Command, announce: bool = True) -> CommandResult:
@@ -122,6 +162,7 @@ class SessionController(QObject):
     def announce(self, result: CommandResult) -> None:
         """Tell the widgets a command was applied (and whether it failed)."""
         self.applied.emit(result)
+        self.changed.emit()
         if result.error is not None:
             self.error.emit(result.error)
 
@@ -133,7 +174,7 @@ class SessionController(QObject):
 
     def cancel_pause(self, vcpu: int) -> None:
         """Drop a pause that no run consumed, so the user's next command runs."""
-        if self.session is not None:
+        if self.session is not None and 0 <= vcpu < len(self.session.vcpus):
             self.session.cancel_pause(vcpu)
 
     def seek(self, step: int) -> None:
@@ -142,9 +183,14 @@ class SessionController(QObject):
             raise RuntimeError("no session is open")
         self.session.seek(step)
         self.seeked.emit(step)
+        self.changed.emit()
 
     def push(self, text: str, do: c.Command, undo: c.Command) -> CommandResult | None:
-        """Apply an edit through the undo stack; returns its result."""
+        """Apply an edit through the undo stack; returns its result. A setting whose
+        inverse is itself changes nothing: it is not pushed, so it cannot discard redo
+        history. (A config write of the same value still traps, so it is pushed.)"""
+        if do == undo and isinstance(do, c.SetHandler | c.SetBreakpoint):
+            return None
         edit = _Edit(self, text, do, undo)
         self.undo_stack.push(edit)
         return edit.result

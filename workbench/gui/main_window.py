@@ -11,7 +11,7 @@ import importlib
 from pathlib import Path
 from types import ModuleType
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QSettings, QSize, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QWidget
 
@@ -27,8 +27,25 @@ from workbench.gui.timeline import TimelinePanel
 from workbench.gui.vcpu import VcpuPanel
 from workbench.gui.vfio_panel import VfioPanel
 from workbench.session.scenario import ScenarioError
+from workbench.session.session import Session
 
 TITLE = "KVM Trap Workbench"
+FIT = QSize(1280, 800)  # the smallest screen the whole window must fit, docks and all
+
+
+def status_texts(session: Session | None) -> dict[str, str]:
+    """The status bar's fields: engine, profile, vendor and step of the session. A
+    scenario without vCPUs is a PCI story: its profile is vfio-pci's, and there is no
+    KVM vendor to show."""
+    if session is None:
+        return {"engine": "", "profile": "", "vendor": "", "step": ""}
+    step = f"step {session.step}/{len(session.history)}"
+    pci = session.scenario.spec.pci
+    if not session.vcpus and pci is not None:
+        return {"engine": f"engine {session.engine}", "profile": f"vfio-pci {pci.profile}",
+                "vendor": "", "step": step}
+    return {"engine": f"engine {session.engine}", "profile": f"profile {session.profile}",
+            "vendor": f"vendor {session.vendor}", "step": step}
 
 
 def recording_module() -> ModuleType | None:
@@ -46,7 +63,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.setWindowTitle(TITLE)
         self.setObjectName("main-window")
-        self.resize(1400, 900)
+        self.resize(FIT.boundedTo(self.screen().availableGeometry().size()))
         self.setDockNestingEnabled(True)
         self.settings = Settings(settings)
         self.controller = SessionController(parent=self)
@@ -68,16 +85,16 @@ class MainWindow(QMainWindow):
             "timeline": self._dock("Timeline", self.timeline,
                                    Qt.DockWidgetArea.BottomDockWidgetArea),
             "bitmaps": self._dock("Bitmaps", self.bitmaps,
-                                  Qt.DockWidgetArea.BottomDockWidgetArea),
+                                  Qt.DockWidgetArea.RightDockWidgetArea),
             "vfio": self._dock("VFIO", self.vfio_panel, Qt.DockWidgetArea.RightDockWidgetArea),
             "compare": self._dock("Compare", self.compare_view,
                                   Qt.DockWidgetArea.RightDockWidgetArea),
             "replay": self._dock("Replay", self.replay_view,
                                  Qt.DockWidgetArea.BottomDockWidgetArea),
         }
-        for tab in ("filter", "vfio", "compare"):
+        # The heatmaps need height to be readable: they share the tall right-hand area.
+        for tab in ("filter", "bitmaps", "vfio", "compare"):
             self.tabifyDockWidget(self.docks["log"], self.docks[tab])
-        self.tabifyDockWidget(self.docks["timeline"], self.docks["bitmaps"])
         self.splitDockWidget(self.docks["timeline"], self.docks["replay"],
                              Qt.Orientation.Horizontal)
         self.docks["log"].raise_()
@@ -88,17 +105,15 @@ class MainWindow(QMainWindow):
         self._build_status()
         self.log_panel.step_selected.connect(self.timeline.set_step)
         self.timeline.step_clicked.connect(self.log_panel.select_step)
-        self.controller.applied.connect(self._show_step)
-        self.controller.seeked.connect(self._show_step)
         # Panels that only follow applied commands learn of time travel here.
         self.controller.seeked.connect(lambda _step: self.filter_editor.revert())
-        self.controller.seeked.connect(self._refresh_bitmaps)
-        self.controller.seeked.connect(self.timeline.set_step)
-        self.controller.session_replaced.connect(self._show_session)
+        self.controller.changed.connect(self._show_session)
         self.controller.error.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.controller.notice.connect(lambda text: self.statusBar().showMessage(text, 15000))
+        self.runner.failed.connect(self._show_failure)
         self.runner.started.connect(self._on_run_state)
         self.runner.stopped.connect(self._on_run_state)
-        self._on_run_state()
+        self._show_session()
 
         self._default_state = self.saveState()
         self.restore_layout()
@@ -231,49 +246,76 @@ class MainWindow(QMainWindow):
         except (ValueError, RuntimeError) as exc:
             self.statusBar().showMessage(str(exc), 8000)
 
-    def _refresh_bitmaps(self, *_: object) -> None:
-        session = self.controller.session
-        if session is not None and session.vcpus:  # no vCPU, no bitmap to show
-            self.bitmaps.refresh()
+    def _show_failure(self, text: str) -> None:
+        """A free run's worker failed: say so where the user looks, and stay usable."""
+        self.statusBar().showMessage(text, 15000)
+        self.vcpu_panel.state.setText(text)
 
     # --- status -------------------------------------------------------------------------------
     def _show_session(self) -> None:
+        """Title, status bar and actions, from the session as it is now (the controller's
+        one refresh path calls this after every change)."""
         session = self.controller.session
         path = self.controller.path
         name = session.scenario.name if session is not None else ""
         self.setWindowTitle(f"{name or (path.name if path else '')} — {TITLE}")
-        if session is not None:
-            self.status["engine"].setText(f"engine {session.engine}")
-            self.status["profile"].setText(f"profile {session.profile}")
-            self.status["vendor"].setText(f"vendor {session.vendor}")
-        self._show_step()
-
-    def _show_step(self, *_: object) -> None:
-        session = self.controller.session
-        if session is not None:
-            self.status["step"].setText(f"step {session.step}/{len(session.history)}")
+        for key, text in status_texts(session).items():
+            self.status[key].setText(text)
+            self.status[key].setVisible(bool(text))
+        self._update_actions()
 
     def _on_run_state(self, *_: object) -> None:
-        running = self.runner.running
-        for action in (self.step_action, self.run_action, self.run_to_exit_action,
-                       self.step_back_action, self.undo_action, self.redo_action,
-                       self.open_action):
-            action.setEnabled(not running)
-        self.pause_action.setEnabled(running)
         self.replay_view.pause()  # a free run owns the session; the buttons follow
-        if not running:
-            self.undo_action.setEnabled(self.controller.undo_stack.canUndo())
-            self.redo_action.setEnabled(self.controller.undo_stack.canRedo())
+        self._update_actions()
+
+    def _update_actions(self) -> None:
+        """Enable what can act now; a disabled run action's tooltip says why."""
+        running = self.runner.running
+        for action in (self.step_back_action, self.open_action):
+            action.setEnabled(not running)
+        self.undo_action.setEnabled(not running and self.controller.undo_stack.canUndo())
+        self.redo_action.setEnabled(not running and self.controller.undo_stack.canRedo())
+        step_tip, run_tip = self.vcpu_panel.action_tips()
+        for action, tip, base in ((self.step_action, step_tip, "Execute one instruction"),
+                                  (self.run_action, run_tip,
+                                   "Run while handlers answer the exits"),
+                                  (self.run_to_exit_action, run_tip, "KVM_RUN once")):
+            action.setEnabled(not running and tip is None)
+            key = action.shortcut().toString()
+            action.setToolTip(f"{tip or base} ({key})")
+        self.pause_action.setEnabled(running)
+        self.pause_action.setToolTip("Interrupt the free run (Shift+F5)" if running
+                                     else "Nothing is running (Shift+F5)")
 
     # --- layout --------------------------------------------------------------------------------
     def restore_layout(self) -> bool:
+        """Restore the saved layout; one that no longer fits the screen (or FIT) is
+        discarded, so a squeezed layout is never restored again."""
         geometry, state = self.settings.layout()
-        if geometry is not None:
-            self.restoreGeometry(geometry)
-        return state is not None and self.restoreState(state)
+        saved = self.settings.saved_size()
+        if geometry is None or saved is None or not self.fits(saved):
+            self.settings.forget_layout()
+            return False
+        self.restoreGeometry(geometry)
+        if state is not None and self.restoreState(state) and self.fits(self.size()):
+            return True
+        self.settings.forget_layout()
+        self.restoreState(self._default_state)
+        self.resize(FIT.boundedTo(self.screen().availableGeometry().size()))
+        return False
+
+    def fits(self, size: QSize) -> bool:
+        """A window of `size`, and the docks' minimum, fit FIT or the screen if larger."""
+        room = FIT.expandedTo(self.screen().availableGeometry().size())
+        need = size.expandedTo(self.minimumSizeHint())
+        return need.width() <= room.width() and need.height() <= room.height()
 
     def save_layout(self) -> None:
-        self.settings.save_layout(self.saveGeometry(), self.saveState())
+        """Save the layout, unless it does not fit: a squeezed layout is never kept."""
+        if self.fits(self.size()):
+            self.settings.save_layout(self.saveGeometry(), self.saveState(), self.size())
+        else:
+            self.settings.forget_layout()
 
     def reset_layout(self) -> None:
         self.restoreState(self._default_state)

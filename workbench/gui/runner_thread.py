@@ -4,7 +4,9 @@ The worker applies Run(vcpu, max_exits=chunk) again and again (Unicorn releases 
 while the guest runs). The session is not thread-safe, so the GUI reads it only at sync
 points: a 30 Hz timer asks for one, the worker stops between two chunks and waits, and
 the GUI thread announces what happened (controller.applied) before letting it go on. At
-most 30 refreshes a second, and never a read that races the worker.
+most 30 refreshes a second, and never a read that races the worker. A guest that runs
+without exits never reaches the end of a chunk, so it is kicked out of KVM_RUN (an INTR
+the run goes on after) at least every KICK_TICKS refresh ticks.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ import threading
 from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, QThread, QTimer, Signal
 
 from workbench.gui.controller import SessionController
+from workbench.kvm import uapi
 from workbench.session import commands as c
 from workbench.session.session import CommandResult
 
 CHUNK_EXITS = 256
 REFRESH_HZ = 30
+KICK_TICKS = 3  # refresh ticks a chunk may take before the GUI kicks it (KVM_EXIT_INTR)
 
 
 class _Worker(QThread):
@@ -34,8 +38,19 @@ class _Worker(QThread):
         self.resume = threading.Event()
         self._lock = threading.Lock()
         self._batch: CommandResult | None = None  # results not yet announced, merged
+        self.failure: str | None = None  # what went wrong in the worker, for the user
+        self.kicked = threading.Event()  # the GUI interrupted the run only to refresh
+        self.paused = threading.Event()  # the user paused: the next INTR ends the run
 
     def run(self) -> None:
+        """Run in chunks; any exception ends the run and is kept for the GUI to show,
+        so a failing worker never leaves the window in its running state."""
+        try:
+            self._run_chunks()
+        except Exception as exc:  # noqa: BLE001 (shown to the user, the UI returns to idle)
+            self.failure = f"vcpu{self.vcpu} run failed: {type(exc).__name__}: {exc}"
+
+    def _run_chunks(self) -> None:
         session = self.controller.session
         while not self.stop.is_set():
             before = session.log.counters()["vcpu_exits"].get(self.vcpu, 0)
@@ -44,7 +59,10 @@ class _Worker(QThread):
             result = self.controller.apply(command, announce=False)
             self._merge(result)
             exits = session.log.counters()["vcpu_exits"].get(self.vcpu, 0) - before
-            if (self.once or result.error is not None or exits < self.chunk
+            if (self.kicked.is_set() and not self.paused.is_set()
+                    and session.last_exit(self.vcpu) == uapi.KVM_EXIT_INTR):
+                self.kicked.clear()  # a refresh kick, not the user's pause: go on
+            elif (self.once or result.error is not None or exits < self.chunk
                     or session.needs_answer(self.vcpu) or session.views[self.vcpu].halted):
                 return
             if self.want_sync.is_set():
@@ -71,6 +89,7 @@ class Runner(QObject):
     started = Signal(int)    # vcpu
     progress = Signal(object)  # CommandResult covering the rows since the last progress
     stopped = Signal(int)    # vcpu; the session is the GUI's again
+    failed = Signal(str)     # the worker raised: why, for the status bar
 
     def __init__(self, controller: SessionController, chunk: int = CHUNK_EXITS,
                  parent: QObject | None = None) -> None:
@@ -79,6 +98,7 @@ class Runner(QObject):
         self._worker: _Worker | None = None
         self._timer = QTimer(self, interval=1000 // REFRESH_HZ)
         self._timer.timeout.connect(self._ask_sync)
+        self._unanswered = 0  # refresh ticks since the worker last synced
 
     @property
     def running(self) -> bool:
@@ -86,12 +106,14 @@ class Runner(QObject):
 
     def start(self, vcpu: int, once: bool = False) -> bool:
         """Run `vcpu` freely (or to its next exit); False if a run is already going."""
-        if self._worker is not None or self.controller.session is None:
+        session = self.controller.session
+        if self._worker is not None or session is None or not 0 <= vcpu < len(session.vcpus):
             return False
         worker = _Worker(self.controller, vcpu, self.chunk, once)
         worker.synced.connect(self._on_synced)
         worker.finished.connect(self._on_finished)
         self._worker = worker
+        self._unanswered = 0
         self._timer.start()
         self.started.emit(vcpu)
         worker.start()
@@ -106,9 +128,10 @@ class Runner(QObject):
         worker = self._worker
         if worker is None:
             return
+        worker.paused.set()  # this INTR is the user's: the run ends there
         try:
             self.controller.pause(worker.vcpu)
-        except ValueError:
+        except (ValueError, RuntimeError):
             worker.stop.set()
         worker.resume.set()
 
@@ -123,13 +146,27 @@ class Runner(QObject):
         self._finish(worker)
 
     def _ask_sync(self) -> None:
-        if self._worker is not None:
-            self._worker.want_sync.set()
+        """Ask for a sync point; a chunk that gives none for KICK_TICKS (a guest that runs
+        without exits to count) is kicked out of KVM_RUN, as a VMM's UI thread signals its
+        vCPU thread, so the panels keep up whatever the guest does."""
+        worker = self._worker
+        if worker is None:
+            return
+        worker.want_sync.set()
+        self._unanswered += 1
+        if (self._unanswered >= KICK_TICKS and not worker.kicked.is_set()
+                and not worker.paused.is_set()):
+            worker.kicked.set()
+            try:
+                self.controller.pause(worker.vcpu)
+            except (ValueError, RuntimeError):
+                worker.kicked.clear()  # an engine that cannot pause syncs per chunk only
 
     def _on_synced(self) -> None:
         worker = self.sender()
         if isinstance(worker, _Worker):
             worker.want_sync.clear()
+            self._unanswered = 0
             if worker is self._worker:
                 self._announce(worker)
                 # Repaint now, while the worker waits: each Python call of a paint (model
@@ -145,11 +182,20 @@ class Runner(QObject):
             self._finish(worker)
 
     def _finish(self, worker: _Worker) -> None:
+        """Back to idle whatever happened: the state is announced and `stopped` emitted
+        even when the run or the clean-up failed, and the failure is reported."""
         self._worker = None
         self._timer.stop()
-        self.controller.cancel_pause(worker.vcpu)  # a pause the run's own end beat
-        self._announce(worker)
-        self.stopped.emit(worker.vcpu)
+        failure = worker.failure
+        try:
+            self.controller.cancel_pause(worker.vcpu)  # a pause the run's own end beat
+            self._announce(worker)
+        except (ValueError, RuntimeError) as exc:
+            failure = failure or f"vcpu{worker.vcpu} run: {exc}"
+        finally:
+            self.stopped.emit(worker.vcpu)
+        if failure is not None:
+            self.failed.emit(failure)
 
     def _announce(self, worker: _Worker) -> None:
         batch = worker.take()

@@ -15,7 +15,7 @@ import logging
 import os
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings
+from PySide6.QtCore import QByteArray, QSettings, QSize
 
 from workbench.gui import ini
 from workbench.session.journal import DIR_MODE, write_atomic
@@ -23,6 +23,7 @@ from workbench.session.journal import DIR_MODE, write_atomic
 MAX_RECENT = 8
 MAX_FILE_BYTES = 1 << 20       # far above what the three values need
 _GEOMETRY, _STATE, _RECENT = "window/geometry", "window/state", "files/recent"
+_SIZE = "window/size"  # "WxH" the layout was saved at: Qt clamps geometry on restore
 _log = logging.getLogger(__name__)
 
 
@@ -78,14 +79,40 @@ class Settings:
             values[_GEOMETRY] = geometry
         if state is not None:
             values[_STATE] = state
+        size = self.saved_size()
+        if size is not None:
+            values[_SIZE] = f"{size.width()}x{size.height()}"
         values[_RECENT] = [str(p) for p in self.recent_files()]
         return values
 
     # --- layout -------------------------------------------------------------------------
-    def save_layout(self, geometry: QByteArray, state: QByteArray) -> None:
+    def save_layout(self, geometry: QByteArray, state: QByteArray,
+                    size: QSize | None = None) -> None:
+        """Save the layout and the window size it was made at (without one, the layout
+        counts as not known to fit and the window discards it)."""
         values = self._plain()
         values[_GEOMETRY], values[_STATE] = bytes(geometry.data()), bytes(state.data())
+        values.pop(_SIZE, None)
+        if size is not None:
+            values[_SIZE] = f"{size.width()}x{size.height()}"
         self._write(values)
+
+    def forget_layout(self) -> None:
+        values = self._plain()
+        for key in (_GEOMETRY, _STATE, _SIZE):
+            values.pop(key, None)
+        self._write(values)
+
+    def saved_size(self) -> QSize | None:
+        """The window size the layout was saved at; None if none (or not "WxH")."""
+        value = self._read().get(_SIZE)
+        if value is None:
+            return None
+        width, _, height = value.partition("x") if isinstance(value, str) else ("", "", "")
+        if not (width.isdigit() and height.isdigit()):
+            self._discard(_SIZE, value, 'a "WIDTHxHEIGHT" size')
+            return None
+        return QSize(int(width), int(height))
 
     def layout(self) -> tuple[QByteArray | None, QByteArray | None]:
         """(geometry, dock state) as last saved, None where nothing (usable) was saved."""

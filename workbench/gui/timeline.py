@@ -2,34 +2,53 @@
 
 One line per group of kinds, counted with numpy (bincount of the step column under a
 kind mask) over the rows added since the last refresh, so a free run adding millions of
-rows redraws in milliseconds. A vertical line marks the step
-selected in the trap log; clicking the plot selects a step.
+rows redraws in milliseconds. A vertical line marks the session's current step (or the
+one selected in the trap log); clicking the plot selects a step.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Signal
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+from workbench.gui import palette
 from workbench.gui.controller import SessionController
 from workbench.session.eventlog import EventKind, EventLog
 from workbench.session.eventlog.kinds import EXIT_KINDS
 
-# (label, kinds, colour): the groups a hypervisor developer tells apart at a glance.
-GROUPS: tuple[tuple[str, frozenset[EventKind], str], ...] = (
-    ("MSR exits", frozenset({EventKind.MSR_EXIT}), "#e07b00"),
-    ("answers", frozenset({EventKind.USER_ANSWER, EventKind.IO_ANSWER}), "#2a9d2a"),
-    ("in-kernel MSR", frozenset({EventKind.MSR_READ, EventKind.MSR_WRITE}), "#3b6fd0"),
-    ("#GP", frozenset({EventKind.MSR_GP}), "#d02020"),
-    ("other exits", EXIT_KINDS - {EventKind.MSR_EXIT}, "#7a4fb0"),
-    ("vfio", frozenset(k for k in EventKind if k.is_vfio), "#138a8a"),
+# (label, kinds, Okabe-Ito colour, symbol): the groups a hypervisor developer tells apart
+# at a glance. Each has its own symbol, so series with equal counts stay visible.
+GROUPS: tuple[tuple[str, frozenset[EventKind], str, str], ...] = (
+    ("MSR exits", frozenset({EventKind.MSR_EXIT}), palette.ORANGE, "o"),
+    ("answers", frozenset({EventKind.USER_ANSWER, EventKind.IO_ANSWER}),
+     palette.BLUISH_GREEN, "s"),
+    ("in-kernel MSR", frozenset({EventKind.MSR_READ, EventKind.MSR_WRITE}), palette.BLUE, "t"),
+    ("#GP", frozenset({EventKind.MSR_GP}), palette.VERMILLION, "d"),
+    ("other exits", EXIT_KINDS - {EventKind.MSR_EXIT}, palette.REDDISH_PURPLE, "+"),
+    ("vfio", frozenset(k for k in EventKind if k.is_vfio), palette.SKY_BLUE, "x"),
 )
+DASHES = (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine, Qt.PenStyle.DotLine,
+          Qt.PenStyle.DashDotLine, Qt.PenStyle.DashDotDotLine, Qt.PenStyle.SolidLine)
+SYMBOL_GLYPH = {"o": "●", "s": "■", "t": "▼", "d": "◆", "+": "+", "x": "×"}
+
+
+class StepAxis(pg.AxisItem):
+    """An x axis of whole steps: no tick between two steps."""
+
+    def tickValues(self, minVal: float, maxVal: float, size: float) -> list:  # noqa: N802,N803
+        levels = [(spacing, [v for v in values if float(v).is_integer()])
+                  for spacing, values in super().tickValues(minVal, maxVal, size)
+                  if spacing >= 1]
+        if levels:
+            return levels
+        return [(1.0, [float(v) for v in range(math.ceil(minVal), math.floor(maxVal) + 1)])]
 
 
 BUSY_HZ = 4
@@ -58,19 +77,25 @@ class TimelinePanel(QWidget):
         self.controller = controller
         self._busy = busy or (lambda: False)
         self._drawn_at = 0.0
-        self.plot = pg.PlotWidget(background="w")
+        self.plot = pg.PlotWidget(background="w", axisItems={"bottom": StepAxis("bottom")})
         self.plot.setLabel("bottom", "step")
         self.plot.setLabel("left", "events")
         self.plot.showGrid(x=True, y=True, alpha=0.2)
-        self.plot.addLegend(offset=(-10, 10))
         self.plot.setMouseEnabled(y=False)
+        # Series with equal counts must not hide each other: each keeps its own dash
+        # pattern and a hollow symbol, larger the earlier it is drawn (underneath).
         self.curves = {
-            label: self.plot.plot([], [], name=label, pen=pg.mkPen(colour, width=2),
-                                  symbol="o", symbolSize=4, symbolBrush=colour,
-                                  symbolPen=None)
-            for label, _, colour in GROUPS
+            label: self.plot.plot([], [], pen=pg.mkPen(colour, width=3 if i == 0 else 2,
+                                                        style=DASHES[i]),
+                                  symbol=symbol, symbolSize=max(7, 18 - 3 * i),
+                                  symbolBrush=None, symbolPen=pg.mkPen(colour, width=2))
+            for i, (label, _, colour, symbol) in enumerate(GROUPS)
         }
-        self._luts = {label: _lut(kinds) for label, kinds, _ in GROUPS}
+        # The legend is a label under the plot: inside it would cover data.
+        self.legend = QLabel("  ".join(
+            f"<span style='color:{colour}'>{SYMBOL_GLYPH[symbol]}</span> {label}"
+            for label, _, colour, symbol in GROUPS))
+        self._luts = {label: _lut(kinds) for label, kinds, _, _ in GROUPS}
         self._log: EventLog | None = None
         self._seen = 0  # log rows counted into _counts
         self._counts: dict[str, np.ndarray] = {}
@@ -82,10 +107,16 @@ class TimelinePanel(QWidget):
         self.plot.scene().sigMouseClicked.connect(self._on_click)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.plot)
-        controller.applied.connect(self.refresh)
-        controller.session_replaced.connect(self.refresh)
+        layout.addWidget(self.plot, 1)
+        layout.addWidget(self.legend)
+        controller.changed.connect(self._on_changed)
+        self._on_changed()
+
+    def _on_changed(self) -> None:
+        """The controller's one refresh path: count new rows, mark the current step."""
         self.refresh()
+        session = self.controller.session
+        self.set_step(0 if session is None else session.step)
 
     def refresh(self, *_: Any) -> None:
         """Count the rows logged since the last refresh (all of them after a truncate or a
@@ -101,6 +132,8 @@ class TimelinePanel(QWidget):
             if self._unsubscribe is not None:
                 self._unsubscribe()
             self._unsubscribe = None if log is None else log.subscribe(self._on_batch)
+            if log is not self._log:
+                self.plot.enableAutoRange()  # another session: forget the old axis range
             self._log, self._seen = log, 0
             self._counts = {label: np.zeros(0, np.int64) for label in self.curves}
         if log is None or len(log) == self._seen:

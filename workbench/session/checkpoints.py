@@ -25,7 +25,7 @@ class Checkpoint:
     vm: VmState
     pci: Any                      # a PciStory clone, or None
     handlers: tuple[dict, dict]   # (rules, registers)
-    views: list[tuple[bool, bool, bool]]   # per vCPU: (pending, answered, halted)
+    views: list[tuple]            # per vCPU: (pending, answered, halted, last exit_reason)
 
 
 @dataclass

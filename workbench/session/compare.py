@@ -5,6 +5,9 @@ MSR_READ/MSR_WRITE/MSR_GP rows exist only on the sim, whose observer the host la
 each vCPU's final registers. RIPs of exits are left out too: the host reports an exit's
 RIP after the kernel's own bookkeeping, which need not be the sim's. To compare like with
 like, the sim is given this host's CPUID and vendor when the scenario names no CPUID.
+Values derived from time differ by nature: the sim runs twice, the twin from another TSC,
+and what differs between the two is compared as "volatile", with the in-kernel reads
+that fed it listed in the streams.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 
 import workbench.kvm
 from workbench.hostkvm import host_unavailable_reason
+from workbench.kvm.msrs.catalogue import msr_name
 from workbench.session.eventlog import EventKind, Flag, MsrExitReason
 from workbench.session.runner import drive
 from workbench.session.scenario import Scenario
@@ -25,6 +29,7 @@ COMPARED_KINDS = frozenset({EventKind.MSR_EXIT, EventKind.USER_ANSWER, EventKind
                             EventKind.IO_ANSWER, EventKind.HLT, EventKind.SHUTDOWN})
 FINAL_REGS = ("rax", "rbx", "rcx", "rdx", "r14", "r15", "rip")
 MAX_EXITS = 1000
+TWIN_TICKS = 0x0123_4567_89AB_CDEF  # the twin's head start: moves both TSC halves
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,7 @@ class Comparison:
     host_lines: list[str]
     first_divergence: int | None  # index into both line lists; None = same streams
     reason: str | None = None  # why no comparison could be made
+    volatile: frozenset[int] = frozenset()  # indices compared as "volatile" (time-derived)
 
     @property
     def compared(self) -> bool:
@@ -55,9 +61,11 @@ def first_divergence(a: Sequence[Any], b: Sequence[Any]) -> int | None:
     return None if len(a) == len(b) else min(len(a), len(b))
 
 
-def comparison(sim: Sequence[Entry], host: Sequence[Entry]) -> Comparison:
+def comparison(sim: Sequence[Entry], host: Sequence[Entry],
+               volatile: frozenset[int] = frozenset()) -> Comparison:
     return Comparison([e.text for e in sim], [e.text for e in host],
-                      first_divergence([e.key for e in sim], [e.key for e in host]))
+                      first_divergence([e.key for e in sim], [e.key for e in host]),
+                      volatile=volatile)
 
 
 def _reason(bits: int) -> str:
@@ -111,6 +119,61 @@ def play(session: Session, max_exits: int = MAX_EXITS) -> list[Entry]:
     return entries(session, errors)
 
 
+def in_kernel_reads(session: Session) -> list[tuple[int, Entry]]:
+    """The sim's in-kernel RDMSRs, each with its position in the comparable stream."""
+    log = session.log
+    kinds = log.column("kind").tolist()
+    reads, position = [], 0
+    for i in range(session.visible_rows):
+        if kinds[i] in COMPARED_KINDS:
+            position += 1
+        elif kinds[i] == EventKind.MSR_READ:
+            row = log.row(i)
+            text = (f"vcpu{row['vcpu']} MSR_READ rdmsr {row['msr']:#x} ({msr_name(row['msr'])})"
+                    f" -> {row['value']:#x}")
+            reads.append((position, Entry(("MSR_READ", row["vcpu"], row["msr"],
+                                           row["value"]), text)))
+    return reads
+
+
+def _run_sim(scenario: Scenario, max_exits: int, later: int = 0
+             ) -> tuple[list[Entry], list[tuple[int, Entry]]]:
+    """The sim's stream and in-kernel reads, its guest clock started `later` ticks on
+    (the clock itself, not a TSC write, which some vendors ignore from the host)."""
+    session = Session(scenario, engine="sim")
+    try:
+        for vcpu in session.vcpus:
+            vcpu.ticks += later
+        return play(session, max_exits), in_kernel_reads(session)
+    finally:
+        session.close()
+
+
+def with_volatile(sim: list[Entry], twin: list[Entry], reads: list[tuple[int, Entry]],
+                  twin_reads: list[tuple[int, Entry]], host: list[Entry]) -> Comparison:
+    """Compare sim and host, taking as volatile what differs between the sim and its
+    twin (the same run from another TSC): such values differ by nature, not by a bug.
+    The in-kernel reads that differ too are listed where they happened (the host cannot
+    report them), so the cause of a volatile value is in the rows."""
+    sim, host = list(sim), list(host)
+    volatile = set()
+    for i, (a, b) in enumerate(zip(sim, twin, strict=False)):
+        if a.key != b.key:
+            volatile.add(i)
+            key = (*a.key[:-1], "volatile")
+            sim[i] = Entry(key, f"{a.text}  ~ volatile")
+            if i < len(host):
+                host[i] = Entry(key, f"{host[i].text}  ~ volatile")
+    feeders = [(pos, e) for (pos, e), (_, t) in zip(reads, twin_reads, strict=False)
+               if e.key != t.key]
+    for pos, entry in reversed(feeders):
+        key = (*entry.key[:-1], "volatile")
+        sim.insert(pos, Entry(key, f"{entry.text}  ~ volatile (in the kernel)"))
+        host.insert(min(pos, len(host)), Entry(key, "(in the kernel: not reported)  ~ volatile"))
+        volatile = {i + 1 if i >= pos else i for i in volatile} | {pos}
+    return comparison(sim, host, frozenset(volatile))
+
+
 def mimic_host(scenario: Scenario) -> Scenario:
     """The scenario for a sim that should behave like this host: its CPUID, vendor (the KVM
     module it runs) and machine-dependent values such as the TSC rate, unless the scenario
@@ -139,8 +202,9 @@ def compare(scenario: Scenario, max_exits: int = MAX_EXITS) -> Comparison:
         host = _run(scenario, "host", max_exits)
     except (OSError, ValueError, RuntimeError) as exc:
         return Comparison([], [], None, f"the host engine cannot run this scenario: {exc}")
-    sim = _run(mimic_host(scenario), "sim", max_exits)
-    return comparison(sim, host)
+    sim, reads = _run_sim(mimic_host(scenario), max_exits)
+    twin, twin_reads = _run_sim(mimic_host(scenario), max_exits, TWIN_TICKS)
+    return with_volatile(sim, twin, reads, twin_reads, host)
 
 
 def aligned(result: Comparison) -> Iterator[tuple[int, str, str]]:

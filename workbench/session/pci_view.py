@@ -302,6 +302,13 @@ def pci_commands(session: Session) -> list[c.Pci]:
     return [cmd for cmd in session.history[:session.step] if isinstance(cmd, c.Pci)]
 
 
+def pci_command_steps(session: Session) -> list[int]:
+    """The session's step number of each of pci_commands(session), so a replay of them
+    alone is labelled with the steps the log shows."""
+    return [step for step, cmd in enumerate(session.history[:session.step], start=1)
+            if isinstance(cmd, c.Pci)]
+
+
 def with_profile(scenario: Scenario, profile: str) -> Scenario:
     """The scenario with its [pci] profile replaced (the rest, programs included, kept)."""
     pci = scenario.spec.pci
@@ -312,18 +319,21 @@ def with_profile(scenario: Scenario, profile: str) -> Scenario:
     return dataclasses.replace(scenario, spec=spec, source="")
 
 
-def run_profile(scenario: Scenario, profile: str, commands: list[c.Pci]) -> ProfileRun:
-    """Apply `commands` to a fresh headless sim session under `profile`."""
+def run_profile(scenario: Scenario, profile: str, commands: list[c.Pci],
+                labels: list[int] | None = None) -> ProfileRun:
+    """Apply `commands` to a fresh headless sim session under `profile`; `labels` number
+    them as the user's session did (default: 1, 2, ...)."""
     session = Session(with_profile(scenario, profile), engine="sim")
     try:
         log = session.log
         steps = [StepEvents(0, "set-up", tuple(event_text(log, r) for r in range(len(log))))]
-        for command in commands:
+        for i, command in enumerate(commands):
             result = session.apply(command)
             lines = tuple(event_text(log, r) for r in range(result.first_row, result.last_row))
             if result.error is not None:
                 lines += (f"error: {result.error}",)
-            steps.append(StepEvents(result.step, describe_step(command.action), lines))
+            step = result.step if labels is None else labels[i]
+            steps.append(StepEvents(step, describe_step(command.action), lines))
         story = session.pci
         assert story is not None
         devices = tuple(
@@ -347,8 +357,9 @@ def side_by_side(left: ProfileRun, right: ProfileRun) -> list[SideRow]:
     return rows
 
 
-def compare_profiles(scenario: Scenario, commands: list[c.Pci]
+def compare_profiles(scenario: Scenario, commands: list[c.Pci],
+                     steps: list[int] | None = None
                      ) -> tuple[ProfileRun, ProfileRun, list[SideRow]]:
-    """The same PCI commands under linux-5.9 and linux-5.10."""
-    old, new = (run_profile(scenario, p, commands) for p in PROFILES)
+    """The same PCI commands under linux-5.9 and linux-5.10 (numbered by `steps`)."""
+    old, new = (run_profile(scenario, p, commands, steps) for p in PROFILES)
     return old, new, side_by_side(old, new)

@@ -32,6 +32,18 @@ def pci_story(session: Session) -> Iterator[c.Pci]:
                 yield c.Pci(action=action)
 
 
+def next_pci_command(session: Session) -> c.Pci | None:
+    """The scenario's next PCI action as a command, or None when the story is told: the
+    story's commands are followed through the history up to the current step, so other
+    commands in between (the user's own PCI actions, runs) do not lose the place."""
+    story = pci_story(session)
+    upcoming = next(story, None)
+    for command in session.history[:session.step]:
+        if upcoming is not None and command == upcoming:
+            upcoming = next(story, None)
+    return upcoming
+
+
 def drive(session: Session, max_exits: int = 10_000,
           stopped: Callable[[], bool] = lambda: False) -> Iterator[c.CommandResult]:
     """Apply the commands that play the scenario out; yield each result. `stopped` is

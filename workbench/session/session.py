@@ -58,7 +58,7 @@ class _VcpuView:
     pending: VcpuExit | None = None
     answered: bool = False
     halted: bool = False
-    exit_reason: int | None = None  # of the last exit, for the headless summary
+    exit_reason: int | None = None  # of the last return from KVM_RUN (None: never ran)
 
 
 @dataclass
@@ -267,7 +267,14 @@ class Session:
             target.cancel_pause()
 
     def _before_entry(self, index: int) -> None:
+        """Entering the guest completes the pending exit: an MSR access user space failed
+        takes its #GP now, as complete_emulated_msr_access injects it, and is logged as the
+        #GP it is."""
         view = self.views[index]
+        pending = view.pending
+        if (view.answered and pending is not None and pending.exit_reason in MSR_EXITS
+                and pending.msr.error):
+            self.log.append_user_gp(pending, index, self.step)
         view.pending, view.answered, view.halted = None, False, False
 
     def _after_exit(self, index: int, exit_: VcpuExit) -> bool:
@@ -313,6 +320,10 @@ class Session:
     def pending_exit(self, vcpu: int) -> VcpuExit | None:
         """The exit waiting for user space on `vcpu`, if any (answered or not)."""
         return self.views[vcpu].pending
+
+    def last_exit(self, vcpu: int) -> int | None:
+        """The exit_reason of the vCPU's last return from KVM_RUN (None: it never ran)."""
+        return self.views[vcpu].exit_reason
 
     def needs_answer(self, vcpu: int) -> bool:
         view = self.views[vcpu]
@@ -391,7 +402,8 @@ class Session:
             vm=self.vm.save_state(),
             pci=None if self.pci is None else self.pci.clone(self._on_vfio),
             handlers=(dict(self.handlers.rules), dict(self.handlers.registers)),
-            views=[(v.pending is not None, v.answered, v.halted) for v in self.views],
+            views=[(v.pending is not None, v.answered, v.halted, v.exit_reason)
+                   for v in self.views],
         ))
 
     def seek(self, step: int) -> None:
@@ -411,9 +423,9 @@ class Session:
         rules, registers = checkpoint.handlers
         self.handlers.rules, self.handlers.registers = dict(rules), dict(registers)
         self.views = [
-            _VcpuView(vcpu.pending if has_pending else None, answered, halted)
-            for vcpu, (has_pending, answered, halted) in zip(self.vcpus, checkpoint.views,
-                                                             strict=True)
+            _VcpuView(vcpu.pending if has_pending else None, answered, halted, exit_reason)
+            for vcpu, (has_pending, answered, halted, exit_reason) in zip(
+                self.vcpus, checkpoint.views, strict=True)
         ]
         self.step = checkpoint.step
         main_log, self.log = self.log, EventLog()

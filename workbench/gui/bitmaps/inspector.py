@@ -11,18 +11,18 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from workbench.gui import palette
 from workbench.gui.bitmaps import layout as lay
 from workbench.gui.bitmaps.cells import Cell, CellImage, CellMarker
 from workbench.gui.controller import SessionController
 from workbench.kvm.filter import X2APIC_FIRST, X2APIC_LAST
 from workbench.kvm.intercepts import NoMsrBitmap, has_msr_bitmap
 from workbench.kvm.msrs.catalogue import msr_name
-from workbench.session.session import CommandResult
 
 DENY, ALLOW, EXEMPT, GAP = 0, 1, 2, 3
-FILTER_COLOURS = ("#c0392b", "#27ae60", "#2e86c1", "#1b1b1b")
+FILTER_COLOURS = (palette.DENY, palette.ALLOW, palette.EXEMPT, "#1b1b1b")
 PASSTHROUGH, INTERCEPT = 0, 1
-BITMAP_COLOURS = ("#2ecc71", "#4a4a4a")
+BITMAP_COLOURS = (palette.PASSTHROUGH, palette.INTERCEPT)
 
 # Cell value masks that never change: the gaps between windows and the x2APIC MSRs, which
 # the filter never applies to (spec §4).
@@ -71,21 +71,22 @@ class BitmapInspector(QWidget):
             self._add_heatmap(name, titles[name], colours)
         self.plots["read"].getAxis("left").setTicks([_filter_ticks()])
         self.plots["write"].getAxis("left").setTicks([_filter_ticks()])
-        legend = QLabel("<span style='color:#27ae60'>■</span> allow "
-                        "<span style='color:#c0392b'>■</span> deny "
-                        "<span style='color:#2e86c1'>■</span> x2APIC (never filtered) "
-                        "<span style='color:#2ecc71'>■</span> passthrough "
-                        "<span style='color:#4a4a4a'>■</span> intercept")
+        legend = QLabel(" ".join(
+            f"<span style='color:{colour}'>■</span> {meaning}" for colour, meaning in (
+                (palette.ALLOW, "allow"), (palette.DENY, "deny"),
+                (palette.EXEMPT, "x2APIC (never filtered)"),
+                (palette.PASSTHROUGH, "passthrough"), (palette.INTERCEPT, "intercept"))))
         box = QVBoxLayout(self)
         box.addLayout(top)
         box.addWidget(self.graphics, 1)
         box.addWidget(legend)
         self.vendor = ""
         self.vcpu_box.currentIndexChanged.connect(lambda _: self.refresh())
-        controller.applied.connect(self._on_applied)
+        controller.changed.connect(self.refresh)
         controller.session_replaced.connect(self._on_session_replaced)
         controller.msr_selected.connect(self._on_selected)
         self._on_session_replaced()
+        self.refresh()
 
     def _add_heatmap(self, name: str, title: str, colours: tuple[str, ...]) -> None:
         plot = self.graphics.addPlot(title=title)
@@ -115,11 +116,7 @@ class BitmapInspector(QWidget):
                                       else "Intercept bitmap")
         if self.vendor in ("intel", "amd"):
             self.plots["bitmap"].getAxis("left").setTicks([_bitmap_ticks(self.vendor)])
-        self.refresh()
         self._on_selected(self.controller.selected_msr)
-
-    def _on_applied(self, _result: CommandResult) -> None:
-        self.refresh()
 
     def refresh(self) -> bool:
         """Recompute every map; only heatmaps whose cells changed are redrawn. Returns
@@ -141,7 +138,7 @@ class BitmapInspector(QWidget):
             changed |= self.images[name].show_array(cells)
         if not session.vcpus:
             self.status.setText(f"{session.vendor} · {session.profile} · no vCPU, no bitmap")
-            return changed
+            return self._blank_bitmap() or changed
         vcpu = max(self.vcpu_box.currentIndex(), 0)
         try:
             bitmap = session.msr_bitmap(vcpu)

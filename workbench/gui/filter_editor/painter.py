@@ -12,13 +12,14 @@ import pyqtgraph as pg
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from workbench.gui import palette
 from workbench.gui.bitmaps.cells import CellImage, CellMarker
 from workbench.gui.filter_editor.draft import Draft, DraftRange
 from workbench.kvm.msrs.catalogue import msr_name
 
 ROW_BITS = 64
 DENY, ALLOW, PAST_END = 0, 1, 2
-COLOURS = ("#c0392b", "#27ae60", "#2b2b2b")
+COLOURS = (palette.DENY, palette.ALLOW, "#2b2b2b")
 
 
 def range_cells(rng: DraftRange) -> np.ndarray:

@@ -10,6 +10,7 @@ stepped after going back in time) resets the model.
 
 from __future__ import annotations
 
+import errno as errno_mod
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -36,12 +37,23 @@ _COLOURS: dict[EventKind, str] = {
     EventKind.FILTER_SET: "#d9f2f2", EventKind.CAP_SET: "#d9f2f2",
 }
 _VFIO_COLOUR = "#d6efe6"
+_FAILED_COLOUR = "#f4b183"  # a rejected ioctl: a tint of Okabe-Ito vermillion
+_IOCTL_KINDS = frozenset({EventKind.FILTER_SET, EventKind.CAP_SET})
 _REASON_KINDS = frozenset({EventKind.MSR_EXIT, EventKind.MSR_GP, EventKind.USER_ANSWER})
 
 
 def kind_colour(kind: EventKind) -> QColor | None:
     name = _VFIO_COLOUR if kind.is_vfio else _COLOURS.get(kind)
     return QColor(name) if name else None
+
+
+def failed_ioctl(record: dict[str, Any]) -> bool:
+    """A VM ioctl the kernel rejected (its errno is in the row)."""
+    return record["kind"] in _IOCTL_KINDS and record["errno"] != 0
+
+
+def errno_text(code: int) -> str:
+    return f"{errno_mod.errorcode.get(code, 'errno')} (-{code})"
 
 
 def reason_text(bits: int) -> str:
@@ -83,6 +95,9 @@ class TrapLogModel(QAbstractTableModel):
         self._cache: dict[int, dict[str, Any]] = {}
         self._italic = QFont()
         self._italic.setItalic(True)
+        self._bold = QFont()
+        self._bold.setBold(True)
+        self.marked_msr = -1  # rows about this MSR are bold (the linked selection)
         self._future_brush = QBrush(QColor("#9a9a9a"))
 
     # --- wiring -------------------------------------------------------------------------
@@ -173,6 +188,18 @@ class TrapLogModel(QAbstractTableModel):
         at = int(np.searchsorted(rows, log_row))
         return at if at < len(rows) else -1
 
+    def mark_msr(self, index: int) -> int:
+        """Embolden the rows about MSR `index` (-1: none); the first such shown row, or -1."""
+        self.marked_msr = index
+        if self._rows.n:
+            self.dataChanged.emit(self.index(0, 0), self.index(self._rows.n - 1,
+                                                                len(COLUMNS) - 1))
+        if index < 0 or self.log is None:
+            return -1
+        rows = self.log.select(msr=index)
+        shown = [self.view_row(int(r)) for r in rows[:1]]
+        return shown[0] if shown else -1
+
     def view_row_of_step(self, step: int) -> int:
         if self.log is None:
             return -1
@@ -215,11 +242,17 @@ class TrapLogModel(QAbstractTableModel):
             return self._future_brush
         if role == Qt.ItemDataRole.FontRole and row >= self.future_from:
             return self._italic
+        if role == Qt.ItemDataRole.FontRole and self.marked_msr >= 0:
+            record = self.record(row)
+            if record["kind"] in MSR_KINDS and record["msr"] == self.marked_msr:
+                return self._bold
         if role == Qt.ItemDataRole.BackgroundRole and row < self.future_from:
             try:
-                colour = kind_colour(self.record(row)["kind"])
+                record = self.record(row)
             except IndexError:
                 return None
+            colour = QColor(_FAILED_COLOUR) if failed_ioctl(record) else kind_colour(
+                record["kind"])
             return QBrush(colour) if colour is not None else None
         if role == Qt.ItemDataRole.ToolTipRole and row >= self.future_from:
             return "future: after the step the session stands at"
@@ -239,7 +272,7 @@ class TrapLogModel(QAbstractTableModel):
         if column == REASON:
             return reason_text(r["reason"]) if kind in _REASON_KINDS else ""
         if column == VALUE:
-            return f"{r['value']:#x}"
+            return errno_text(r["errno"]) if failed_ioctl(r) else f"{r['value']:#x}"
         if column == DEVICE:
             return r["device"] or ""
         return self.log.format_row(row)

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 
 from workbench.gui.controller import SessionController
 from workbench.gui.log.model import COLUMNS, DETAILS, TrapLogModel
-from workbench.session.eventlog import FilterError
+from workbench.session.eventlog import EventKind, FilterError
 from workbench.session.eventlog.kinds import MSR_KINDS
 
 _BAD = "QLineEdit { border: 2px solid #d02020; }"
@@ -79,13 +79,16 @@ class TrapLogPanel(QWidget):
         vheader.setDefaultSectionSize(self.table.fontMetrics().height() + 4)
         hheader = self.table.horizontalHeader()
         hheader.setStretchLastSection(True)
-        for column, width in enumerate((110, 50, 45, 230, 70, 140, 110)):
+        # The Kind column fits the longest kind name: VFIO kinds are never truncated.
+        metrics = self.table.fontMetrics()
+        kind_width = max(metrics.horizontalAdvance(kind.name) for kind in EventKind) + 16
+        for column, width in enumerate((kind_width, 50, 45, 210, 70, 130, 110)):
             self.table.setColumnWidth(column, width)
         self.table.selectionModel().selectionChanged.connect(self._on_selection)
 
         self.details = QPlainTextEdit(readOnly=True)
         self.details.setFont(mono)
-        self.counters = QLabel()
+        self.counters = QLabel(wordWrap=True)  # wraps: a long tally never widens the window
         self.counters.setFont(mono)
         self.counters.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
@@ -102,8 +105,8 @@ class TrapLogPanel(QWidget):
         layout.addWidget(self.counters)
 
         controller.session_replaced.connect(self.reload)
-        controller.applied.connect(self.refresh)
-        controller.seeked.connect(self.refresh)
+        controller.changed.connect(self.refresh)
+        controller.msr_selected.connect(self._on_msr_selected)
         self.reload()
 
     # --- following the session ------------------------------------------------------------
@@ -196,6 +199,13 @@ class TrapLogPanel(QWidget):
                 "value", "aux", "msr", "virt", "mask", "offset") else value
             lines.append(f"{name:<10} {shown}")
         return "\n".join(lines)
+
+    def _on_msr_selected(self, index: int) -> None:
+        """Linked selection: the MSR's rows turn bold and the first is scrolled to; the
+        row selection (which travels in time) stays the user's."""
+        row = self.model.mark_msr(index)
+        if row >= 0:
+            self.table.scrollTo(self.model.index(row, 0))
 
     def select_step(self, step: int) -> None:
         """Select the first shown row of `step` (or the next one shown)."""

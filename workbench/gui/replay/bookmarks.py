@@ -31,6 +31,7 @@ class BookmarkList(QWidget):
         self.replay: Replay | None = None
         self.current_step = 0
         self.list = QListWidget()
+        self.list.setMinimumHeight(3 * self.list.fontMetrics().height())  # docked at 800 px
         self.list.itemActivated.connect(self._activated)
         self.note = QLabel()
         self.note.setWordWrap(True)

@@ -20,7 +20,7 @@ class Landmark:
 
 
 LANDMARKS: tuple[Landmark, ...] = (
-    Landmark("First #GP", "The first #GP the kernel injected for an MSR access",
+    Landmark("First #GP", "The first #GP the guest took on an MSR access (however caused)",
              {"kinds": EventKind.MSR_GP}),
     Landmark("First denied MSR", "The first MSR exit because the filter denied it "
              "(KVM_MSR_EXIT_REASON_FILTER)", {"kinds": EventKind.MSR_EXIT, "reason": "FILTER"}),

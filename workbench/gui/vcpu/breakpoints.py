@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QGridLayout, QLabel, QListWidget, QPushButton, QWidget
+from PySide6.QtWidgets import QGridLayout, QListWidget, QPushButton, QWidget
 
 from workbench.gui.vcpu.hexedit import HexLineEdit
 from workbench.kvm.msrs.catalogue import msr_name
@@ -23,7 +23,6 @@ class MsrBreakpoints(QWidget):
         self.remove_button.clicked.connect(self._remove)
         grid = QGridLayout(self)
         grid.setContentsMargins(0, 0, 0, 0)
-        grid.addWidget(QLabel("MSR breakpoints"), 0, 0, 1, 3)
         grid.addWidget(self.list, 1, 0, 1, 3)
         grid.addWidget(self.index, 2, 0)
         grid.addWidget(self.add_button, 2, 1)

@@ -28,8 +28,9 @@ class DisassemblyView(QTableWidget):
         self.verticalHeader().hide()
         self.horizontalHeader().setStretchLastSection(True)
         self.setColumnWidth(GUTTER, 22)
-        self.setColumnWidth(ADDRESS, 110)
-        self.setColumnWidth(BYTES, 150)
+        self.setColumnWidth(ADDRESS, 100)
+        self.setColumnWidth(BYTES, 95)
+        self.setWordWrap(False)  # one line per instruction; long bytes are elided
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -67,7 +68,9 @@ class DisassemblyView(QTableWidget):
             for column in range(self.columnCount()):
                 self.item(row, column).setBackground(brush)
         if current_row >= 0:
-            self.scrollToItem(self.item(current_row, TEXT))
+            # Follow RIP vertically only: the address column stays in view.
+            self.scrollTo(self.model().index(current_row, GUTTER))
+            self.horizontalScrollBar().setValue(0)
 
     def current_row(self) -> int:
         return self.addresses.index(self.rip) if self.rip in self.addresses else -1

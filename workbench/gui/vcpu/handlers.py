@@ -10,7 +10,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QGridLayout,
     QHeaderView,
-    QLabel,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -50,10 +49,11 @@ class HandlersEditor(QWidget):
         self.set_button = QPushButton("Set")
         self.set_button.clicked.connect(self.set_rule)
         self.remove_button = QPushButton("Remove")
+        self.remove_button.setToolTip("Remove the highlighted rule")
+        self.remove_button.setEnabled(False)
         self.remove_button.clicked.connect(self.remove_rule)
         grid = QGridLayout(self)
         grid.setContentsMargins(0, 0, 0, 0)
-        grid.addWidget(QLabel("User-space MSR handlers"), 0, 0, 1, 4)
         grid.addWidget(self.table, 1, 0, 1, 4)
         grid.addWidget(self.msr, 2, 0)
         grid.addWidget(self.kind, 2, 1)
@@ -63,8 +63,13 @@ class HandlersEditor(QWidget):
         self.msrs: list[int] = []
 
     def refresh(self) -> None:
+        """Show the session's rules; the highlighted MSR stays highlighted if its rule is
+        still there, else nothing is (a row never silently stands for another MSR)."""
         session = self.controller.session
         rules = {} if session is None else session.handlers.rules
+        selected = self.selected_msr()
+        self.table.blockSignals(True)
+        self.table.clearSelection()
         self.msrs = sorted(rules)
         self.table.setRowCount(len(self.msrs))
         for row, msr in enumerate(self.msrs):
@@ -73,13 +78,22 @@ class HandlersEditor(QWidget):
                      f"{rule.value:#x}" if rule.kind in ("constant", "register") else "")
             for column, text in enumerate(cells):
                 self.table.setItem(row, column, QTableWidgetItem(text))
+        if selected in self.msrs:
+            self.table.selectRow(self.msrs.index(selected))
+        self.table.blockSignals(False)
+        self._fill_form()
+
+    def selected_msr(self) -> int | None:
+        rows = self.table.selectionModel().selectedRows()
+        return self.msrs[rows[0].row()] if rows and rows[0].row() < len(self.msrs) else None
 
     def _fill_form(self) -> None:
-        rows = self.table.selectionModel().selectedRows()
+        """Selection drives the form and Remove."""
+        msr = self.selected_msr()
         session = self.controller.session
-        if not rows or session is None:
+        self.remove_button.setEnabled(msr is not None)
+        if msr is None or session is None:
             return
-        msr = self.msrs[rows[0].row()]
         rule = session.handlers.rules[msr]
         self.msr.set_value(msr)
         if rule.kind in KINDS:
@@ -96,7 +110,7 @@ class HandlersEditor(QWidget):
                    c.SetHandler(msr=msr, kind=kind, value=value or 0))
 
     def remove_rule(self) -> None:
-        msr = self.msr.value()
+        msr = self.selected_msr()
         if msr is not None:
             self._push(f"Remove handler for MSR {msr:#x}", c.SetHandler(msr=msr, kind="none"))
 

@@ -28,8 +28,24 @@ from workbench.gui.vcpu.handlers import HandlersEditor
 from workbench.gui.vcpu.pending import PendingExitEditor
 from workbench.gui.vcpu.registers import RegistersView
 from workbench.gui.vcpu.source_editor import SourceEditor
+from workbench.kvm import uapi
 from workbench.kvm.guest.assembler import Program
 from workbench.session import commands as c
+from workbench.session.runner import next_pci_command
+from workbench.session.session import Session
+
+STOPPED_BY = {uapi.KVM_EXIT_HLT: "halted (KVM_EXIT_HLT)",
+              uapi.KVM_EXIT_SHUTDOWN: "shut down (KVM_EXIT_SHUTDOWN)",
+              uapi.KVM_EXIT_INTR: "paused (KVM_EXIT_INTR)"}
+
+
+def vcpu_state(session: Session, vcpu: int) -> str:
+    """What the vCPU is doing, from its real last exit."""
+    if session.needs_answer(vcpu):
+        return "waiting for user space"
+    if session.views[vcpu].halted:
+        return STOPPED_BY.get(session.last_exit(vcpu), "stopped")
+    return ""
 
 
 class VcpuPanel(QWidget):
@@ -59,10 +75,14 @@ class VcpuPanel(QWidget):
         side = QWidget()
         side_layout = QVBoxLayout(side)
         side_layout.setContentsMargins(0, 0, 0, 0)
+        # Handlers and MSR breakpoints share a tab widget: the column fits a 1280x800
+        # screen with the pending exit's editor open.
+        self.side_tabs = QTabWidget()
+        self.side_tabs.addTab(self.handlers, "User-space handlers")
+        self.side_tabs.addTab(self.msr_breakpoints, "MSR breakpoints")
         side_layout.addWidget(self.registers, 3)
         side_layout.addWidget(self.pending)
-        side_layout.addWidget(self.msr_breakpoints, 1)
-        side_layout.addWidget(self.handlers, 2)
+        side_layout.addWidget(self.side_tabs, 2)
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.code_tabs)
         split.addWidget(side)
@@ -79,16 +99,34 @@ class VcpuPanel(QWidget):
         layout.addWidget(split, 1)
 
         controller.session_replaced.connect(self.reload)
-        controller.applied.connect(self.refresh)
-        controller.seeked.connect(self.refresh)
+        controller.changed.connect(self.refresh)
         runner.started.connect(self._running)
         runner.stopped.connect(self._stopped)
         self.reload()
 
     # --- actions (the main window's F10/F5/Shift+F5 end here) ---------------------------------
     def step(self) -> None:
-        if self._idle():
+        """One instruction; in a scenario without vCPUs, the PCI story's next action."""
+        if not self._idle():
+            return
+        session = self.controller.session
+        if session.vcpus:
             self.controller.apply(c.StepVcpu(vcpu=self.vcpu))
+        elif (command := next_pci_command(session)) is not None:
+            self.controller.apply(command)
+
+    def action_tips(self) -> tuple[str | None, str | None]:
+        """(why Step cannot act, why Run cannot act); None where it can."""
+        session = self.controller.session
+        if session is None:
+            return "Open a scenario first", "Open a scenario first"
+        if session.vcpus:
+            return None, None
+        no_run = "This scenario has no vCPUs: there is nothing to run"
+        command = next_pci_command(session)
+        if command is None:
+            return "No vCPUs, and every PCI action of the scenario has played", no_run
+        return None, no_run
 
     def run(self) -> None:
         if self._idle():
@@ -149,15 +187,27 @@ class VcpuPanel(QWidget):
         session = self.controller.session
         self.registers.forget()
         if session is None or not session.vcpus:
-            self.disassembly.set_listing(())
+            self._show_nothing()
             return
         self.disassembly.set_listing(session.listing(self.vcpu))
         self.source.set_program(session.scenario.programs[self.vcpu])
         self.refresh()
 
+    def _show_nothing(self) -> None:
+        """No vCPU to show: no code, registers, rules or pending exit of an older one."""
+        self.disassembly.set_listing(())
+        self.source.clear()
+        self.registers.clear_values()
+        self.msr_breakpoints.show_indices(frozenset())
+        self.handlers.refresh()
+        self.pending.show_exit(None)
+        session = self.controller.session
+        self.state.setText("" if session is None else "no vCPUs (a PCI story: F10 plays it)")
+
     def refresh(self, *_: Any) -> None:
         session = self.controller.session
         if session is None or not session.vcpus:
+            self._show_nothing()
             return
         regs = session.regs(self.vcpu)
         self.registers.show_regs(regs, session.step)
@@ -168,9 +218,7 @@ class VcpuPanel(QWidget):
         self.handlers.refresh()
         self.pending.show_exit(session.pending_exit(self.vcpu)
                                if session.needs_answer(self.vcpu) else None)
-        view = session.views[self.vcpu]
-        self.state.setText("halted" if view.halted else
-                           "waiting for user space" if session.needs_answer(self.vcpu) else "")
+        self.state.setText(vcpu_state(session, self.vcpu))
 
     def _running(self, vcpu: int) -> None:
         self.state.setText(f"vcpu{vcpu} running…")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
-    QFormLayout,
+    QGridLayout,
     QGroupBox,
     QLabel,
     QPushButton,
@@ -42,17 +42,21 @@ class PendingExitEditor(QGroupBox):
         self.why = QLabel()
         self.rip = QLabel()
         self.data = HexLineEdit(64, "data to return (hex)")
-        self.error = QSpinBox(minimum=0, maximum=255)
+        self.error = QSpinBox(minimum=0, maximum=255, prefix="error ")
         self.error.setToolTip("kvm_run.msr.error: non-zero injects #GP")
         self.answer_button = QPushButton("Answer")
         self.answer_button.clicked.connect(self._answer)
-        form = QFormLayout(self)
-        form.addRow("access", self.what)
-        form.addRow("reason", self.why)
-        form.addRow("rip", self.rip)
-        form.addRow("data", self.data)
-        form.addRow("error", self.error)
-        form.addRow(self.answer_button)
+        # Three compact rows, so the registers above keep their room.
+        grid = QGridLayout(self)
+        grid.setContentsMargins(4, 2, 4, 2)
+        grid.addWidget(self.what, 0, 0, 1, 4)
+        grid.addWidget(self.why, 1, 0, 1, 2)
+        grid.addWidget(self.rip, 1, 2, 1, 2)
+        grid.addWidget(QLabel("data"), 2, 0)
+        grid.addWidget(self.data, 2, 1)
+        grid.addWidget(self.error, 2, 2)
+        grid.addWidget(self.answer_button, 2, 3)
+        grid.setColumnStretch(1, 1)
         self.exit: VcpuExit | None = None
         self.hide()
 
@@ -67,7 +71,7 @@ class PendingExitEditor(QGroupBox):
             what, why = describe_exit(exit_)
             self.what.setText(what)
             self.why.setText(why)
-            self.rip.setText(f"{exit_.rip:#x}")
+            self.rip.setText(f"rip {exit_.rip:#x}")
             is_msr = exit_.exit_reason != uapi.KVM_EXIT_IO
             self.data.set_value(exit_.msr.data if is_msr else exit_.io.data)
             self.error.setValue(0)

@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTab
 from workbench.kvm.regs import REG_NAMES, Regs
 
 CHANGED = QColor("#fff2a8")
+MIN_ROWS = 6
 
 
 class RegistersView(QTableWidget):
@@ -24,6 +25,10 @@ class RegistersView(QTableWidget):
         self._bold.setBold(True)
         for row in range(len(REG_NAMES)):
             self.setItem(row, 0, QTableWidgetItem())
+        # Never squeezed to a row or two (a pending exit's editor takes room below).
+        self.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
+        self.setMinimumHeight(MIN_ROWS * self.verticalHeader().defaultSectionSize()
+                              + self.horizontalHeader().sizeHint().height() + 4)
         self.changed: set[str] = set()
         self._shown: dict[str, int] | None = None
         self._before: dict[str, int] | None = None
@@ -33,6 +38,16 @@ class RegistersView(QTableWidget):
         """Another vCPU or session: nothing counts as changed."""
         self._shown = self._before = None
         self._step = -1
+
+    def clear_values(self) -> None:
+        """No vCPU: empty cells, nothing highlighted."""
+        self.forget()
+        self.changed = set()
+        for row in range(len(REG_NAMES)):
+            item = self.item(row, 0)
+            item.setText("")
+            item.setBackground(QBrush())
+            item.setFont(self.font())
 
     def show_regs(self, regs: Regs, step: int) -> None:
         """Show `regs` as of session step `step`; changed = differs from the previous step

@@ -46,6 +46,10 @@ class SourceEditor(QWidget):
         self.editor.setPlainText(source_of(program))
         self._mark(0, "")
 
+    def clear(self) -> None:
+        self.editor.clear()
+        self._mark(0, "")
+
     def assemble(self) -> Program | None:
         try:
             program = assemble(self.editor.toPlainText())

@@ -105,7 +105,8 @@ class ProfileSideBySide(QWidget):
             self.status.setText("This scenario has no PCI system ([pci] table).")
             return
         commands = pv.pci_commands(session)
-        old, new, self.rows = pv.compare_profiles(session.scenario, commands)
+        old, new, self.rows = pv.compare_profiles(session.scenario, commands,
+                                                  pv.pci_command_steps(session))
         self.runs = (old, new)
         self._fill_states()
         self._fill_events()

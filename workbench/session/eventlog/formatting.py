@@ -110,7 +110,8 @@ def _describe(r: LoggedRow) -> str:
         through = " (passthrough: no VM exit)" if r["flags"] & Flag.PASSTHROUGH else ""
         return f"{msr} {arrow} {r['value']:#x}{failed}{through} {rip}"
     if kind is EventKind.MSR_GP:
-        return f"{msr} reason={_reason_name(r['reason'])} -> #GP {rip}"
+        cause = f" (user space error={r['errno']})" if r["flags"] & Flag.ERROR else ""
+        return f"{msr} reason={_reason_name(r['reason'])} -> #GP{cause} {rip}"
     if kind is EventKind.MSR_EXIT:
         data = f" data={r['value']:#x}" if write else ""
         return f"{msr} reason={_reason_name(r['reason'])}{data} {rip}"

@@ -199,6 +199,17 @@ class EventLog(RowStore):
                                size=io.size, value=io.data, aux=exit_.rip)
         raise ValueError(f"exit_reason {code} has no answer from user space")
 
+    def append_user_gp(self, exit_: Any, vcpu: int, step: int) -> int:
+        """Log the #GP a guest takes on re-entry because user space failed its MSR exit
+        (kvm_run.msr.error != 0): a #GP like any other, flagged EXITED|ERROR for its cause."""
+        m = exit_.msr
+        code = exit_.exit_reason
+        return self.append(
+            _MSR_GP, step=step, vcpu=vcpu, msr=m.index, value=m.data, aux=exit_.rip, arg=code,
+            errno=m.error, reason=m.reason,
+            flags=_GP | _EXITED | _ERROR | (_WRITE if code == KVM_EXIT_X86_WRMSR else 0),
+        )
+
     def append_vfio(self, event: TrapEvent, step: int) -> int:
         """Log a vfio TrapEvent; its device address joins the device table."""
         dev = event.dev_id
