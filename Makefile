@@ -37,6 +37,7 @@ run: system-deps $(STAMP)
 
 test: system-deps $(STAMP)
 	$(PY) -m ruff check workbench tests benchmarks
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -n 2
 
 bench: system-deps $(STAMP)
@@ -44,6 +45,7 @@ bench: system-deps $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check workbench tests benchmarks
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf $(VENV)

@@ -46,7 +46,7 @@ def test_identical_streams_and_a_refused_comparison_are_reported(view):
 
 
 def test_without_a_host_the_view_says_why(qtbot, monkeypatch):
-    monkeypatch.setattr(compare_view, "host_unavailable_reason", lambda: "/dev/kvm: ENOENT")
+    monkeypatch.setattr(compare_view, "host_unavailable", lambda: "/dev/kvm: ENOENT")
     controller = SessionController()
     controller.replace_session(Session(load(DIVERGE)))
     widget = CompareView(controller)

@@ -86,3 +86,11 @@ def test_what_settings_write_reads_back_unchanged(names, blob):
     assert parsed["window/state"] == blob
     one = len(names) == 1                          # as in QSettings: a one-item list is
     assert parsed["files/recent"] == (names[0] if one else names or None)  # a string
+
+
+def test_a_recent_file_ending_in_unicode_whitespace_keeps_it():
+    """Found by the round-trip property: U+0085 ended a name and was trimmed away."""
+    from workbench.gui import ini
+
+    for name in ("\x85", "run\u2028", "a\x85b"):
+        assert ini.parse(ini.dump({"files/recent": [name]}))["files/recent"] == name

@@ -46,10 +46,26 @@ def _run_guarded(vcpu):
     return exits[0]
 
 
+_STARTED: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_orphans():
+    """A failed test must not leave an unbounded guest spinning (it did: for an hour)."""
+    yield
+    while _STARTED:
+        process = _STARTED.pop()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 def _workbench(*args, **kwargs):
-    return subprocess.Popen([sys.executable, "-m", "workbench.cli", *map(str, args)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            **kwargs)
+    process = subprocess.Popen([sys.executable, "-m", "workbench.cli", *map(str, args)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               **kwargs)
+    _STARTED.append(process)
+    return process
 
 
 def test_headless_run_stops_at_the_budget_with_exit_0(tmp_path):

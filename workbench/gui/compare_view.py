@@ -23,8 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.gui.controller import SessionController
-from workbench.hostkvm import host_unavailable_reason
-from workbench.session.compare import Comparison, aligned, compare
+from workbench.session.compare import Comparison, aligned, compare, host_unavailable
 
 FIRST_DIVERGENCE = QColor("#f4a6a6")
 LATER_DIFFERENCE = QColor("#fde2b8")
@@ -68,7 +67,7 @@ class CompareView(QWidget):
         """Nothing compared yet for this scenario; say so, or why it cannot be."""
         self.result = None
         self.table.setRowCount(0)
-        why = host_unavailable_reason()
+        why = host_unavailable()
         self.compare_button.setEnabled(why is None and self.controller.session is not None)
         if why is not None:
             self.status.setText(f"Cannot compare with the real kernel: {why}")

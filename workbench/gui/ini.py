@@ -33,6 +33,8 @@ class Typed:
 Value = str | bytes | list["str | bytes | Typed | None"] | Typed | None
 
 
+_BLANKS = " \t\r\n\f\v"
+
 def _logical_lines(text: str) -> list[str]:
     """Split as QSettings does: a quoted string or a backslash carries a line on, `;`
     outside quotes starts a comment."""
@@ -56,7 +58,9 @@ def _logical_lines(text: str) -> list[str]:
         current.append(ch)
         i += 1
     lines.append("".join(current))
-    return [line.strip() for line in lines if line.strip()]
+    # Only ASCII blanks are trimmed, as QSettings does: str.strip() would also eat the
+    # Unicode whitespace (U+0085, U+2028, ...) a file name may end in.
+    return [line.strip(_BLANKS) for line in lines if line.strip(_BLANKS)]
 
 
 def _number(text: str, i: int, digits: str, base: int) -> tuple[str, int]:
@@ -134,15 +138,15 @@ def parse(text: str) -> dict[str, Value]:
     section = ""
     for line in _logical_lines(text.removeprefix("\ufeff")):
         if line.startswith("["):
-            name = line[1:line.find("]") if "]" in line else len(line)].strip()
+            name = line[1:line.find("]") if "]" in line else len(line)].strip(_BLANKS)
             section = "" if name.lower() == "general" else f"{name}/"
             continue
         key, sep, raw = line.partition("=")
         if not sep:
             continue
         value = _unescape(raw)
-        values[section + key.strip()] = ([_typed(v) for v in value] if isinstance(value, list)
-                                         else _typed(value))
+        typed = [_typed(v) for v in value] if isinstance(value, list) else _typed(value)
+        values[section + key.strip(_BLANKS)] = typed
     return values
 
 

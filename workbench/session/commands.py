@@ -7,7 +7,19 @@ from typing import Any, Literal
 
 import msgspec
 
+# The PCI actions a Pci command carries: part of the command vocabulary the GUI builds.
+from workbench.vfio.story import (
+    ConfigWriteStep,
+    MmapReadStep,
+    MmapWriteStep,
+    OpenStep,
+    RegionReadStep,
+    RegionWriteStep,
+)
 from workbench.vfio.story import Step as PciStep
+
+__all__ = ["ConfigWriteStep", "MmapReadStep", "MmapWriteStep", "OpenStep", "PciStep",
+           "RegionReadStep", "RegionWriteStep"]
 
 
 class _Command(msgspec.Struct, tag_field="command", forbid_unknown_fields=True, frozen=True,

@@ -193,6 +193,11 @@ def _run(scenario: Scenario, engine: str, max_exits: int) -> list[Entry]:
         session.close()
 
 
+def host_unavailable() -> str | None:
+    """Why a comparison cannot run on this machine (None when /dev/kvm is usable)."""
+    return host_unavailable_reason()
+
+
 def compare(scenario: Scenario, max_exits: int = MAX_EXITS) -> Comparison:
     """Run `scenario` on both engines; `reason` says why not when the host cannot."""
     why = host_unavailable_reason()

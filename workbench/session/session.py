@@ -272,7 +272,7 @@ class Session:
         #GP it is."""
         view = self.views[index]
         pending = view.pending
-        if (view.answered and pending is not None and pending.exit_reason in MSR_EXITS
+        if (view.answered and pending is not None and pending.kind.is_msr
                 and pending.msr.error):
             self.log.append_user_gp(pending, index, self.step)
         view.pending, view.answered, view.halted = None, False, False

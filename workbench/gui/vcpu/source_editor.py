@@ -10,7 +10,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtGui import QColor, QFont, QTextCursor, QTextFormat
 from PySide6.QtWidgets import QLabel, QPlainTextEdit, QPushButton, QTextEdit, QVBoxLayout, QWidget
 
-from workbench.kvm.guest import AssemblyError, Program, assemble
+from workbench.kvm.guest.assembler import AssemblyError, Program, assemble
 
 ERROR_LINE = QColor("#ffd0d0")
 

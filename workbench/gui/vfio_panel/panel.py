@@ -26,13 +26,12 @@ from workbench.gui.vfio_panel.profiles import ProfileSideBySide
 from workbench.gui.vfio_panel.topology import TopologyTree
 from workbench.session import commands as c
 from workbench.session import pci_view as pv
+from workbench.session.pci_view import PciStory
 from workbench.session.session import CommandResult
 from workbench.vfio import config_space as cs
-from workbench.vfio import story as st
-from workbench.vfio.story import PciStory
 
-_BAR_STEPS = {"region_read": st.RegionReadStep, "region_write": st.RegionWriteStep,
-              "mmap_read": st.MmapReadStep, "mmap_write": st.MmapWriteStep}
+_BAR_STEPS = {"region_read": c.RegionReadStep, "region_write": c.RegionWriteStep,
+              "mmap_read": c.MmapReadStep, "mmap_write": c.MmapWriteStep}
 _BIT_NAMES = {cs.COMMAND: {mask: name for name, mask in pv.COMMAND_BITS.items()}}
 
 
@@ -163,7 +162,7 @@ class VfioPanel(QWidget):
         story = self.story
         assert story is not None
         if not pv.is_open(story, self.device):
-            self.controller.apply(c.Pci(action=st.OpenStep(device=self.device)))
+            self.controller.apply(c.Pci(action=c.OpenStep(device=self.device)))
             story = self.story
             assert story is not None
         user = pv.word_layers(story, self.device, offset).user
@@ -178,7 +177,7 @@ class VfioPanel(QWidget):
         name = self.device
 
         def write(value: int) -> c.Pci:
-            return c.Pci(action=st.ConfigWriteStep(device=name, offset=offset, size=2,
+            return c.Pci(action=c.ConfigWriteStep(device=name, offset=offset, size=2,
                                                    value=value))
 
         return self.controller.push(text, write(new), write(old))
