@@ -264,6 +264,10 @@ class GuestCpu:
         `limit`, that many instructions (Stop.BUDGET; Unicorn counts them, so where the
         guest stops is deterministic). Passing `start` saves writing RIP."""
         rip = self.reg(RIP) if start is None else start
+        if self._pause_requested:   # as kvm_run.immediate_exit: not even an intercept runs
+            self._pause_requested = False
+            self.set_reg(RIP, rip)
+            return Stop.PAUSED
         if self._breakpoints and rip in self._breakpoints and self._pass_breakpoint != rip:
             self.set_reg(RIP, rip)
             self._pass_breakpoint = rip   # reported once; the next run goes over it
