@@ -107,3 +107,16 @@ def test_without_checkpoints_or_breakpoints_the_session_says_so():
     with pytest.raises(SessionError, match="cannot go back in time"):
         session.seek(0)
     session.close()
+
+
+@pytest.mark.host
+def test_a_host_recording_names_its_kernel_and_replays(tmp_path, capsys):
+    from workbench.hostkvm import running_profile
+    from workbench.session.recording.cli import record, replay
+    from workbench.session.recording.reader import read_recording
+
+    scenario, recording = tmp_path / "hlt.toml", tmp_path / "hlt.jsonl"
+    scenario.write_text(HLT.source)
+    assert record(scenario, recording, engine="host") == 0
+    assert read_recording(recording).header.profile == running_profile()
+    assert replay(recording, engine="host", verify=True) == 0, capsys.readouterr().err
