@@ -4,6 +4,8 @@ capabilities say truthfully what they can do, and the session drives either the 
 from __future__ import annotations
 
 import errno
+import subprocess
+import sys
 
 import pytest
 
@@ -43,6 +45,14 @@ def test_both_engines_handles_are_the_interface(engine):
         vcpu = vm.create_vcpu(b"\xf4")
         assert isinstance(kvm, Kvm) and isinstance(vm, Vm) and isinstance(vcpu, Vcpu)
         assert kvm.engine == engine
+
+
+def test_the_host_engine_loads_nothing_of_the_simulator():
+    code = ("import sys, workbench.hostkvm\nprint(' '.join(m for m in sys.modules if "
+            "m.startswith(('unicorn', 'workbench.kvm.sim', 'workbench.kvm.guest.cpu'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True)
+    assert out.stdout.split() == []
 
 
 @pytest.mark.parametrize("capability", NEEDS)

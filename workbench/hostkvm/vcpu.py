@@ -23,8 +23,7 @@ from workbench.kvm import uapi
 from workbench.kvm.engine import ClosedError, SimOnlyError
 from workbench.kvm.exits import ExitKind, VcpuExit
 from workbench.kvm.guest.assembler import Program
-from workbench.kvm.guest.cpu import RFLAGS_RESET
-from workbench.kvm.guest.layout import GUEST_STACK_TOP
+from workbench.kvm.guest.layout import GUEST_STACK_TOP, RFLAGS_RESET
 from workbench.kvm.regs import REG_NAMES, Regs
 
 if TYPE_CHECKING:
