@@ -155,6 +155,13 @@ def test_pause_from_another_thread_stops_a_spinning_guest(vm):
     assert vcpu.get_regs().rip == GUEST_CODE_BASE
 
 
+def test_a_cancelled_pause_leaves_the_next_run_alone(vm):
+    vcpu = vm.create_vcpu(assemble("hlt"))
+    vcpu.pause()
+    vcpu.cancel_pause()  # kvm_run.immediate_exit back to 0: the run enters the guest
+    assert vcpu.run().exit_reason == uapi.KVM_EXIT_HLT
+
+
 def test_errors_come_back_as_the_kernels_errno(vm):
     with pytest.raises(OSError) as caught:
         vm.enable_cap(uapi.KVM_CAP_X86_USER_SPACE_MSR, 8)

@@ -14,16 +14,16 @@ import errno
 import mmap
 import signal
 import threading
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from workbench.hostkvm import sregs as long_mode_sregs
 from workbench.hostkvm.device import Fd, ioctl, raw_ioctl
 from workbench.kvm import uapi
+from workbench.kvm.engine import ClosedError, SimOnlyError
 from workbench.kvm.exits import ExitKind, VcpuExit
 from workbench.kvm.guest.assembler import Program
-from workbench.kvm.guest.cpu import RFLAGS_RESET
-from workbench.kvm.guest.layout import GUEST_STACK_TOP
-from workbench.kvm.handles import ClosedError
+from workbench.kvm.guest.layout import GUEST_STACK_TOP, RFLAGS_RESET
 from workbench.kvm.regs import REG_NAMES, Regs
 
 if TYPE_CHECKING:
@@ -40,6 +40,16 @@ _MSR_EXITS = (uapi.KVM_EXIT_X86_RDMSR, uapi.KVM_EXIT_X86_WRMSR)
 PAUSE_SIGNAL = signal.SIGRTMIN + 3
 
 
+def no_checkpoints(call: str) -> SimOnlyError:
+    return SimOnlyError(f"{call}: the real kernel's state cannot be saved and restored here; "
+                        "use the sim engine for checkpoints and interrupted-run replay")
+
+
+def _no_breakpoints(call: str) -> SimOnlyError:
+    return SimOnlyError(f"{call}: the host engine has no guest breakpoints; use the sim "
+                        "engine to stop at an address or an MSR access")
+
+
 def _pause_signal_ready() -> bool:
     """Install the no-op handler if possible (only the main thread may install one)."""
     if signal.getsignal(PAUSE_SIGNAL) not in (signal.SIG_DFL, signal.SIG_IGN, None):
@@ -52,6 +62,12 @@ def _pause_signal_ready() -> bool:
 
 class HostVcpu:
     """One KVM vCPU started in the runtime's long mode at `program`."""
+
+    can_step = False
+    can_breakpoint = False
+    can_budget = False
+    has_msr_bitmap = False
+    instruction_budget = 0  # KVM_RUN cannot count guest instructions (can_budget)
 
     def __init__(self, vm: HostVm, vcpu_id: int, program: Program) -> None:
         self.vm = vm
@@ -182,6 +198,13 @@ class HostVcpu:
             with contextlib.suppress(ProcessLookupError):  # it left run() meanwhile
                 signal.pthread_kill(thread, PAUSE_SIGNAL)
 
+    def cancel_pause(self) -> None:
+        """Forget a pause() that no run has consumed: without this, kvm_run.immediate_exit
+        stays set and the next run() returns KVM_EXIT_INTR without entering the guest."""
+        run = self._run
+        if run is not None:
+            run.immediate_exit = 0
+
     def _complete(self, run: uapi.kvm_run, exit_: VcpuExit) -> None:
         self.pending = None
         msr = exit_.as_msr()
@@ -225,21 +248,36 @@ class HostVcpu:
         return self.get_regs().rip
 
     # --- sim-only inspection ------------------------------------------------------------------
-    def step(self) -> VcpuExit | None:
-        from workbench.kvm import SimOnlyError
-
+    def step(self) -> NoReturn:
         raise SimOnlyError(
             "vcpu.step(): the host engine cannot execute single guest instructions "
             "(KVM_RUN runs until the next exit); use the sim engine to step"
         )
 
-    def msr_bitmap(self) -> object:
-        from workbench.kvm import SimOnlyError
-
+    def msr_bitmap(self) -> NoReturn:
         raise SimOnlyError(
             "vcpu.msr_bitmap(): the real kernel does not expose its VMX MSR bitmap / SVM "
             "MSRPM to user space; use the sim engine to inspect intercepts"
         )
+
+    def set_breakpoint(self, address: int, enabled: bool = True) -> NoReturn:
+        raise _no_breakpoints("vcpu.set_breakpoint()")
+
+    def set_msr_breakpoint(self, index: int, enabled: bool = True) -> NoReturn:
+        raise _no_breakpoints("vcpu.set_msr_breakpoint()")
+
+    def breakpoints(self) -> NoReturn:
+        raise _no_breakpoints("vcpu.breakpoints()")
+
+    def export_state(self) -> NoReturn:
+        raise no_checkpoints("vcpu.export_state()")
+
+    def import_state(self, data: dict[str, Any]) -> NoReturn:
+        raise no_checkpoints("vcpu.import_state()")
+
+    def state_parts(self) -> Iterator[bytes]:
+        """Nothing beyond the registers a session reads itself."""
+        return iter(())
 
     # --- lifetime ---------------------------------------------------------------------------------
     def close(self) -> None:

@@ -12,21 +12,26 @@ import ctypes
 import errno
 import mmap
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from workbench.hostkvm.cpuid import CpuidTuple, set_cpuid_buffer, supported_cpuid
 from workbench.hostkvm.device import Fd, ioctl, open_kvm
 from workbench.hostkvm.module import host_module
 from workbench.hostkvm.msr_filter import filter_argument
-from workbench.hostkvm.vcpu import KVM_CAP_SYNC_REGS, HostVcpu
+from workbench.hostkvm.vcpu import KVM_CAP_SYNC_REGS, HostVcpu, no_checkpoints
 from workbench.kvm import uapi
 from workbench.kvm.cpuid_rows import checked_rows
+from workbench.kvm.engine import ClosedError, SimOnlyError
 from workbench.kvm.filter import MsrFilter
 from workbench.kvm.guest.assembler import Program
 from workbench.kvm.guest.image import guest_image
 from workbench.kvm.guest.layout import GUEST_MEM_SIZE
-from workbench.kvm.handles import ClosedError, as_program
+from workbench.kvm.handles import as_program
 from workbench.kvm.profiles import PROFILES, KvmProfile
+
+if TYPE_CHECKING:
+    from workbench.kvm.msr_exits import MsrAccess
 
 _U64 = 0xFFFF_FFFF_FFFF_FFFF
 
@@ -41,6 +46,7 @@ class HostKvm:
     """An open /dev/kvm (raises HostUnavailable, saying why, when it cannot be used)."""
 
     engine = "host"
+    can_model_machine = False  # the running kernel on this machine's CPU, nothing else
 
     def __init__(self) -> None:
         self._device = open_kvm()
@@ -101,6 +107,9 @@ class HostKvm:
 class HostVm:
     """A KVM VM: guest RAM, optional in-kernel irqchip, and the vCPUs created in it."""
 
+    can_checkpoint = False
+    can_inspect_filter = False
+
     def __init__(self, kvm: HostKvm, vendor: str, profile_name: str, irqchip: bool,
                  cpuid: list[CpuidTuple]) -> None:
         self.kvm = kvm
@@ -110,6 +119,9 @@ class HostVm:
         self.irqchip = irqchip
         self.cpuid = cpuid
         self.vcpus: list[HostVcpu] = []
+        # Never called: the kernel tells user space nothing of the MSR accesses it handles.
+        self.observer: Callable[[MsrAccess], None] | None = None
+        self._filter = MsrFilter()  # the last filter the kernel accepted
         self._next_vcpu_id = 0  # KVM never frees an id, even when a vCPU's setup failed
         self.cpuid_buffer = set_cpuid_buffer(cpuid)
         self._fd = Fd(ioctl(kvm.fd, uapi.KVM_CREATE_VM, 0, "KVM_CREATE_VM"), "vm")
@@ -154,8 +166,14 @@ class HostVm:
         """KVM_X86_SET_MSR_FILTER; None clears the filter (DEFAULT_ALLOW, no ranges)."""
         if msr_filter is not None and not isinstance(msr_filter, MsrFilter):
             raise TypeError(f"expected an MsrFilter, got {type(msr_filter).__name__}")
-        argument = filter_argument(msr_filter or MsrFilter())
+        msr_filter = msr_filter or MsrFilter()
+        argument = filter_argument(msr_filter)
         ioctl(self.fd, uapi.KVM_X86_SET_MSR_FILTER, argument.struct, "KVM_X86_SET_MSR_FILTER")
+        self._filter = msr_filter
+
+    def filter_in_force(self) -> MsrFilter:
+        """The last filter the kernel accepted (it cannot be read back)."""
+        return self._filter
 
     def create_vcpu(self, program: Program | bytes | str) -> HostVcpu:
         """A vCPU at `program`, which is loaded (with the runtime image) into guest RAM.
@@ -174,20 +192,26 @@ class HostVm:
 
     # --- sim-only inspection ------------------------------------------------------------------
     def msr_allowed(self, index: int, write: bool) -> bool:
-        from workbench.kvm import SimOnlyError
-
         raise SimOnlyError(
             "vm.msr_allowed(): the real kernel does not report its filter decisions; "
             "probe with guest accesses, or use the sim engine"
         )
 
-    def filter_map(self, first: int, count: int, write: bool) -> object:
-        from workbench.kvm import SimOnlyError
-
+    def filter_map(self, first: int, count: int, write: bool) -> NoReturn:
         raise SimOnlyError(
             "vm.filter_map(): the real kernel does not report its filter decisions; "
             "use the sim engine for filter heatmaps"
         )
+
+    def save_state(self) -> NoReturn:
+        raise no_checkpoints("vm.save_state()")
+
+    def restore_state(self, state: Any) -> NoReturn:
+        raise no_checkpoints("vm.restore_state()")
+
+    def state_parts(self) -> Iterator[bytes]:
+        """Nothing beyond what a session sees through the vCPUs' registers."""
+        return iter(())
 
     # --- lifetime ---------------------------------------------------------------------------------
     def close(self) -> None:

@@ -12,7 +12,7 @@ neither Unicorn, capstone nor the host engine.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 # Eager: the submodule shares its name with host_traits() below, and importing a submodule
 # binds it on the package the first time, so it must be loaded before the function is bound.
@@ -21,11 +21,10 @@ from workbench.lazy import lazy_face
 
 if TYPE_CHECKING:
     from workbench.kvm import guest, uapi
+    from workbench.kvm.engine import ClosedError, Kvm, SimOnlyError, Vcpu, Vm
     from workbench.kvm.exits import IoExit, MsrExit, VcpuExit
     from workbench.kvm.filter import MsrFilter, MsrFilterRange
-    from workbench.kvm.handles import ClosedError
     from workbench.kvm.regs import Regs
-    from workbench.kvm.sim import SimOnlyError
 
 ENGINES = ("sim", "host")
 
@@ -39,21 +38,25 @@ _LAZY = {
     "MsrFilter": "workbench.kvm.filter",
     "MsrFilterRange": "workbench.kvm.filter",
     "Regs": "workbench.kvm.regs",
-    "SimOnlyError": "workbench.kvm.sim",
-    "ClosedError": "workbench.kvm.handles",
+    "Kvm": "workbench.kvm.engine",
+    "Vm": "workbench.kvm.engine",
+    "Vcpu": "workbench.kvm.engine",
+    "SimOnlyError": "workbench.kvm.engine",
+    "ClosedError": "workbench.kvm.engine",
 }
 
 __getattr__, __dir__ = lazy_face(globals(), _LAZY)
 
 __all__ = [
-    "ENGINES", "ClosedError", "HostTraits", "IoExit", "MsrExit", "MsrFilter",
-    "MsrFilterRange", "Regs", "SimOnlyError", "VcpuExit", "available_engines", "guest",
-    "host_cpuid", "host_traits", "open", "uapi",
+    "ENGINES", "ClosedError", "HostTraits", "IoExit", "Kvm", "MsrExit", "MsrFilter",
+    "MsrFilterRange", "Regs", "SimOnlyError", "Vcpu", "VcpuExit", "Vm", "available_engines",
+    "guest", "host_cpuid", "host_traits", "open", "uapi",
 ]
 
 
-def open(engine: str = "sim") -> Any:  # noqa: A001 - mirrors opening /dev/kvm
-    """A KVM system handle: "sim" always works, "host" needs a usable /dev/kvm."""
+def open(engine: str = "sim") -> Kvm:  # noqa: A001 - mirrors opening /dev/kvm
+    """A KVM system handle: "sim" always works, "host" needs a usable /dev/kvm. Both
+    engines implement workbench.kvm.Kvm; ask its capabilities, not its engine name."""
     if engine == "sim":
         from workbench.kvm.sim import SimKvm
 

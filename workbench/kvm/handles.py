@@ -1,5 +1,5 @@
-"""What both engines' handles share: the error for using one after close(), and the one
-way a vCPU's program argument is understood.
+"""What both engines' handles share: the one way a vCPU's program argument is understood,
+and the error for using one after close() (defined in workbench.kvm.engine).
 
 On either engine a closed KVM, VM or vCPU handle refuses every call with ClosedError (a
 ValueError, as a closed file's methods do), instead of the sim silently working on and
@@ -8,11 +8,10 @@ the host failing in an ioctl on fd -1.
 
 from __future__ import annotations
 
+from workbench.kvm.engine import ClosedError
 from workbench.kvm.guest.assembler import Program, assemble
 
-
-class ClosedError(ValueError):
-    """A KVM, VM or vCPU handle used after its close()."""
+__all__ = ["Closed", "ClosedError", "as_program"]
 
 
 def as_program(program: object) -> Program:

@@ -12,7 +12,7 @@ from workbench.kvm.guest.cpu import RAX, RBX, RCX, RDX, RIP, Special, SpecialIns
 from workbench.kvm.msrs.numbers import MSR_IA32_TSC, MSR_TSC_AUX
 
 if TYPE_CHECKING:
-    from workbench.kvm.sim import SimVcpu
+    from workbench.kvm.sim_vcpu import SimVcpu
 
 _U32 = 0xFFFF_FFFF
 

@@ -21,7 +21,7 @@ from workbench.kvm.msrs.emulate import MsrResult
 from workbench.kvm.msrs.numbers import MSR_IA32_PRED_CMD, MSR_IA32_SPEC_CTRL, MSR_IA32_XFD
 
 if TYPE_CHECKING:
-    from workbench.kvm.sim import SimVcpu
+    from workbench.kvm.sim_vcpu import SimVcpu
 
 _U32 = 0xFFFF_FFFF
 _U64 = 0xFFFF_FFFF_FFFF_FFFF

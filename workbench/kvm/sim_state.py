@@ -1,5 +1,6 @@
-"""A sim vCPU's state as plain data for a file (a recorded interrupted run resumes from
-it): architectural registers, RAM (zlib + base64), the MSR file, guest time and the
+"""A sim VM's and vCPU's state: the records a checkpoint keeps (restoring them resumes bit
+for bit), and a vCPU's state as plain data for a file (a recorded interrupted run resumes
+from it): architectural registers, RAM (zlib + base64), the MSR file, guest time and the
 dynamic intercept reasons.
 """
 
@@ -8,14 +9,56 @@ from __future__ import annotations
 import base64
 import binascii
 import zlib
-from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from dataclasses import asdict, dataclass, replace
+from typing import TYPE_CHECKING, Any, NamedTuple
 
+from workbench.kvm.exits import IoExit, MsrExit, VcpuExit
+from workbench.kvm.filter import InstalledFilter
 from workbench.kvm.guest.layout import GUEST_MEM_SIZE
 from workbench.kvm.intercepts import InterceptState
 
 if TYPE_CHECKING:
-    from workbench.kvm.sim import SimVcpu
+    from workbench.kvm.sim_vcpu import SimVcpu
+
+
+class PendingExit(NamedTuple):
+    """An exit user space has not answered yet, as a checkpoint keeps it: the VcpuExit is
+    kvm_run, which user space writes its answer into, so the checkpoint holds its values."""
+
+    exit_reason: int
+    rip: int
+    msr: MsrExit  # copies that nothing else holds: of() and to_exit() copy again
+    io: IoExit
+
+    @classmethod
+    def of(cls, exit_: VcpuExit) -> PendingExit:
+        return cls(exit_.exit_reason, exit_.rip, replace(exit_.msr), replace(exit_.io))
+
+    def to_exit(self) -> VcpuExit:
+        return VcpuExit(self.exit_reason, replace(self.msr), replace(self.io), self.rip)
+
+
+@dataclass(frozen=True)
+class VcpuState:
+    """Everything a sim vCPU holds, for checkpoints: restoring it resumes bit for bit."""
+
+    context: object                  # unicorn.UcContext
+    memory: bytes
+    msrs: dict[int, int]
+    intercepts: InterceptState
+    pending: PendingExit | None
+    shutdown_reason: str | None
+    ticks: int
+    breakpoints: tuple[frozenset[int], int | None] = (frozenset(), None)
+    msr_breakpoints: tuple[frozenset[int], int | None] = (frozenset(), None)
+
+
+@dataclass(frozen=True)
+class VmState:
+    filter: InstalledFilter
+    filter_generation: int
+    user_space_msr_mask: int
+    vcpus: tuple[VcpuState, ...]
 
 
 def export_vcpu_state(vcpu: SimVcpu) -> dict[str, Any]:

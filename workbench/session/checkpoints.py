@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from workbench.kvm.sim import VmState
+from workbench.kvm.sim_state import VmState
 
 PAGE = 4096
 KEYFRAME_EVERY = 64

@@ -108,7 +108,7 @@ def bounded(session: Session, limits: Limits) -> Iterator[Stopper]:
     """Apply `limits` to `session` while the block runs; the Stopper tells the block
     whether to go on (Ctrl-C or the deadline stop it)."""
     for vcpu in session.vcpus:
-        if hasattr(vcpu, "instruction_budget"):
+        if vcpu.can_budget:
             vcpu.instruction_budget = limits.instructions
     stopper = Stopper(session)
     timer = None

@@ -3,14 +3,13 @@
 Every action is a command (workbench.session.commands) applied by `apply`; every trap it
 causes is a row in the event log. The GUI, the command line and replay all go through here,
 which is what makes a recording replayable: same scenario + same commands = same rows.
-On the sim engine the session also keeps checkpoints, so it can seek to any step and step
-back by restoring the nearest checkpoint and re-applying at most `checkpoint_every`
-commands.
+The session asks the engine's capabilities (workbench.kvm.Kvm, Vm, Vcpu), never its name;
+where the VM can checkpoint (the sim), it can also seek to any step and step back
+(workbench.session.time_travel).
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import struct
 from collections.abc import Callable
@@ -22,22 +21,20 @@ import numpy as np
 
 import workbench.kvm
 from workbench.kvm import uapi
+from workbench.kvm.engine import Kvm, Vcpu, Vm
 from workbench.kvm.exits import ExitKind, VcpuExit
 from workbench.kvm.filter import MsrFilter
-from workbench.kvm.intercepts import has_msr_bitmap
 from workbench.kvm.regs import Regs
 from workbench.session import commands as c
-from workbench.session.checkpoints import Checkpoint, CheckpointStore
+from workbench.session.checkpoints import CheckpointStore
+from workbench.session.errors import SessionError
 from workbench.session.eventlog import EventKind, EventLog
 from workbench.session.handlers import UserSpaceMsrs
 from workbench.session.scenario import Scenario
+from workbench.session.time_travel import TimeTravel
 from workbench.vfio.story import PciStory
 
 FINAL_EXITS = (ExitKind.HLT, ExitKind.SHUTDOWN, ExitKind.INTR)
-
-
-class SessionError(ValueError):
-    """A command that cannot apply to this session (the session is unchanged)."""
 
 
 @dataclass(frozen=True)
@@ -62,7 +59,7 @@ class _VcpuView:
 
 
 @dataclass
-class Session:
+class Session(TimeTravel):
     scenario: Scenario
     engine: str = "sim"
     checkpoint_every: int = 1000
@@ -79,28 +76,27 @@ class Session:
         self.handlers = UserSpaceMsrs()
         for handler in self.scenario.handlers.values():
             self.handlers.set(handler.msr, handler.kind, handler.value)
-        self._host_filter = self.scenario.msr_filter or MsrFilter()
         self._build_engine()
         self.pci: PciStory | None = None
         if self.scenario.spec.pci is not None:
             self.pci = PciStory(self.scenario.spec.pci, self._on_vfio)
             self.pci.build(self.scenario.spec.pci.devices)
-        self.checkpoints = CheckpointStore() if self.engine == "sim" else None
+        self.checkpoints = CheckpointStore() if self.vm.can_checkpoint else None
         self.visible_rows = len(self.log)
         self._checkpoint()
 
     # --- set-up -------------------------------------------------------------------------------
     def _build_engine(self) -> None:
         s = self.scenario
-        self.kvm = workbench.kvm.open(self.engine)
-        extra = {"ignore_msrs": s.ignore_msrs} if self.engine == "sim" else {}
-        if self.engine == "sim" and s.host is not None:
-            extra.update(tsc_khz=s.host.tsc_khz, host_msrs=s.host.msrs)
-        self.vm = self.kvm.create_vm(vendor=s.vendor if self.engine == "sim" else None,
-                                     profile=s.profile, irqchip=s.irqchip, cpuid=s.cpuid,
-                                     **extra)
-        if self.engine == "sim":
-            self.vm.observer = self._on_msr_access
+        self.kvm: Kvm = workbench.kvm.open(self.engine)
+        machine: dict[str, Any] = {}  # the scenario's machine, where the engine models one
+        if self.kvm.can_model_machine:
+            machine.update(vendor=s.vendor, ignore_msrs=s.ignore_msrs)
+            if s.host is not None:
+                machine.update(tsc_khz=s.host.tsc_khz, host_msrs=s.host.msrs)
+        self.vm: Vm = self.kvm.create_vm(profile=s.profile, irqchip=s.irqchip, cpuid=s.cpuid,
+                                         **machine)
+        self.vm.observer = self._on_msr_access
         if s.user_space_msr_mask is not None:
             self.vm.enable_cap(uapi.KVM_CAP_X86_USER_SPACE_MSR, s.user_space_msr_mask)
         if s.msr_filter is not None:
@@ -174,20 +170,18 @@ class Session:
                 self._vcpu(command.vcpu).set_msr(command.index, command.value)
             case c.SetBreakpoint():
                 vcpu = self._vcpu(command.vcpu)
-                if self.engine != "sim":
+                if not vcpu.can_breakpoint:
                     raise SessionError("breakpoints need the sim engine")
                 if command.kind == "address":
                     vcpu.set_breakpoint(command.value, command.enabled)
-                elif command.enabled:
-                    vcpu.msr_breakpoints.add(command.value)
                 else:
-                    vcpu.msr_breakpoints.discard(command.value)
+                    vcpu.set_msr_breakpoint(command.value, command.enabled)
             case c.Pci():
                 if self.pci is None:
                     raise SessionError("this scenario has no PCI system ([pci] table)")
                 self.pci.apply(command.action)
 
-    def _vcpu(self, index: int) -> Any:
+    def _vcpu(self, index: int) -> Vcpu:
         if not 0 <= index < len(self.vcpus):
             raise SessionError(f"vcpu {index} does not exist (the VM has {len(self.vcpus)})")
         return self.vcpus[index]
@@ -196,7 +190,6 @@ class Session:
         msr_filter = MsrFilter.from_dict(command.filter) if command.filter else MsrFilter()
         self._logged_ioctl(lambda: self.vm.set_msr_filter(msr_filter), EventKind.FILTER_SET,
                            value=len(msr_filter.ranges), arg=msr_filter.flags & 0x7FFFFFFF)
-        self._host_filter = msr_filter
 
     def _enable_cap(self, command: c.EnableCap) -> None:
         first = command.args[0] if command.args else 0
@@ -233,7 +226,7 @@ class Session:
         for exits in range(max_exits):
             self._before_entry(index)
             exit_ = vcpu.run()
-            if exit_.kind is ExitKind.INTR and self.engine == "sim":
+            if exit_.kind is ExitKind.INTR and self.vm.can_checkpoint:
                 self._rewritten = msgspec.structs.replace(command, interrupt=c.Interrupt(
                     exits=exits, state=vcpu.export_state()))
             if not self._after_exit(index, exit_):
@@ -241,7 +234,7 @@ class Session:
 
     def _replay_interrupt(self, index: int, interrupt: c.Interrupt) -> None:
         """Re-apply an interrupted run: the same exits, then the state the pause found."""
-        if self.engine != "sim":
+        if not self.vm.can_checkpoint:
             raise SessionError("an interrupted run can only be re-applied on the sim engine")
         vcpu = self.vcpus[index]
         for _ in range(interrupt.exits):
@@ -255,16 +248,24 @@ class Session:
         """Stop a run of `vcpu` (from another thread): it ends with KVM_EXIT_INTR, and the
         session records where, so replay lands there too. Like kvm_run.immediate_exit, a
         request made between runs stops the next run at once, until cancel_pause()."""
-        target = self._vcpu(vcpu)
-        if not hasattr(target, "pause"):
-            raise SessionError(f"the {self.engine} engine cannot pause a running vCPU")
-        target.pause()
+        self._vcpu(vcpu).pause()
 
     def cancel_pause(self, vcpu: int) -> None:
         """Drop a pause request no run consumed (the run it aimed at ended on its own)."""
-        target = self._vcpu(vcpu)
-        if hasattr(target, "cancel_pause"):
-            target.cancel_pause()
+        self._vcpu(vcpu).cancel_pause()
+
+    def _vcpu_views(self) -> list[tuple[bool, bool, bool, int | None]]:
+        """Per vCPU (pending, answered, halted, last exit reason), for a checkpoint: the
+        pending exit itself is the engine's, restored with the VM."""
+        return [(v.pending is not None, v.answered, v.halted, v.exit_reason)
+                for v in self.views]
+
+    def _restore_vcpu_views(self, views: list[tuple[bool, bool, bool, int | None]]) -> None:
+        self.views = [
+            _VcpuView(vcpu.pending if has_pending else None, answered, halted, exit_reason)
+            for vcpu, (has_pending, answered, halted, exit_reason) in zip(
+                self.vcpus, views, strict=True)
+        ]
 
     def _before_entry(self, index: int) -> None:
         """Entering the guest completes the pending exit: an MSR access user space failed
@@ -334,15 +335,17 @@ class Session:
 
     def msr_filter(self) -> MsrFilter:
         """The filter in force (the sim's installed one; on the host, the last accepted)."""
-        return self.vm.filter.source if self.engine == "sim" else self._host_filter
+        return self.vm.filter_in_force()
 
     @property
     def vendor(self) -> str:
-        return self.vm.vendor if self.engine == "sim" else "host"
+        """The KVM vendor module the VM runs on: "intel", "amd" or "pvm"."""
+        return self.vm.vendor
 
     @property
     def profile(self) -> str:
-        return self.vm.profile.name if self.engine == "sim" else self.vm.profile
+        """The name of the kernel the VM behaves as, "linux-M.m", on either engine."""
+        return self.vm.profile_name
 
     def msr_allowed(self, index: int, write: bool) -> bool:
         """The filter's decision for one MSR (sim engine)."""
@@ -359,8 +362,7 @@ class Session:
 
     def breakpoints(self, vcpu: int) -> tuple[frozenset[int], frozenset[int]]:
         """(addresses, MSR indices) the vCPU stops at (sim engine)."""
-        cpu = self._vcpu(vcpu)
-        return cpu.cpu.breakpoints, frozenset(cpu.msr_breakpoints)
+        return self._vcpu(vcpu).breakpoints()
 
     def listing(self, vcpu: int) -> tuple:
         """The vCPU's program, disassembled (capstone)."""
@@ -377,14 +379,10 @@ class Session:
             h.update(repr(vcpu.get_regs().as_dict()).encode())
             pending = self.views[index].pending
             h.update(repr(None if pending is None else pending.key()).encode())
-            if self.engine == "sim":
-                h.update(repr(sorted(vcpu.msrs.snapshot().items())).encode())
-                if has_msr_bitmap(self.vm.vendor):
-                    h.update(vcpu.msr_bitmap().tobytes())
-                h.update(vcpu.cpu.read_memory(0, 0x400000))
-        if self.engine == "sim":
-            h.update(repr(self.vm.filter.source.to_dict()).encode())
-            h.update(struct.pack("<Q", self.vm.user_space_msr_mask))
+            for part in vcpu.state_parts():
+                h.update(part)
+        for part in self.vm.state_parts():
+            h.update(part)
         if self.pci is not None:
             for name in sorted(self.pci.devices):
                 h.update(name.encode())
@@ -392,60 +390,3 @@ class Session:
             for fn in self.pci.system.functions:
                 h.update(fn.config.snapshot())
         return h.hexdigest()
-
-    # --- time travel (sim only) -------------------------------------------------------------
-    def _checkpoint(self) -> None:
-        if self.checkpoints is None:
-            return
-        self.checkpoints.add(Checkpoint(
-            step=self.step,
-            vm=self.vm.save_state(),
-            pci=None if self.pci is None else self.pci.clone(self._on_vfio),
-            handlers=(dict(self.handlers.rules), dict(self.handlers.registers)),
-            views=[(v.pending is not None, v.answered, v.halted, v.exit_reason)
-                   for v in self.views],
-        ))
-
-    def seek(self, step: int) -> None:
-        """Put the session in the state it had after `step` commands (0 = the scenario).
-
-        The log keeps every row of the history; `visible_rows` says how many belong to the
-        current step. Commands re-applied from the checkpoint log into a scratch log, only
-        to check that they reproduce their recorded events bit for bit."""
-        if self.checkpoints is None:
-            raise SessionError("the host engine cannot go back in time; replay instead")
-        if not 0 <= step <= len(self.history):
-            raise SessionError(f"step {step} is outside 0..{len(self.history)}")
-        checkpoint = self.checkpoints.at_or_before(step)
-        self.vm.restore_state(checkpoint.vm)
-        if checkpoint.pci is not None:
-            self.pci = checkpoint.pci.clone(self._on_vfio)
-        rules, registers = checkpoint.handlers
-        self.handlers.rules, self.handlers.registers = dict(rules), dict(registers)
-        self.views = [
-            _VcpuView(vcpu.pending if has_pending else None, answered, halted, exit_reason)
-            for vcpu, (has_pending, answered, halted, exit_reason) in zip(
-                self.vcpus, checkpoint.views, strict=True)
-        ]
-        self.step = checkpoint.step
-        main_log, self.log = self.log, EventLog()
-        try:
-            for command in self.history[checkpoint.step:step]:
-                self.step += 1
-                first = len(self.log)
-                with contextlib.suppress(OSError, ValueError, RuntimeError):
-                    self._dispatch(command)  # an error is part of the recorded outcome
-                if self.log.digest(first, len(self.log)) != self.digests[self.step - 1]:
-                    raise RuntimeError(
-                        f"re-applying step {self.step} did not reproduce its events")
-                if self.step % self.checkpoint_every == 0 and not self.checkpoints.has(
-                        self.step):
-                    self._checkpoint()
-        finally:
-            self.log = main_log
-        self.visible_rows = self.log.row_of_step(step + 1)
-
-    def step_back(self) -> None:
-        if self.step == 0:
-            raise SessionError("already at the scenario's start")
-        self.seek(self.step - 1)

@@ -21,7 +21,7 @@ from unicorn.unicorn_py3.unicorn import HOOK_CODE_CFUNC, uclib
 from workbench.kvm.guest import fastuc
 from workbench.kvm.guest.assembler import Program
 from workbench.kvm.guest.image import guest_image
-from workbench.kvm.guest.layout import GUEST_MEM_SIZE, GUEST_STACK_TOP
+from workbench.kvm.guest.layout import GUEST_MEM_SIZE, GUEST_STACK_TOP, RFLAGS_RESET
 from workbench.kvm.regs import REG_NAMES
 
 _UC_REG = {name: getattr(ux, f"UC_X86_REG_{name.upper()}") for name in REG_NAMES}
@@ -35,7 +35,6 @@ _ARCH_EXTRA = {
 }
 _UNTIL_NEVER = ctypes.c_uint64(0xFFFF_FFFF_FFFF_FFFF)
 _NO_TIMEOUT = ctypes.c_uint64(0)
-RFLAGS_RESET = 0x2
 
 
 class Special(enum.IntEnum):
@@ -264,6 +263,10 @@ class GuestCpu:
         `limit`, that many instructions (Stop.BUDGET; Unicorn counts them, so where the
         guest stops is deterministic). Passing `start` saves writing RIP."""
         rip = self.reg(RIP) if start is None else start
+        if self._pause_requested:   # as kvm_run.immediate_exit: not even an intercept runs
+            self._pause_requested = False
+            self.set_reg(RIP, rip)
+            return Stop.PAUSED
         if self._breakpoints and rip in self._breakpoints and self._pass_breakpoint != rip:
             self.set_reg(RIP, rip)
             self._pass_breakpoint = rip   # reported once; the next run goes over it

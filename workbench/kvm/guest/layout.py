@@ -13,6 +13,7 @@ GUEST_CODE_BASE = 0x100000         # programs are loaded here
 GUEST_CODE_LIMIT = 0x200000        # programs may be at most 1 MiB
 GUEST_STACK_TOP = 0x300000         # RSP at start; the stack grows down from here
 GUEST_DATA_BASE = 0x300000         # free RAM a program may use (up to GUEST_MEM_SIZE)
+RFLAGS_RESET = 0x2                 # RFLAGS at start: only the always-one bit 1
 
 GP_VECTOR = 13
 # The #GP convention: the handler adds 1 to this register and writes the vector to the next.
