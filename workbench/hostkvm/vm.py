@@ -27,8 +27,7 @@ from workbench.kvm.guest.image import guest_image
 from workbench.kvm.guest.layout import GUEST_MEM_SIZE
 from workbench.kvm.handles import ClosedError, as_program
 from workbench.kvm.profiles import PROFILES, KvmProfile
-
-_U64 = 0xFFFF_FFFF_FFFF_FFFF
+from workbench.values import U64_MAX
 
 
 def running_profile() -> str:
@@ -143,7 +142,7 @@ class HostVm:
     # --- ioctls ---------------------------------------------------------------------------
     def enable_cap(self, cap: int, *args: int) -> None:
         """KVM_ENABLE_CAP on the VM; the kernel's errno comes back as OSError."""
-        if len(args) > 4 or any(not 0 <= a <= _U64 for a in args):
+        if len(args) > 4 or any(not 0 <= a <= U64_MAX for a in args):
             raise OSError(errno.EINVAL, "args: at most four u64 arguments")
         request = uapi.kvm_enable_cap(cap=cap)
         for i, value in enumerate(args):

@@ -17,6 +17,7 @@ from typing import Literal
 
 import msgspec
 
+from workbench.values import Number, as_int
 from workbench.vfio import config_space as cs
 from workbench.vfio.events import ActionKind, EventKind, Site, TrapEvent
 from workbench.vfio.pci import BarSpec, PciFunction
@@ -32,25 +33,13 @@ from workbench.vfio.vfio_pci import MmapFault, VfioPciDevice
 # ACTION events carry errno; an mmap SIGBUS has none, so it is the negated signal.
 OUTCOME_SIGBUS = -int(signal.SIGBUS)
 
-Number = int | str
-
-
-def _num(value: Number, field: str) -> int:
-    """Accept ints and hex/decimal strings ("0x04"), as hand-written TOML has both."""
-    if isinstance(value, int):
-        return value
-    try:
-        return int(value, 0)
-    except ValueError:
-        raise ValueError(f'{field}: {value!r} is not a number (use 4, "4" or "0x4")') from None
-
 
 class _Struct(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     def __post_init__(self) -> None:
         for name in self.__struct_fields__:
             value = getattr(self, name)
             if isinstance(value, str) and name in _NUMERIC_FIELDS:
-                setattr(self, name, _num(value, name))
+                setattr(self, name, as_int(value, name))
 
 
 _NUMERIC_FIELDS = frozenset(

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from workbench.kvm.msrs import numbers as n
 from workbench.kvm.msrs.base import MsrResult
+from workbench.values import U32_MAX, U64_MAX
 
 if TYPE_CHECKING:
     from workbench.kvm.msrs.catalogue import MsrInfo
@@ -57,10 +58,10 @@ def is_canonical(value: int, bits: int) -> bool:
 def canonicalize(value: int, bits: int) -> int:
     """__canonical_address(): sign-extend from bit `bits - 1`."""
     shift = 64 - bits
-    signed = (value << shift) & n.U64
+    signed = (value << shift) & U64_MAX
     if signed >> 63:
         signed -= 1 << 64
-    return (signed >> shift) & n.U64
+    return (signed >> shift) & U64_MAX
 
 
 # --- generic kinds --------------------------------------------------------------------------
@@ -120,11 +121,11 @@ def read_tsc(f: MsrFile, info: MsrInfo, index: int, host: bool) -> tuple[MsrResu
 def write_tsc(f: MsrFile, info: MsrInfo, index: int, value: int, host: bool) -> MsrResult:
     """A guest write moves the offset and adds the same delta to IA32_TSC_ADJUST; a host
     write (kvm_synchronize_tsc) only sets the offset."""
-    new_offset = (value - f.clock()) & n.U64
+    new_offset = (value - f.clock()) & U64_MAX
     if not host:
         delta = new_offset - f.regs[n.MSR_IA32_TSC]
         adjust = n.MSR_IA32_TSC_ADJUST
-        f.regs[adjust] = (f.regs.get(adjust, 0) + delta) & n.U64
+        f.regs[adjust] = (f.regs.get(adjust, 0) + delta) & U64_MAX
     f.regs[n.MSR_IA32_TSC] = new_offset
     return OK
 
@@ -135,7 +136,7 @@ def write_tsc_adjust(f: MsrFile, info: MsrInfo, index: int, value: int, host: bo
         return OK  # accepted and dropped
     if not host:
         delta = value - f.regs.get(index, 0)
-        f.regs[n.MSR_IA32_TSC] = (f.regs[n.MSR_IA32_TSC] + delta) & n.U64
+        f.regs[n.MSR_IA32_TSC] = (f.regs[n.MSR_IA32_TSC] + delta) & U64_MAX
     f.regs[index] = value
     return OK
 
@@ -159,7 +160,7 @@ def write_tsc_aux(f: MsrFile, info: MsrInfo, index: int, value: int, host: bool
     if f.ctx.profile.at_least(5, 13):
         if f.cpuid.is_intel_compatible and value >> 32:
             return INVALID
-        value &= n.U32
+        value &= U32_MAX
     elif f.ctx.vendor == "intel" and value >> 32:
         return INVALID  # 5.10 vmx_set_msr; 5.10 svm_set_msr keeps all 64 bits
     f.regs[index] = value
@@ -197,7 +198,7 @@ def write_efer(f: MsrFile, info: MsrInfo, index: int, value: int, host: bool) ->
 def write_sysenter_cs(f: MsrFile, info: MsrInfo, index: int, value: int, host: bool
                       ) -> MsrResult:
     """VMX keeps GUEST_SYSENTER_CS, a 32-bit VMCS field; SVM keeps the 64-bit save area."""
-    f.regs[index] = value & n.U32 if f.ctx.vendor == "intel" else value
+    f.regs[index] = value & U32_MAX if f.ctx.vendor == "intel" else value
     return OK
 
 
@@ -208,7 +209,7 @@ def write_sysenter(f: MsrFile, info: MsrInfo, index: int, value: int, host: bool
     value = canonicalize(value, 48)
     if f.ctx.vendor == "amd" and f.ctx.profile.at_least(5, 12) and (
             not f.cpuid.is_intel_compatible):
-        value &= n.U32
+        value &= U32_MAX
     f.regs[index] = value
     return OK
 
@@ -350,7 +351,7 @@ def write_hsave(f: MsrFile, info: MsrInfo, index: int, value: int, host: bool) -
 
 # --- CET (6.18) -----------------------------------------------------------------------------
 CET_SHSTK_BITS = 0x3
-CET_IBT_BITS = 0x3C | (n.U64 & ~0x3FF)
+CET_IBT_BITS = 0x3C | (U64_MAX & ~0x3FF)
 CET_RESERVED = 0x3C0
 CET_SUPPRESS = 1 << 10
 CET_WAIT_ENDBR = 1 << 11
