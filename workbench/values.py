@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-U16_MAX = (1 << 16) - 1
 U32_MAX = (1 << 32) - 1
 U64_MAX = (1 << 64) - 1
 
