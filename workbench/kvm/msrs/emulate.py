@@ -13,7 +13,7 @@ import dataclasses
 from collections.abc import Callable
 
 from workbench.kvm.cpuid import Cpuid
-from workbench.kvm.msrs import apic, core, mce, memtype, pmu, pv, pvm
+from workbench.kvm.msrs import amd, apic, cet, core, mce, memtype, pmu, pv, pvm
 from workbench.kvm.msrs import numbers as n
 from workbench.kvm.msrs.base import MsrContext, MsrResult
 from workbench.kvm.msrs.catalogue import MsrInfo, lookup, rows_in_force
@@ -26,11 +26,11 @@ Writer = Callable[["MsrFile", MsrInfo, int, int, bool], MsrResult]
 
 READERS: dict[str, Reader] = {
     **core.READERS, **apic.READERS, **memtype.READERS, **mce.READERS, **pmu.READERS,
-    **pv.READERS, **pvm.READERS,
+    **pv.READERS, **pvm.READERS, **amd.READERS, **cet.READERS,
 }
 WRITERS: dict[str, Writer] = {
     **core.WRITERS, **apic.WRITERS, **memtype.WRITERS, **mce.WRITERS, **pmu.WRITERS,
-    **pv.WRITERS, **pvm.WRITERS,
+    **pv.WRITERS, **pvm.WRITERS, **amd.WRITERS, **cet.WRITERS,
 }
 # Behaviours that check the CPUID themselves (other outcomes than INVALID, or other bits).
 _SELF_GATED = frozenset({"pv", "cet", "tsc_aux", "clock_twin", "pv_eoi"})
