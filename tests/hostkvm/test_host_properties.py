@@ -31,10 +31,10 @@ from hypothesis import strategies as st
 from workbench.kvm import MsrFilter, MsrFilterRange, uapi
 from workbench.kvm.filter import bitmap_copy_size
 from workbench.kvm.guest.layout import GUEST_MEM_SIZE
+from workbench.values import U32_MAX
 
 pytestmark = [pytest.mark.host, pytest.mark.differential]
 
-U32 = 0xFFFF_FFFF
 FILTER = uapi.KVM_MSR_EXIT_REASON_FILTER
 
 # MSRs whose value follows the host's clock: a read is still compared (exit, #GP), but its
@@ -79,7 +79,7 @@ def engines():
 _BASES = (0, 0x10, 0x1B, 0x800, 0x8FF, 0x1000, 0xC0000000, 0xC0000100, 0xC0010000,
           0x4B564D00, 0xFFFFFF00, 0xFFFFFFFF)
 _NMSRS = (0, 1, 2, 7, 8, 63, 64, 65, 0x100, 0x2000, 12287, 12288, 12289, 12295, 12296,
-          0x8000_0000, U32)
+          0x8000_0000, U32_MAX)
 
 
 @st.composite
@@ -89,9 +89,9 @@ def filter_ranges(draw, valid: bool = False) -> MsrFilterRange:
         nmsrs = draw(st.one_of(st.sampled_from([1, 2, 8, 64, 65, 0x100, 12288]),
                                st.integers(1, 12288)))
     else:
-        flags = draw(st.one_of(st.sampled_from([1, 2, 3, 3, 0, 4, 7]), st.integers(0, U32)))
+        flags = draw(st.one_of(st.sampled_from([1, 2, 3, 3, 0, 4, 7]), st.integers(0, U32_MAX)))
         nmsrs = draw(st.one_of(st.sampled_from(_NMSRS), st.integers(0, 13000)))
-    base = draw(st.one_of(st.sampled_from(_BASES), st.integers(0, U32)))
+    base = draw(st.one_of(st.sampled_from(_BASES), st.integers(0, U32_MAX)))
     size = bitmap_copy_size(nmsrs)
     fits = size <= uapi.KVM_MSR_FILTER_MAX_BITMAP_SIZE
     kinds = ["full", "short", "ones"] if valid else ["full", "short", "ones", "null", "empty"]
@@ -115,7 +115,7 @@ def msr_filters(draw, valid: bool = False) -> MsrFilter:
         flags = draw(st.sampled_from([0, 1]))
         ranges = draw(st.lists(filter_ranges(valid=True), min_size=1, max_size=4))
     else:
-        flags = draw(st.one_of(st.sampled_from([0, 0, 1, 1, 2, 3]), st.integers(0, U32)))
+        flags = draw(st.one_of(st.sampled_from([0, 0, 1, 1, 2, 3]), st.integers(0, U32_MAX)))
         ranges = draw(st.lists(filter_ranges(), max_size=17))
     return MsrFilter(flags, tuple(ranges))
 
@@ -125,7 +125,7 @@ def _edges(msr_filter: MsrFilter | None, limit: int = 5) -> list[int]:
     found: list[int] = []
     for rng in (msr_filter.ranges if msr_filter else ())[:limit]:
         end = rng.base + rng.nmsrs
-        found += [(rng.base - 1) & U32, rng.base, (end - 1) & U32, end & U32]
+        found += [(rng.base - 1) & U32_MAX, rng.base, (end - 1) & U32_MAX, end & U32_MAX]
     return found
 
 
@@ -181,7 +181,7 @@ def access_programs(draw) -> tuple[bytes, MsrFilter | None, int, list[Answer]]:
     msr_filter = draw(st.one_of(st.none(), msr_filters(valid=True)))
     edges = _edges(msr_filter) or [0x10]
     index = st.one_of(st.sampled_from(CATALOGUE), st.sampled_from(edges),
-                      st.integers(0x800, 0x8FF), st.integers(0, U32),
+                      st.integers(0x800, 0x8FF), st.integers(0, U32_MAX),
                       ).filter(lambda i: i not in DIVERGENT_MSRS)
     op = st.one_of(
         st.tuples(st.just("rd"), index),

@@ -7,9 +7,7 @@ layout that outlives the run (workbench.gui.settings, with View -> Reset layout)
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
-from types import ModuleType
 
 from PySide6.QtCore import QSettings, QSize, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
@@ -26,6 +24,7 @@ from workbench.gui.settings import Settings
 from workbench.gui.timeline import TimelinePanel
 from workbench.gui.vcpu import VcpuPanel
 from workbench.gui.vfio_panel import VfioPanel
+from workbench.session.recording import RECORDING_SUFFIXES, is_recording, open_recording
 from workbench.session.scenario import ScenarioError
 from workbench.session.session import Session
 
@@ -46,16 +45,6 @@ def status_texts(session: Session | None) -> dict[str, str]:
                 "vendor": "", "step": step}
     return {"engine": f"engine {session.engine}", "profile": f"profile {session.profile}",
             "vendor": f"vendor {session.vendor}", "step": step}
-
-
-def recording_module() -> ModuleType | None:
-    """workbench.session.recording when it offers is_recording/open_recording."""
-    try:
-        module = importlib.import_module("workbench.session.recording")
-    except ImportError:
-        return None
-    ok = hasattr(module, "is_recording") and hasattr(module, "open_recording")
-    return module if ok else None
 
 
 class MainWindow(QMainWindow):
@@ -195,10 +184,9 @@ class MainWindow(QMainWindow):
 
     # --- files -------------------------------------------------------------------------------
     def _choose_file(self) -> None:
-        kinds = "Scenarios (*.toml)"
-        if recording_module() is not None:
-            kinds = "Scenarios and recordings (*.toml *.jsonl *.wbrec);;" + kinds + \
-                ";;Recordings (*.jsonl *.wbrec)"
+        recordings = " ".join(f"*{suffix}" for suffix in RECORDING_SUFFIXES)
+        kinds = f"Scenarios and recordings (*.toml {recordings});;Scenarios (*.toml);;" \
+            f"Recordings ({recordings})"
         name, _ = QFileDialog.getOpenFileName(self, "Open", "", kinds + ";;All files (*)")
         if name:
             self.open_path(Path(name))
@@ -206,10 +194,9 @@ class MainWindow(QMainWindow):
     def open_path(self, path: Path) -> bool:
         """Open a scenario or a recording; a message box says why not (old session stays)."""
         self.runner.stop()
-        recording = recording_module()
         try:
-            if recording is not None and recording.is_recording(path):
-                self._open_recording(recording, path)
+            if is_recording(path):
+                self._open_recording(path)
             else:
                 self.controller.open_scenario(path)
         except (ScenarioError, OSError, ValueError, RuntimeError) as exc:
@@ -218,9 +205,9 @@ class MainWindow(QMainWindow):
         self._fill_recent(self.settings.add_recent(path))
         return True
 
-    def _open_recording(self, recording: ModuleType, path: Path) -> None:
+    def _open_recording(self, path: Path) -> None:
         """Replay the recording's commands, so its whole history is there to travel."""
-        replay = recording.open_recording(path)
+        replay = open_recording(path)
         for _ in replay.play():
             pass
         self.replay_view.set_replay(replay)

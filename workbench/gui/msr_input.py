@@ -13,19 +13,16 @@ from PySide6.QtCore import Signal
 from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import QLineEdit, QWidget
 
-_NUMBER = re.compile(r"-?(0[xX][0-9a-fA-F_]+|[0-9][0-9_]*)")
+from workbench import values
+
 _PREFIX = re.compile(r"-?(0[xX][0-9a-fA-F_]*|[0-9_]*)")
 
 
 def parse_int(text: str) -> int | None:
-    """Hex (0x…) or decimal, any size, `_` separators allowed; None if not a number."""
-    text = text.strip()
-    if not _NUMBER.fullmatch(text):
-        return None
-    hexadecimal = "x" in text.lower()
+    """What workbench.values.parse_int reads (hex or decimal, any size); None if not a number."""
     try:
-        return int(text, 16 if hexadecimal else 10)
-    except ValueError:  # misplaced "_" separators
+        return values.parse_int(text)
+    except ValueError:
         return None
 
 

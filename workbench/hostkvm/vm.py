@@ -29,11 +29,10 @@ from workbench.kvm.guest.image import guest_image
 from workbench.kvm.guest.layout import GUEST_MEM_SIZE
 from workbench.kvm.handles import as_program
 from workbench.kvm.profiles import PROFILES, KvmProfile
+from workbench.values import U64_MAX
 
 if TYPE_CHECKING:
     from workbench.kvm.msr_exits import MsrAccess
-
-_U64 = 0xFFFF_FFFF_FFFF_FFFF
 
 
 def running_profile() -> str:
@@ -155,7 +154,7 @@ class HostVm:
     # --- ioctls ---------------------------------------------------------------------------
     def enable_cap(self, cap: int, *args: int) -> None:
         """KVM_ENABLE_CAP on the VM; the kernel's errno comes back as OSError."""
-        if len(args) > 4 or any(not 0 <= a <= _U64 for a in args):
+        if len(args) > 4 or any(not 0 <= a <= U64_MAX for a in args):
             raise OSError(errno.EINVAL, "args: at most four u64 arguments")
         request = uapi.kvm_enable_cap(cap=cap)
         for i, value in enumerate(args):

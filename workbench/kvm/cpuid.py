@@ -23,8 +23,6 @@ INDEXED_LEAVES = frozenset(
 KVM_CPUID_SIGNATURE = 0x40000000
 KVM_SIGNATURE = b"KVMKVMKVM\0\0\0"
 
-_REGS = ("eax", "ebx", "ecx", "edx")
-
 
 @dataclass(frozen=True)
 class CpuidEntry:

@@ -6,8 +6,9 @@ from __future__ import annotations
 import operator
 from collections.abc import Iterable
 
+from workbench.values import U32_MAX
+
 _FIELDS = ("function", "index", "eax", "ebx", "ecx", "edx")
-_U32 = 0xFFFF_FFFF
 CpuidRow = tuple[int, int, int, int, int, int]
 
 
@@ -31,7 +32,7 @@ def checked_rows(rows: Iterable[object]) -> list[CpuidRow]:
             except TypeError:
                 raise ValueError(f"cpuid[{position}].{name}: expected an integer, got "
                                  f"{type(value).__name__}") from None
-            if isinstance(value, bool) or not 0 <= number <= _U32:
+            if isinstance(value, bool) or not 0 <= number <= U32_MAX:
                 raise ValueError(f"cpuid[{position}].{name}: {number:#x} is not a 32-bit "
                                  "unsigned value")
             numbers.append(number)

@@ -18,8 +18,8 @@ import numpy as np
 
 from workbench.kvm import uapi
 from workbench.kvm.profiles import KvmProfile
+from workbench.values import U32_MAX, as_int
 
-U32_MAX = 0xFFFFFFFF
 # "x2APIC MSRs do not support filtering" (kvm_msr_allowed): the one definition of the range.
 X2APIC_FIRST, X2APIC_LAST = 0x800, 0x8FF
 _LONG = 8  # sizeof(long) on x86-64: the kernel copies whole longs of bitmap
@@ -28,20 +28,6 @@ _LONG = 8  # sizeof(long) on x86-64: the kernel copies whole longs of bitmap
 def bitmap_copy_size(nmsrs: int) -> int:
     """Bytes the kernel copies for a range of `nmsrs` MSRs: BITS_TO_LONGS(nmsrs) * 8."""
     return (nmsrs + 63) // 64 * _LONG
-
-
-def _int(value: Any, name: str) -> int:
-    """Accept ints and hex/decimal strings, as scenario files write them."""
-    if isinstance(value, bool):
-        raise ValueError(f"{name}: expected an integer, got a boolean")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        try:
-            return int(value, 0)
-        except ValueError:
-            raise ValueError(f"{name}: {value!r} is not an integer") from None
-    raise ValueError(f"{name}: expected an integer, got {type(value).__name__}")
 
 
 def _bitmap_bytes(value: Any, name: str) -> bytes | None:
@@ -139,9 +125,9 @@ class MsrFilterRange:
             if key not in data:
                 raise ValueError(f"{where}.{key}: missing")
         return cls(
-            flags=_int(data["flags"], f"{where}.flags"),
-            base=_int(data["base"], f"{where}.base"),
-            nmsrs=_int(data["nmsrs"], f"{where}.nmsrs"),
+            flags=as_int(data["flags"], f"{where}.flags"),
+            base=as_int(data["base"], f"{where}.base"),
+            nmsrs=as_int(data["nmsrs"], f"{where}.nmsrs"),
             bitmap=_bitmap_bytes(data.get("bitmap", b""), f"{where}.bitmap"),
         )
 
@@ -174,7 +160,7 @@ class MsrFilter:
         if not isinstance(ranges, Sequence) or isinstance(ranges, str):
             raise ValueError("filter.ranges: expected a list of ranges")
         return cls(
-            flags=_int(data.get("flags", 0), "filter.flags"),
+            flags=as_int(data.get("flags", 0), "filter.flags"),
             ranges=tuple(
                 MsrFilterRange.from_dict(r, f"filter.ranges[{i}]") for i, r in enumerate(ranges)
             ),

@@ -10,11 +10,10 @@ from typing import TYPE_CHECKING
 from workbench.kvm.exits import ExitKind, VcpuExit
 from workbench.kvm.guest.cpu import RAX, RBX, RCX, RDX, RIP, Special, SpecialInsn
 from workbench.kvm.msrs.numbers import MSR_IA32_TSC, MSR_TSC_AUX
+from workbench.values import U32_MAX
 
 if TYPE_CHECKING:
     from workbench.kvm.sim_vcpu import SimVcpu
-
-_U32 = 0xFFFF_FFFF
 
 
 def kvm_emulate_halt(vcpu: SimVcpu, insn: SpecialInsn) -> VcpuExit:
@@ -52,7 +51,7 @@ def complete_fast_pio_in(vcpu: SimVcpu, exit_: VcpuExit, insn: SpecialInsn) -> i
     """Load user space's io.data into AL/AX/EAX (a 32-bit IN zero-extends into RAX)."""
     size, data = insn.io_size, exit_.io.data
     if size == 4:
-        vcpu.cpu.set_reg(RAX, data & _U32)
+        vcpu.cpu.set_reg(RAX, data & U32_MAX)
     else:
         mask = (1 << 8 * size) - 1
         vcpu.cpu.set_reg(RAX, vcpu.cpu.reg(RAX) & ~mask | data & mask)
@@ -62,7 +61,7 @@ def complete_fast_pio_in(vcpu: SimVcpu, exit_: VcpuExit, insn: SpecialInsn) -> i
 def kvm_emulate_cpuid(vcpu: SimVcpu, insn: SpecialInsn) -> int:
     """kvm_emulate_cpuid over the VM's CPUID table (unknown leaves read as zeros)."""
     cpu = vcpu.cpu
-    entry = vcpu.vm.cpuid.get(cpu.reg(RAX) & _U32, cpu.reg(RCX) & _U32)
+    entry = vcpu.vm.cpuid.get(cpu.reg(RAX) & U32_MAX, cpu.reg(RCX) & U32_MAX)
     values = (0, 0, 0, 0) if entry is None else (entry.eax, entry.ebx, entry.ecx, entry.edx)
     for reg, value in zip((RAX, RBX, RCX, RDX), values, strict=True):
         cpu.set_reg(reg, value)
@@ -75,7 +74,7 @@ def emulate_rdtsc(vcpu: SimVcpu, insn: SpecialInsn) -> int:
     vcpu.cpu.set_edx_eax(tsc)
     if insn.kind is Special.RDTSCP:
         _, aux = vcpu.msrs.host_get(MSR_TSC_AUX)
-        vcpu.cpu.set_reg(RCX, aux & _U32)
+        vcpu.cpu.set_reg(RCX, aux & U32_MAX)
     return insn.address + insn.size
 
 

@@ -19,18 +19,16 @@ from workbench.kvm.guest.cpu import R14, R15, RAX, RCX, RDX, RIP, SpecialInsn
 from workbench.kvm.guest.layout import GP_VECTOR
 from workbench.kvm.msrs.emulate import MsrResult
 from workbench.kvm.msrs.numbers import MSR_IA32_PRED_CMD, MSR_IA32_SPEC_CTRL, MSR_IA32_XFD
+from workbench.values import U32_MAX, U64_MAX
 
 if TYPE_CHECKING:
     from workbench.kvm.sim_vcpu import SimVcpu
 
-_U32 = 0xFFFF_FFFF
-_U64 = 0xFFFF_FFFF_FFFF_FFFF
 _PASSTHROUGH_ON_WRITE = {
     MSR_IA32_SPEC_CTRL: "spec_ctrl_passthrough",
     MSR_IA32_PRED_CMD: "pred_cmd_passthrough",
     MSR_IA32_XFD: "xfd_passthrough",
 }
-
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +58,7 @@ def _observe_ok(vcpu: SimVcpu, insn: SpecialInsn, index: int, write: bool, value
             passthrough=vcpu.passes_through(index, write)))
 
 def kvm_emulate_rdmsr(vcpu: SimVcpu, insn: SpecialInsn) -> VcpuExit | int:
-    index = vcpu.cpu.reg(RCX) & _U32
+    index = vcpu.cpu.reg(RCX) & U32_MAX
     stop = _msr_breakpoint(vcpu, insn, index)
     if stop is not None:
         return stop
@@ -79,11 +77,11 @@ def kvm_emulate_rdmsr(vcpu: SimVcpu, insn: SpecialInsn) -> VcpuExit | int:
 
 def kvm_emulate_wrmsr(vcpu: SimVcpu, insn: SpecialInsn) -> VcpuExit | int:
     cpu = vcpu.cpu
-    index = cpu.reg(RCX) & _U32
+    index = cpu.reg(RCX) & U32_MAX
     stop = _msr_breakpoint(vcpu, insn, index)
     if stop is not None:
         return stop
-    value = (cpu.reg(RDX) & _U32) << 32 | cpu.reg(RAX) & _U32
+    value = (cpu.reg(RDX) & U32_MAX) << 32 | cpu.reg(RAX) & U32_MAX
     allowed = vcpu.vm.msr_allowed(index, True)
     result = MsrResult.OK
     if allowed:
@@ -125,14 +123,14 @@ def complete_userspace_msr(vcpu: SimVcpu, exit_: VcpuExit, insn: SpecialInsn) ->
     if msr.error:
         return inject_gp(vcpu, insn)
     if exit_.kind is ExitKind.RDMSR:
-        vcpu.cpu.set_edx_eax(msr.data & _U64)
+        vcpu.cpu.set_edx_eax(msr.data & U64_MAX)
     return insn.address + insn.size
 
 
 def inject_gp(vcpu: SimVcpu, insn: SpecialInsn) -> int:
     """The runtime's #GP handler: R14 += 1, R15 = 13, resume after the instruction."""
     cpu = vcpu.cpu
-    cpu.set_reg(R14, cpu.reg(R14) + 1 & _U64)
+    cpu.set_reg(R14, cpu.reg(R14) + 1 & U64_MAX)
     cpu.set_reg(R15, GP_VECTOR)
     return insn.address + insn.size
 

@@ -15,16 +15,10 @@ from dataclasses import dataclass, field
 from workbench.kvm.exits import ExitKind, VcpuExit
 
 GP_ERROR = 1
-MSR_CORE_THREAD_COUNT = 0x35
 KINDS = ("constant", "register", "fail", "ask")
 
 # (index, write, data) -> (data, error)
 MsrCallable = Callable[[int, bool, int], tuple[int, int]]
-
-
-def core_thread_count(cores: int, threads: int) -> int:
-    """MSR_CORE_THREAD_COUNT's layout: cores in 31:16, threads in 15:0."""
-    return (cores & 0xFFFF) << 16 | threads & 0xFFFF
 
 
 @dataclass

@@ -21,8 +21,6 @@ MAX_PCI_REPEAT = 100_000              # `repeat` of one [pci] action
 MAX_PCI_OFFSET = 1 << 32              # a [pci] `offset` is below 4 GiB
 MAX_EXITS = 1_000_000                 # `max_exits` / `interrupt.exits` of one recorded command
 MAX_NESTING = 32                      # arrays/inline tables inside each other in TOML
-U32_MAX = (1 << 32) - 1
-U64_MAX = (1 << 64) - 1
 
 
 class FileRefused(OSError):

@@ -1,8 +1,8 @@
 """Scenario files: a versioned TOML description of a VM, its guest code and its devices.
 
 Validated with msgspec so that every error names the field (`$.vcpus[0].source`) and, for
-files, the line it stands on. Numbers may be written as integers or as strings in any base
-Python accepts ("0xc0000100"), because MSR indices read best in hex.
+files, the line it stands on. Numbers may be written as integers or as strings, decimal or
+0x hex ("0xc0000100", workbench.values.parse_int), because MSR indices read best in hex.
 
     version = 1
     name = "..."
@@ -34,15 +34,13 @@ from workbench.session import scenario_checks as checks
 from workbench.session.limits import (
     MAX_NESTING,
     MAX_SCENARIO_BYTES,
-    U32_MAX,
-    U64_MAX,
     read_bounded,
     too_deep,
 )
+from workbench.values import U32_MAX, U64_MAX, Number, parse_int
 from workbench.vfio.story import PciScenario
 
 SCENARIO_VERSION = 1
-Number = int | str
 
 
 class ScenarioError(ValueError):
@@ -140,12 +138,10 @@ _RANGE_FLAGS = {"r": uapi.KVM_MSR_FILTER_READ, "w": uapi.KVM_MSR_FILTER_WRITE,
 
 
 def _num(value: Number, field: str) -> int:
-    if isinstance(value, int):
-        return value
     try:
-        return int(value.replace("_", ""), 0)
-    except ValueError:
-        raise ScenarioError(f"{value!r} is not a number", field) from None
+        return value if isinstance(value, int) else parse_int(value)
+    except ValueError as exc:
+        raise ScenarioError(str(exc), field) from None
 
 
 def _range_numbers(spec: RangeSpec, where: str) -> tuple[int, int, int]:

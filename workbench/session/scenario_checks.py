@@ -20,9 +20,8 @@ from workbench.session.limits import (
     MAX_PCI_OFFSET,
     MAX_PCI_REPEAT,
     MAX_VCPUS,
-    U32_MAX,
-    U64_MAX,
 )
+from workbench.values import U32_MAX, U64_MAX
 from workbench.vfio.story import PciScenario, PciStory
 
 

@@ -32,6 +32,7 @@ from workbench.session.eventlog import EventKind, EventLog
 from workbench.session.handlers import UserSpaceMsrs
 from workbench.session.scenario import Scenario
 from workbench.session.time_travel import TimeTravel
+from workbench.values import U64_MAX
 from workbench.vfio.story import PciStory
 
 FINAL_EXITS = (ExitKind.HLT, ExitKind.SHUTDOWN, ExitKind.INTR)
@@ -195,7 +196,7 @@ class Session(TimeTravel):
         first = command.args[0] if command.args else 0
         self._logged_ioctl(lambda: self.vm.enable_cap(command.cap, *command.args),
                            EventKind.CAP_SET, arg=command.cap & 0x7FFFFFFF,
-                           value=first & (1 << 64) - 1)
+                           value=first & U64_MAX)
 
     def _logged_ioctl(self, call: Callable[[], None], kind: EventKind, **fields: int) -> None:
         """Do a VM ioctl and log it with the kernel's errno (0 = accepted); a failure is
@@ -310,7 +311,7 @@ class Session(TimeTravel):
         if exit_ is None:
             raise SessionError(f"vcpu {command.vcpu} has no pending exit to answer")
         if exit_.kind.is_msr:
-            exit_.msr.data = command.data & (1 << 64) - 1
+            exit_.msr.data = command.data & U64_MAX
             exit_.msr.error = command.error & 0xFF
         else:
             exit_.io.data = command.data & (1 << 8 * exit_.io.size) - 1

@@ -35,6 +35,7 @@ from workbench.vfio.pci import (
     PM_CTRL_STATE_MASK,
     PM_SIZEOF,
 )
+from workbench.vfio.sriov import EXT_CAP_ID_SRIOV, SRIOV_SIZEOF
 
 NO_VIRT = 0
 ALL_VIRT = 0xFFFFFFFF
@@ -44,7 +45,6 @@ ALL_WRITE = 0xFFFFFFFF
 CAP_LIST_NEXT = 1
 EXP_SIZEOF_V1_ENDPOINT = 0x14
 EXT_CAP_ID_ARI = 0x000E
-EXT_CAP_ID_SRIOV = 0x0010
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,7 @@ ECAP_PERMS: dict[int, PermBits] = {}
 
 # pci_cap_length / pci_ext_cap_length: 0 or absent hides the capability; None = variable.
 CAP_LENGTHS: dict[int, int | None] = {CAP_ID_PM: PM_SIZEOF, CAP_ID_EXP: None}
-ECAP_LENGTHS: dict[int, int] = {EXT_CAP_ID_ARI: 8, EXT_CAP_ID_SRIOV: 0x40}
+ECAP_LENGTHS: dict[int, int] = {EXT_CAP_ID_ARI: 8, EXT_CAP_ID_SRIOV: SRIOV_SIZEOF}
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,10 @@ function. The real values are saved at open (rbar) to undo a backdoor reset.
 
 from __future__ import annotations
 
+from workbench.values import U32_MAX
 from workbench.vfio import config_space as cs
 from workbench.vfio.config_space import ConfigSpace
 from workbench.vfio.pci import PciFunction
-
-U32 = 0xFFFFFFFF
 
 
 def saved_bars(function: PciFunction) -> tuple[int, ...]:
@@ -39,17 +38,17 @@ def vfio_bar_fixup(function: PciFunction, vconfig: ConfigSpace) -> None:
             vconfig.write(off, 4, 0)  # unmapped by the host = unimplemented to the user
             continue
         mask = ~(bar.size - 1)
-        low = (vconfig.read(off, 4) & mask & U32) | bar.spec.flags
+        low = (vconfig.read(off, 4) & mask & U32_MAX) | bar.spec.flags
         vconfig.write(off, 4, low)
         # As the kernel does, the written dword (not the resource) says "64-bit".
         if low & cs.BAR_MEM_TYPE_64 and i < cs.NUM_BARS:
-            vconfig.write(off + 4, 4, vconfig.read(off + 4, 4) & (mask >> 32) & U32)
+            vconfig.write(off + 4, 4, vconfig.read(off + 4, 4) & (mask >> 32) & U32_MAX)
             i += 1
     rom = function.rom
     if rom is None:
         vconfig.write(cs.ROM_ADDRESS, 4, 0)
     else:
-        keep = (~(rom.size - 1) | cs.ROM_ENABLE) & U32
+        keep = (~(rom.size - 1) | cs.ROM_ENABLE) & U32_MAX
         vconfig.write(cs.ROM_ADDRESS, 4, vconfig.read(cs.ROM_ADDRESS, 4) & keep)
 
 

@@ -82,12 +82,6 @@ class Program:
         """Linear disassembly (capstone); undecodable bytes appear as `.byte`."""
         return tuple(disassemble(self.code, self.base))
 
-    def instruction_at(self, address: int) -> Instruction | None:
-        for insn in self.listing:
-            if insn.address == address:
-                return insn
-        return None
-
 
 def disassemble(code: bytes, base: int) -> list[Instruction]:
     md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)

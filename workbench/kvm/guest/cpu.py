@@ -23,6 +23,7 @@ from workbench.kvm.guest.assembler import Program
 from workbench.kvm.guest.image import guest_image
 from workbench.kvm.guest.layout import GUEST_MEM_SIZE, GUEST_STACK_TOP, RFLAGS_RESET
 from workbench.kvm.regs import REG_NAMES
+from workbench.values import parse_int
 
 _UC_REG = {name: getattr(ux, f"UC_X86_REG_{name.upper()}") for name in REG_NAMES}
 RAX, RBX, RCX, RDX, R14, R15, RIP = (
@@ -90,7 +91,7 @@ def scan(program: Program, soft_ints: bool = False) -> dict[int, SpecialInsn]:
         if kind in (Special.IN, Special.OUT):
             ops = [o.strip() for o in insn.op_str.split(",")]
             port_op, data_reg = ops if kind is Special.OUT else reversed(ops)
-            port = None if port_op == "dx" else int(port_op, 0)
+            port = None if port_op == "dx" else parse_int(port_op)
             found[insn.address] = SpecialInsn(kind, insn.address, insn.size,
                                               _IO_SIZE[data_reg], port)
         else:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from workbench.kvm.msrs import numbers as n
 from workbench.kvm.msrs.base import MsrResult
+from workbench.values import U32_MAX, U64_MAX
 
 if TYPE_CHECKING:
     from workbench.kvm.msrs.catalogue import MsrInfo
@@ -115,12 +116,12 @@ def write_x2apic(f: MsrFile, info: MsrInfo, index: int, value: int, host: bool
     if reg == ICR:
         if six and value & _X2APIC_ICR_RESERVED:
             return INVALID
-        _put(f, ICR, value & ~(1 << 12) & n.U64)
+        _put(f, ICR, value & ~(1 << 12) & U64_MAX)
         return OK
     if value >> 32:
         if six:
             return INVALID  # bits 63:32 are reserved in every other register
-        value &= n.U32
+        value &= U32_MAX
     sw_enabled = bool(_reg(f, SIVR) & 0x100)
     if reg == TPR:
         _put(f, TPR, value & 0xFF)

@@ -1,5 +1,5 @@
 """Handlers for the CPU-core MSRs: TSC, EFER, syscall/segment bases, speculation control,
-feature control, debug control and the AMD configuration MSRs.
+feature control and debug control (the AMD configuration MSRs: amd.py; CET: cet.py).
 
 Sources: arch/x86/kvm/x86.c (__kvm_set_msr, kvm_get/set_msr_common, set_efer),
 vmx/vmx.c (vmx_get/set_msr), svm/svm.c (svm_get/set_msr); 5.10 differences are noted
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from workbench.kvm.msrs import numbers as n
 from workbench.kvm.msrs.base import MsrResult
+from workbench.values import U32_MAX, U64_MAX
 
 if TYPE_CHECKING:
     from workbench.kvm.msrs.catalogue import MsrInfo
@@ -30,8 +31,6 @@ MISC_ENABLE_PMU_RO = (1 << 11) | (1 << 12)
 DEBUGCTL_LBR = 1 << 0
 DEBUGCTL_BTF = 1 << 1
 DEBUGCTL_BUS_LOCK_DETECT = 1 << 2
-SVM_VM_CR_LOCK = 1 << 3
-SVM_VM_CR_SVM_DIS = 1 << 4
 # XFEATURE_MASK_USER_DYNAMIC: AMX tile data.
 XFEATURE_USER_DYNAMIC = 1 << 18
 # XSS features KVM can virtualize on 6.18 (CET user/supervisor state); none on 5.10.
@@ -57,10 +56,10 @@ def is_canonical(value: int, bits: int) -> bool:
 def canonicalize(value: int, bits: int) -> int:
     """__canonical_address(): sign-extend from bit `bits - 1`."""
     shift = 64 - bits
-    signed = (value << shift) & n.U64
+    signed = (value << shift) & U64_MAX
     if signed >> 63:
         signed -= 1 << 64
-    return (signed >> shift) & n.U64
+    return (signed >> shift) & U64_MAX
 
 
 # --- generic kinds --------------------------------------------------------------------------
@@ -120,11 +119,11 @@ def read_tsc(f: MsrFile, info: MsrInfo, index: int, host: bool) -> tuple[MsrResu
 def write_tsc(f: MsrFile, info: MsrInfo, index: int, value: int, host: bool) -> MsrResult:
     """A guest write moves the offset and adds the same delta to IA32_TSC_ADJUST; a host
     write (kvm_synchronize_tsc) only sets the offset."""
-    new_offset = (value - f.clock()) & n.U64
+    new_offset = (value - f.clock()) & U64_MAX
     if not host:
         delta = new_offset - f.regs[n.MSR_IA32_TSC]
         adjust = n.MSR_IA32_TSC_ADJUST
-        f.regs[adjust] = (f.regs.get(adjust, 0) + delta) & n.U64
+        f.regs[adjust] = (f.regs.get(adjust, 0) + delta) & U64_MAX
     f.regs[n.MSR_IA32_TSC] = new_offset
     return OK
 
@@ -135,7 +134,7 @@ def write_tsc_adjust(f: MsrFile, info: MsrInfo, index: int, value: int, host: bo
         return OK  # accepted and dropped
     if not host:
         delta = value - f.regs.get(index, 0)
-        f.regs[n.MSR_IA32_TSC] = (f.regs[n.MSR_IA32_TSC] + delta) & n.U64
+        f.regs[n.MSR_IA32_TSC] = (f.regs[n.MSR_IA32_TSC] + delta) & U64_MAX
     f.regs[index] = value
     return OK
 
@@ -159,7 +158,7 @@ def write_tsc_aux(f: MsrFile, info: MsrInfo, index: int, value: int, host: bool
     if f.ctx.profile.at_least(5, 13):
         if f.cpuid.is_intel_compatible and value >> 32:
             return INVALID
-        value &= n.U32
+        value &= U32_MAX
     elif f.ctx.vendor == "intel" and value >> 32:
         return INVALID  # 5.10 vmx_set_msr; 5.10 svm_set_msr keeps all 64 bits
     f.regs[index] = value
@@ -197,7 +196,7 @@ def write_efer(f: MsrFile, info: MsrInfo, index: int, value: int, host: bool) ->
 def write_sysenter_cs(f: MsrFile, info: MsrInfo, index: int, value: int, host: bool
                       ) -> MsrResult:
     """VMX keeps GUEST_SYSENTER_CS, a 32-bit VMCS field; SVM keeps the 64-bit save area."""
-    f.regs[index] = value & n.U32 if f.ctx.vendor == "intel" else value
+    f.regs[index] = value & U32_MAX if f.ctx.vendor == "intel" else value
     return OK
 
 
@@ -208,7 +207,7 @@ def write_sysenter(f: MsrFile, info: MsrInfo, index: int, value: int, host: bool
     value = canonicalize(value, 48)
     if f.ctx.vendor == "amd" and f.ctx.profile.at_least(5, 12) and (
             not f.cpuid.is_intel_compatible):
-        value &= n.U32
+        value &= U32_MAX
     f.regs[index] = value
     return OK
 
@@ -306,91 +305,9 @@ def write_debugctl(f: MsrFile, info: MsrInfo, index: int, value: int, host: bool
     return OK
 
 
-# --- AMD configuration --------------------------------------------------------------------
-def write_hwcr(f: MsrFile, info: MsrInfo, index: int, value: int, host: bool) -> MsrResult:
-    value &= ~((1 << 3) | (1 << 6) | (1 << 8))
-    if f.ctx.profile.at_least(6, 7):
-        if value & ~((1 << 18) | (1 << 24)):
-            return INVALID
-        f.regs[index] = value
-    elif value == 1 << 18:
-        f.regs[index] = value
-    elif value:
-        return INVALID
-    return OK
-
-
-def write_vm_cr(f: MsrFile, info: MsrInfo, index: int, value: int, host: bool) -> MsrResult:
-    """svm.c svm_set_vm_cr."""
-    old = f.regs.get(index, 0)
-    change = 0x1F
-    if old & SVM_VM_CR_SVM_DIS:
-        change &= ~(SVM_VM_CR_LOCK | SVM_VM_CR_SVM_DIS)
-    new = (old & ~change) | (value & change)
-    if new & SVM_VM_CR_SVM_DIS and f.regs[n.MSR_EFER] & n.EFER_SVME:
-        return INVALID
-    f.regs[index] = new
-    return OK
-
-
-def read_hsave(f: MsrFile, info: MsrInfo, index: int, host: bool) -> tuple[MsrResult, int]:
-    return OK, f.regs.get(index, 0) if f.ctx.vendor == "amd" else 0
-
-
-def write_hsave(f: MsrFile, info: MsrInfo, index: int, value: int, host: bool) -> MsrResult:
-    if f.ctx.vendor != "amd":
-        return OK  # kvm_set_msr_common accepts and drops it
-    if f.ctx.profile.at_least(5, 15):
-        if not host and (value & 0xFFF or value & f.reserved_gpa_bits):
-            return INVALID
-        value &= ~0xFFF
-    f.regs[index] = value
-    return OK
-
-
-# --- CET (6.18) -----------------------------------------------------------------------------
-CET_SHSTK_BITS = 0x3
-CET_IBT_BITS = 0x3C | (n.U64 & ~0x3FF)
-CET_RESERVED = 0x3C0
-CET_SUPPRESS = 1 << 10
-CET_WAIT_ENDBR = 1 << 11
-CET_LEGACY_BITMAP_MISALIGNED = 3 << 12  # the bitmap base (bits 63:12) is 4-aligned
-
-
-def _cet_known(f: MsrFile, index: int) -> bool:
-    if index in (n.MSR_IA32_U_CET, n.MSR_IA32_S_CET):
-        return f.has("shstk") or f.has("ibt")
-    return f.has("shstk")
-
-
-def read_cet(f: MsrFile, info: MsrInfo, index: int, host: bool) -> tuple[MsrResult, int]:
-    if not _cet_known(f, index):
-        return UNSUPPORTED, 0
-    return OK, f.regs.get(index, 0)
-
-
-def write_cet(f: MsrFile, info: MsrInfo, index: int, value: int, host: bool) -> MsrResult:
-    if not _cet_known(f, index):
-        return UNSUPPORTED
-    if index in (n.MSR_IA32_U_CET, n.MSR_IA32_S_CET):
-        if (value & CET_RESERVED
-                or (value & CET_SHSTK_BITS and not f.has("shstk"))
-                or (value & CET_IBT_BITS and not f.has("ibt"))
-                or value & CET_LEGACY_BITMAP_MISALIGNED
-                or (value & CET_SUPPRESS and value & CET_WAIT_ENDBR)):
-            return INVALID
-    else:
-        if not is_canonical(value, canonical_bits(f)):
-            return INVALID
-        if index != n.MSR_IA32_INT_SSP_TAB and value & 3:
-            return INVALID
-    f.regs[index] = value
-    return OK
-
-
 READERS = {
     "value": read_value, "const": read_const, "tsc_khz": read_tsc_khz, "host": read_host,
-    "tsc": read_tsc, "tsc_aux": read_tsc_aux, "hsave": read_hsave, "cet": read_cet,
+    "tsc": read_tsc, "tsc_aux": read_tsc_aux,
 }
 WRITERS = {
     "store": write_store, "ignore": write_ignore, "host": write_host,
@@ -400,6 +317,5 @@ WRITERS = {
     "sysenter": write_sysenter, "spec_ctrl": write_spec_ctrl, "pred_cmd": write_pred_cmd,
     "flush_cmd": write_flush_cmd, "feat_ctl": write_feat_ctl, "ucode_rev": write_ucode_rev,
     "misc_enable": write_misc_enable, "xfd": write_xfd, "xss": write_xss,
-    "debugctl": write_debugctl, "hwcr": write_hwcr, "vm_cr": write_vm_cr,
-    "hsave": write_hsave, "cet": write_cet,
+    "debugctl": write_debugctl,
 }

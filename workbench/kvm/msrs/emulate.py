@@ -13,10 +13,11 @@ import dataclasses
 from collections.abc import Callable
 
 from workbench.kvm.cpuid import Cpuid
-from workbench.kvm.msrs import apic, core, mce, memtype, pmu, pv, pvm
+from workbench.kvm.msrs import amd, apic, cet, core, mce, memtype, pmu, pv, pvm
 from workbench.kvm.msrs import numbers as n
 from workbench.kvm.msrs.base import MsrContext, MsrResult
 from workbench.kvm.msrs.catalogue import MsrInfo, lookup, rows_in_force
+from workbench.values import U32_MAX, U64_MAX
 
 __all__ = ["MsrContext", "MsrFile", "MsrResult"]
 
@@ -25,11 +26,11 @@ Writer = Callable[["MsrFile", MsrInfo, int, int, bool], MsrResult]
 
 READERS: dict[str, Reader] = {
     **core.READERS, **apic.READERS, **memtype.READERS, **mce.READERS, **pmu.READERS,
-    **pv.READERS, **pvm.READERS,
+    **pv.READERS, **pvm.READERS, **amd.READERS, **cet.READERS,
 }
 WRITERS: dict[str, Writer] = {
     **core.WRITERS, **apic.WRITERS, **memtype.WRITERS, **mce.WRITERS, **pmu.WRITERS,
-    **pv.WRITERS, **pvm.WRITERS,
+    **pv.WRITERS, **pvm.WRITERS, **amd.WRITERS, **cet.WRITERS,
 }
 # Behaviours that check the CPUID themselves (other outcomes than INVALID, or other bits).
 _SELF_GATED = frozenset({"pv", "cet", "tsc_aux", "clock_twin", "pv_eoi"})
@@ -65,10 +66,10 @@ class MsrFile:
     @property
     def reserved_gpa_bits(self) -> int:
         """Physical-address bits at and above MAXPHYADDR (kvm_vcpu_reserved_gpa_bits_raw)."""
-        return n.U64 & ~((1 << self.ctx.cpuid.max_phys_addr) - 1)
+        return U64_MAX & ~((1 << self.ctx.cpuid.max_phys_addr) - 1)
 
     def tsc(self) -> int:
-        return (self.regs[n.MSR_IA32_TSC] + self.clock()) & n.U64
+        return (self.regs[n.MSR_IA32_TSC] + self.clock()) & U64_MAX
 
     @property
     def x2apic_mode(self) -> bool:
@@ -105,18 +106,18 @@ class MsrFile:
         return row  # type: ignore[return-value]
 
     def _read(self, index: int, host: bool) -> tuple[MsrResult, int]:
-        row = self.info(index & n.U32)
+        row = self.info(index & U32_MAX)
         if row is None or row.read == "unsupported":
             return MsrResult.UNSUPPORTED, 0
         if not host and row.feature and row.read not in _SELF_GATED and (
                 not self.has(row.feature)):
             return MsrResult.INVALID, 0
-        result, value = READERS[row.read](self, row, index & n.U32, host)
-        return result, (value & n.U64) if result == MsrResult.OK else 0
+        result, value = READERS[row.read](self, row, index & U32_MAX, host)
+        return result, (value & U64_MAX) if result == MsrResult.OK else 0
 
     def _write(self, index: int, value: int, host: bool) -> MsrResult:
-        row = self.info(index & n.U32)
-        value &= n.U64
+        row = self.info(index & U32_MAX)
+        value &= U64_MAX
         if row is None or row.write == "unsupported":
             return MsrResult.UNSUPPORTED
         if not host and row.feature and row.write not in _SELF_GATED and (
@@ -124,7 +125,7 @@ class MsrFile:
             return MsrResult.INVALID
         if value & row.reserved and row.write not in _SELF_RESERVED:
             return MsrResult.INVALID
-        return WRITERS[row.write](self, row, index & n.U32, value, host)
+        return WRITERS[row.write](self, row, index & U32_MAX, value, host)
 
     # --- the interface ---------------------------------------------------------------------
     def get(self, index: int) -> tuple[MsrResult, int]:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from workbench.kvm.msrs import numbers as n
 from workbench.kvm.msrs.base import MsrResult
+from workbench.values import U64_MAX
 
 if TYPE_CHECKING:
     from workbench.kvm.msrs.catalogue import MsrInfo
@@ -41,7 +42,7 @@ def write_mcg_ctl(f: MsrFile, info: MsrInfo, index: int, value: int, host: bool
                   ) -> MsrResult:
     if not _cap(f) & MCG_CTL_P and (value or not host):
         return INVALID
-    if value not in (0, n.U64):
+    if value not in (0, U64_MAX):
         return INVALID
     f.regs[index] = value
     return OK
@@ -64,7 +65,7 @@ def write_bank(f: MsrFile, info: MsrInfo, index: int, value: int, host: bool) ->
     # MCi_CTL: 0 or all ones; bit 10 may be clear (K8 GART erratum) and, since 6.x,
     # bit 0 (UnixWare).
     tolerated = (1 << 10) | (1 if f.ctx.profile.at_least(6, 0) else 0)
-    if reg == 0 and value and (value | tolerated) != n.U64:
+    if reg == 0 and value and (value | tolerated) != U64_MAX:
         return INVALID
     if reg == 1 and value and not host and not _can_set_status(f):
         return INVALID

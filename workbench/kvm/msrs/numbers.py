@@ -148,5 +148,3 @@ EFER_SVME = 1 << 12
 EFER_FFXSR = 1 << 14
 EFER_AUTOIBRS = 1 << 21
 
-U64 = (1 << 64) - 1
-U32 = (1 << 32) - 1

@@ -13,6 +13,7 @@ from workbench.kvm.guest.layout import GUEST_MEM_SIZE
 from workbench.kvm.msrs import numbers as n
 from workbench.kvm.msrs import pv
 from workbench.kvm.msrs.base import MsrResult
+from workbench.values import U64_MAX
 
 if TYPE_CHECKING:
     from workbench.kvm.msrs.catalogue import MsrInfo
@@ -45,7 +46,7 @@ def write_tsc(f: MsrFile, info: MsrInfo, index: int, value: int, host: bool) -> 
     IA32_TSC_ADJUST (twice for two equal writes), a host write changes nothing."""
     if not host:
         adjust = n.MSR_IA32_TSC_ADJUST
-        f.regs[adjust] = (f.regs.get(adjust, 0) + value - f.tsc()) & n.U64
+        f.regs[adjust] = (f.regs.get(adjust, 0) + value - f.tsc()) & U64_MAX
     return OK
 
 

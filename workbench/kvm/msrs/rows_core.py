@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from workbench.kvm.msrs import numbers as n
 from workbench.kvm.msrs.info import CANONICAL_NOTE, PV_NOTE, ZERO_NOTE, MsrInfo
+from workbench.values import U64_MAX
 
 
 def core_rows() -> list[MsrInfo]:
@@ -48,7 +49,7 @@ def core_rows() -> list[MsrInfo]:
                 "non-zero guest write passes the MSR through (vmx/svm_set_msr)",
           description="speculation control"),
         r(n.MSR_IA32_PRED_CMD, "IA32_PRED_CMD", "unsupported", "pred_cmd", feature="ibpb",
-          reserved=~1 & n.U64,
+          reserved=~1 & U64_MAX,
           notes="write-only; bit 0 IBPB (bit 7 SBPB needs SBPB CPUID); 6.18: "
                 "kvm_set_msr_common, 5.10: vmx/svm_set_msr (first non-zero write passes "
                 "it through)",
@@ -74,14 +75,14 @@ def core_rows() -> list[MsrInfo]:
           notes="guest write -> INVALID; value from kvm_get_arch_capabilities",
           description="speculation-related capabilities"),
         r(n.MSR_IA32_FLUSH_CMD, "IA32_FLUSH_CMD", "unsupported", "flush_cmd",
-          feature="flush_l1d", reserved=~1 & n.U64, since=(6, 5),
+          feature="flush_l1d", reserved=~1 & U64_MAX, since=(6, 5),
           notes="write-only, 0 or 1 (L1D flush); unknown before 6.5",
           description="L1D flush command"),
         r(n.MSR_IA32_BBL_CR_CTL3, "IA32_BBL_CR_CTL3", "const", "ignore",
           reset=0xBE702111, notes="fixed value; writes dropped (kvm_set_msr_common)",
           description="L2 cache control"),
         r(n.MSR_MISC_FEATURES_ENABLES, "MISC_FEATURES_ENABLES", "value", "store",
-          reserved=~1 & n.U64, notes="only CPUID faulting (bit 0)",
+          reserved=~1 & U64_MAX, notes="only CPUID faulting (bit 0)",
           description="CPUID faulting enable"),
         r(n.MSR_IA32_SYSENTER_CS, "IA32_SYSENTER_CS", "value", "sysenter_cs",
           notes="VMX keeps 32 bits (VMCS field), SVM 64", description="SYSENTER CS"),

@@ -7,6 +7,7 @@ from typing import Any
 
 from workbench.kvm.msrs import numbers as n
 from workbench.kvm.msrs.info import PV_NOTE, ZERO_NOTE, MsrInfo
+from workbench.values import U64_MAX
 
 
 def pv_rows() -> list[MsrInfo]:
@@ -17,9 +18,9 @@ def pv_rows() -> list[MsrInfo]:
         (n.MSR_KVM_ASYNC_PF_EN, "KVM_ASYNC_PF_EN", "kvm_pv_async_pf", 0x30, "async PF enable"),
         (n.MSR_KVM_STEAL_TIME, "KVM_STEAL_TIME", "kvm_pv_steal_time", 0x3E, "steal time"),
         (n.MSR_KVM_PV_EOI_EN, "KVM_PV_EOI_EN", "kvm_pv_eoi", 0x2, "PV EOI"),
-        (n.MSR_KVM_POLL_CONTROL, "KVM_POLL_CONTROL", "kvm_pv_poll_control", ~1 & n.U64,
+        (n.MSR_KVM_POLL_CONTROL, "KVM_POLL_CONTROL", "kvm_pv_poll_control", ~1 & U64_MAX,
          "host-side halt polling"),
-        (n.MSR_KVM_ASYNC_PF_INT, "KVM_ASYNC_PF_INT", "kvm_pv_async_pf_int", ~0xFF & n.U64,
+        (n.MSR_KVM_ASYNC_PF_INT, "KVM_ASYNC_PF_INT", "kvm_pv_async_pf_int", ~0xFF & U64_MAX,
          "async PF interrupt vector"),
         (n.MSR_KVM_ASYNC_PF_ACK, "KVM_ASYNC_PF_ACK", "kvm_pv_async_pf_int", 0,
          "async PF acknowledge"),
@@ -56,7 +57,7 @@ def amd_rows() -> list[MsrInfo]:
           description="TSEG base"),
         r(n.MSR_K8_TSEG_MASK, "K8_TSEG_MASK", "const", "unsupported", notes=ZERO_NOTE,
           description="TSEG mask"),
-        r(n.MSR_VM_CR, "VM_CR", "value", "vm_cr", vendor="amd", reserved=~0x1F & n.U64,
+        r(n.MSR_VM_CR, "VM_CR", "value", "vm_cr", vendor="amd", reserved=~0x1F & U64_MAX,
           notes="svm.c svm_set_vm_cr: LOCK/SVMDIS frozen once SVMDIS is set; SVMDIS with "
                 "EFER.SVME -> INVALID",
           description="SVM control"),
@@ -65,7 +66,7 @@ def amd_rows() -> list[MsrInfo]:
                 "reads 0 and kvm_set_msr_common drops writes",
           description="SVM host save area"),
         r(n.MSR_AMD64_VIRT_SPEC_CTRL, "VIRT_SPEC_CTRL", "value", "store", vendor="amd",
-          feature="virt_ssbd", reserved=~(1 << 2) & n.U64, notes="only SSBD (bit 2)",
+          feature="virt_ssbd", reserved=~(1 << 2) & U64_MAX, notes="only SSBD (bit 2)",
           description="virtualized speculation control"),
         r(n.MSR_AMD64_OSVW_ID_LENGTH, "OSVW_ID_LENGTH", "value", "store", feature="osvw",
           reset=None, notes="guest-writable; length from the host (amd)",
@@ -78,7 +79,7 @@ def amd_rows() -> list[MsrInfo]:
           notes="reads 0, writes dropped (added for Windows guests)",
           description="table walker configuration"),
         r(n.MSR_AMD64_DE_CFG, "DE_CFG", "value", "store", vendor="amd",
-          reserved=~(1 << 1) & n.U64,
+          reserved=~(1 << 1) & U64_MAX,
           notes="only LFENCE-serializing (bit 1, when the host has it)",
           description="decode configuration"),
         r(n.MSR_AMD64_BU_CFG2, "BU_CFG2", "const", "ignore", notes="reads 0, writes dropped",

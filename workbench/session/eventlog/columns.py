@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from workbench.kvm.msrs.numbers import U64
 from workbench.session.eventlog.kinds import EventKind
+from workbench.values import U64_MAX
 
 CHUNK_ROWS = 1 << 16
 
@@ -60,7 +60,7 @@ def bad_field(fields: Mapping[str, Any]) -> str:
     for name, fmt, _ in COLUMNS:
         value = fields[name]
         try:
-            _FIELD_STRUCTS[name].pack(value & U64 if name in ("value", "aux") else value)
+            _FIELD_STRUCTS[name].pack(value & U64_MAX if name in ("value", "aux") else value)
         except (struct.error, OverflowError, TypeError):
             return f"{name}={value!r} does not fit the {name} column ({fmt})"
     return "row rejected"

@@ -19,7 +19,6 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from workbench.kvm.msrs.numbers import U64
 from workbench.kvm.uapi import KVM_EXIT_IO, KVM_EXIT_IO_OUT, KVM_EXIT_X86_RDMSR, KVM_EXIT_X86_WRMSR
 from workbench.session.eventlog import counters, formatting, query
 from workbench.session.eventlog.columns import (
@@ -42,6 +41,7 @@ from workbench.session.eventlog.kinds import (
 )
 from workbench.session.eventlog.observers import Observer, Observers
 from workbench.session.eventlog.storage import RowStore
+from workbench.values import U64_MAX
 from workbench.vfio.events import TrapEvent
 
 # Plain ints for the per-event paths: enum arithmetic costs more than the row write.
@@ -124,7 +124,7 @@ class EventLog(RowStore):
             self._new_chunk()
             off = 0
         try:  # the arguments in columns.COLUMNS order
-            _pack_row(self._buf, off * _ROW_SIZE, step, value & U64, aux & U64, msr, virt,
+            _pack_row(self._buf, off * _ROW_SIZE, step, value & U64_MAX, aux & U64_MAX, msr, virt,
                       mask, offset, arg, vcpu, device, errno, kind, vkind, site, size, reason,
                       result, flags, bar)
         except (struct.error, OverflowError, TypeError):

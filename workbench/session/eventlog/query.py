@@ -20,6 +20,7 @@ from workbench.session.eventlog.kinds import (
     EventKind,
     MsrExitReason,
 )
+from workbench.values import parse_int
 
 Predicate = Callable[[np.ndarray], np.ndarray]
 # An integer column filter: one value, a range/slice, or several of either.
@@ -148,9 +149,9 @@ def predicates(
 
 def _number(token: str, text: str) -> int:
     try:
-        return int(text, 0)
-    except ValueError:
-        raise FilterError(token, f"{text!r} is not a number (decimal or 0x hex)") from None
+        return parse_int(text)
+    except ValueError as exc:
+        raise FilterError(token, str(exc)) from None
 
 
 def _numbers(token: str, text: str) -> list[int | range]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from workbench.session.journal import find_unfinished_journals, journal_dir
+from workbench.session.journal import SUFFIX, find_unfinished_journals, journal_dir
 from workbench.session.recording.reader import RecordingError, RecordingFile, read_recording
 from workbench.session.recording.recorder import Recorder
 from workbench.session.recording.records import (
@@ -22,7 +22,7 @@ from workbench.session.recording.records import (
 )
 from workbench.session.recording.replay import Divergence, Replay, open_recording, recover
 
-RECORDING_SUFFIXES = (".jsonl", ".wbrec")
+RECORDING_SUFFIXES = (SUFFIX, ".wbrec")
 
 
 def is_recording(path: str | Path) -> bool:
@@ -42,6 +42,7 @@ def is_recording(path: str | Path) -> bool:
 
 __all__ = [
     "FORMAT",
+    "RECORDING_SUFFIXES",
     "VERSION",
     "Bookmark",
     "CommandRecord",

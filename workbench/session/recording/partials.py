@@ -17,15 +17,16 @@ import os
 import re
 from pathlib import Path
 
-from workbench.session.journal import in_use
+from workbench.session.journal import SUFFIX, in_use
 
-_PARTIAL = re.compile(r"\.(?P<pid>\d+)\.partial\.jsonl$")
+_PARTIAL_SUFFIX = ".partial" + SUFFIX
+_PARTIAL = re.compile(r"\.(?P<pid>\d+)" + re.escape(_PARTIAL_SUFFIX) + "$")
 
 
 def partial_path(output: Path, pid: int | None = None) -> Path:
     """Where `workbench record` (process `pid`, default this one) journals `output`."""
     return output.with_name(f".{output.name}.{os.getpid() if pid is None else pid}"
-                            f".partial.jsonl")
+                            f"{_PARTIAL_SUFFIX}")
 
 
 def keep(partial: Path, output: Path) -> Path | None:
@@ -54,7 +55,7 @@ def recover_partials(output: Path) -> list[str]:
     """Recover the partials that interrupted runs of `workbench record -o output` left;
     one note per partial for the user."""
     notes = []
-    pattern = f".{glob.escape(output.name)}.*.partial.jsonl"
+    pattern = f".{glob.escape(output.name)}.*{_PARTIAL_SUFFIX}"
     for partial in sorted(output.parent.glob(pattern)):
         if not _PARTIAL.search(partial.name) or in_use(partial):
             continue

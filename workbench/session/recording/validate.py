@@ -16,7 +16,8 @@ import msgspec
 from workbench.kvm.regs import REG_NAMES
 from workbench.kvm.sim_state import inflate_memory
 from workbench.session import commands as c
-from workbench.session.limits import MAX_EXITS, U32_MAX, U64_MAX
+from workbench.session.limits import MAX_EXITS
+from workbench.values import U32_MAX, U64_MAX
 
 MAX_STATE_MEMORY = 8 << 20    # base64 text of one vCPU's zlib-compressed 4 MiB of RAM
 
