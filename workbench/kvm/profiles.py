@@ -203,10 +203,13 @@ PROFILES: dict[str, KvmProfile] = {p.name: p for p in (
 DEFAULT_PROFILE = LINUX_6_18
 
 
-def get_profile(name: str | None) -> KvmProfile:
-    """Look a profile up by name; None means the default (the running kernel's)."""
+def get_profile(name: str | KvmProfile | None) -> KvmProfile:
+    """Look a profile up by name; None means the default (the running kernel's). A
+    KvmProfile is taken as it is (compare-profiles tries one switch flipped)."""
     if name is None:
         return DEFAULT_PROFILE
+    if isinstance(name, KvmProfile):
+        return name
     try:
         return PROFILES[name]
     except (KeyError, TypeError):

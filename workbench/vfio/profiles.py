@@ -33,8 +33,10 @@ BASELINE: dict[str, tuple[Any, Change]] = {
     "has_no_command_memory": (False, _BEFORE),
     "zpci_link_site": (Site.ZPCI_BUS_SETUP_VIRTFN, Change(
         "12b", "s390 PF/VF linking in pci_bus.c", None, "v5.8", inferred=True)),
-    "d3hot_gate": (False, _BEFORE),
-    "rom_bar_fixup_6_14": (False, _BEFORE),
+    "d3hot_gate": (False, Change("11c", "vfio-pci before 5.19: no power-state check in "
+                                        "__vfio_pci_memory_enabled", None, "v5.9")),
+    "rom_bar_fixup_6_14": (False, Change("11e", "vfio_bar_fixup with its shadow-ROM case",
+                                         None, "v5.9")),
 }
 STEPS: tuple[Step, ...] = (
     Step("has_no_command_memory", True, (5, 10), _DECOUPLE),
