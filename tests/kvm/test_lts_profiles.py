@@ -51,9 +51,21 @@ def programs():
     }
 
 
+_OPEN: list = []
+
+
+@pytest.fixture(autouse=True)
+def _close_vms():
+    """Close every VM a test made, so no Unicorn instance waits for the collector."""
+    yield
+    while _OPEN:
+        _OPEN.pop().close()
+
+
 def make_vm(name, **kwargs):
-    kvm = workbench.kvm.open("sim")
-    return kvm.create_vm(profile=name, **kwargs)
+    vm = workbench.kvm.open("sim").create_vm(profile=name, **kwargs)
+    _OPEN.append(vm)
+    return vm
 
 
 def errno_of(call) -> int:
