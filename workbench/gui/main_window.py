@@ -20,6 +20,7 @@ from workbench.gui.compare_view import CompareView
 from workbench.gui.controller import SessionController
 from workbench.gui.filter_editor import FilterEditor
 from workbench.gui.log import TrapLogPanel
+from workbench.gui.profile_compare_view import ProfileCompareView
 from workbench.gui.replay import ReplayView
 from workbench.gui.runner_thread import Runner
 from workbench.gui.settings import Settings
@@ -72,10 +73,12 @@ class MainWindow(QMainWindow):
             "vfio": self._dock("VFIO", self.vfio_panel, Qt.DockWidgetArea.RightDockWidgetArea),
             "compare": self._dock("Compare", self.compare_view,
                                   Qt.DockWidgetArea.RightDockWidgetArea),
+            "profiles": self._dock("Profiles", ProfileCompareView(self.controller),
+                                   Qt.DockWidgetArea.RightDockWidgetArea),
             "replay": self._dock("Replay", self.replay_view,
                                  Qt.DockWidgetArea.BottomDockWidgetArea),
         }
-        for tab in ("filter", "vfio", "compare"):
+        for tab in ("filter", "vfio", "compare", "profiles"):
             self.tabifyDockWidget(self.docks["log"], self.docks[tab])
         self.tabifyDockWidget(self.docks["timeline"], self.docks["bitmaps"])
         self.splitDockWidget(self.docks["timeline"], self.docks["replay"],
