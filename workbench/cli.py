@@ -61,6 +61,17 @@ def _parser() -> argparse.ArgumentParser:
                             help="only check every recorded digest (exit status 1 at the "
                                  "first divergence) instead of printing the events")
     _add_limits(replay_cmd)
+    profiles_cmd = commands.add_parser("profiles", help="list the kernel profiles")
+    profiles_cmd.add_argument("--explain", action="store_true",
+                              help="every switch with the commit that set it")
+    compare_cmd = commands.add_parser(
+        "compare-profiles", help="run a scenario under two kernel profiles and explain "
+                                 "where they differ (exit 1 when they do)")
+    compare_cmd.add_argument("scenario", type=Path)
+    compare_cmd.add_argument("a", metavar="PROFILE_A")
+    compare_cmd.add_argument("b", metavar="PROFILE_B")
+    compare_cmd.add_argument("--steps", type=int, default=1000, metavar="N",
+                             help="stop each vCPU after N exits (default 1000)")
     shot_cmd = commands.add_parser("screenshot", help="render each panel to a PNG")
     shot_cmd.add_argument("scenario", type=Path)
     shot_cmd.add_argument("--out", type=Path, required=True, metavar="DIR",
@@ -119,6 +130,11 @@ def _screenshot(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command in ("profiles", "compare-profiles"):
+        from workbench.session import profile_cli
+        if args.command == "profiles":
+            return profile_cli.list_profiles(args.explain)
+        return profile_cli.compare(args.scenario, args.a, args.b, args.steps)
     if args.command in ("run", "record", "replay") and (args.command != "run" or args.headless):
         try:
             return _headless(args)

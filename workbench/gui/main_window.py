@@ -18,6 +18,7 @@ from workbench.gui.compare_view import CompareView
 from workbench.gui.controller import SessionController
 from workbench.gui.filter_editor import FilterEditor
 from workbench.gui.log import TrapLogPanel
+from workbench.gui.profile_compare_view import ProfileCompareView
 from workbench.gui.replay import ReplayView
 from workbench.gui.runner_thread import Runner
 from workbench.gui.settings import Settings
@@ -78,11 +79,13 @@ class MainWindow(QMainWindow):
             "vfio": self._dock("VFIO", self.vfio_panel, Qt.DockWidgetArea.RightDockWidgetArea),
             "compare": self._dock("Compare", self.compare_view,
                                   Qt.DockWidgetArea.RightDockWidgetArea),
+            "profiles": self._dock("Profiles", ProfileCompareView(self.controller),
+                                   Qt.DockWidgetArea.RightDockWidgetArea),
             "replay": self._dock("Replay", self.replay_view,
                                  Qt.DockWidgetArea.BottomDockWidgetArea),
         }
         # The heatmaps need height to be readable: they share the tall right-hand area.
-        for tab in ("filter", "bitmaps", "vfio", "compare"):
+        for tab in ("filter", "bitmaps", "vfio", "compare", "profiles"):
             self.tabifyDockWidget(self.docks["log"], self.docks[tab])
         self.splitDockWidget(self.docks["timeline"], self.docks["replay"],
                              Qt.Orientation.Horizontal)

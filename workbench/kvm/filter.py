@@ -257,7 +257,7 @@ class InstalledFilter:
         """kvm_msr_allowed for `count` consecutive indices at once, for heatmaps (a
         property test holds the two equal)."""
         indices = np.arange(first, first + count, dtype=np.int64)
-        if not self.ranges and not profile.atomic_filter_update:
+        if not self.ranges and profile.empty_filter_allows_all:
             return np.ones(count, dtype=bool)
         result = np.full(count, self.default_allow, dtype=bool)
         decided = np.zeros(count, dtype=bool)
@@ -283,7 +283,7 @@ def kvm_msr_allowed(msr_filter: InstalledFilter, index: int, access: int,
     installed (count == 0), whatever the default; 6.18 has no such case."""
     if X2APIC_FIRST <= index <= X2APIC_LAST:
         return True
-    if not msr_filter.ranges and not profile.atomic_filter_update:
+    if not msr_filter.ranges and profile.empty_filter_allows_all:
         return True
     for rng in msr_filter.ranges:
         if rng.flags & access and rng.base <= index < rng.end:

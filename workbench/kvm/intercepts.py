@@ -62,14 +62,14 @@ def has_msr_bitmap(vendor: str) -> bool:
 class InterceptState:
     """Per-vCPU dynamic reasons to pass an MSR through; the lead's vCPU keeps them."""
 
-    # Guest wrote a non-zero SPEC_CTRL (5.10: ever; 6.18: its current value is non-zero).
+    # Guest wrote a non-zero SPEC_CTRL (before 6.17: ever; since: its current value).
     spec_ctrl_passthrough: bool = False
     # The C-state-in-guest VM option (KVM_CAP_X86_DISABLE_EXITS with CSTATE).
     cstate_in_guest: bool = False
-    # linux-5.10 only: the guest wrote a non-zero PRED_CMD (first write disables the
-    # write intercept in vmx_set_msr / svm_set_msr); 6.18 passes it through up front.
+    # Before 6.4: the guest wrote a non-zero PRED_CMD (first write disables the write
+    # intercept in vmx_set_msr / svm_set_msr); 6.4 passes it through up front.
     pred_cmd_passthrough: bool = False
-    # linux-6.18 VMX: the guest wrote a non-zero IA32_XFD (xfd_no_write_intercept).
+    # VMX since 5.17: the guest wrote a non-zero IA32_XFD (xfd_no_write_intercept).
     xfd_passthrough: bool = False
 
 
@@ -96,13 +96,11 @@ def _vmx_candidates(profile: KvmProfile, cpuid: Cpuid, state: InterceptState
         rows += [(i, True, False) for i in (n.MSR_CORE_C1_RES, n.MSR_CORE_C3_RESIDENCY,
                                             n.MSR_CORE_C6_RESIDENCY, n.MSR_CORE_C7_RESIDENCY)]
     rows += _speculation_candidates("intel", profile, cpuid, state)
-    if not profile.at_least(6, 0):
-        return rows
-    if state.xfd_passthrough:
+    if profile.xfd_write_passthrough and state.xfd_passthrough:
         rows.append((n.MSR_IA32_XFD, True, True))
-    if _guest_and_host("intel", cpuid, "xfd"):
+    if profile.xfd_err_read_passthrough and _guest_and_host("intel", cpuid, "xfd"):
         rows.append((n.MSR_IA32_XFD_ERR, True, False))
-    if profile.at_least(6, 18):
+    if profile.cet_passthrough_vmx:
         rows += _cet_candidates("intel", cpuid)
     return rows
 
@@ -110,15 +108,15 @@ def _vmx_candidates(profile: KvmProfile, cpuid: Cpuid, state: InterceptState
 def _speculation_candidates(vendor: str, profile: KvmProfile, cpuid: Cpuid,
                             state: InterceptState) -> list[Candidate]:
     """SPEC_CTRL, PRED_CMD and FLUSH_CMD, alike on VMX and SVM: SPEC_CTRL after a non-zero
-    guest write; 5.10 opened PRED_CMD on its first non-zero write, 6.x opens the command
-    MSRs up front when the guest has the feature."""
+    guest write; before 6.4 PRED_CMD opened on its first non-zero write, since 6.4 the
+    command MSRs open up front when the guest has the feature."""
     rows = [(n.MSR_IA32_SPEC_CTRL, True, True)] if state.spec_ctrl_passthrough else []
-    if not profile.at_least(6, 0):
-        return rows + ([(n.MSR_IA32_PRED_CMD, False, True)] if state.pred_cmd_passthrough
-                       else [])
-    if _guest_and_host(vendor, cpuid, "ibpb"):
+    if profile.pred_cmd_passthrough_by_cpuid:
+        if _guest_and_host(vendor, cpuid, "ibpb"):
+            rows.append((n.MSR_IA32_PRED_CMD, False, True))
+    elif state.pred_cmd_passthrough:
         rows.append((n.MSR_IA32_PRED_CMD, False, True))
-    if _guest_and_host(vendor, cpuid, "flush_l1d"):
+    if profile.flush_cmd_passthrough and _guest_and_host(vendor, cpuid, "flush_l1d"):
         rows.append((n.MSR_IA32_FLUSH_CMD, False, True))
     return rows
 
@@ -148,11 +146,9 @@ def _svm_candidates(profile: KvmProfile, cpuid: Cpuid, state: InterceptState
                   n.MSR_KERNEL_GS_BASE, n.MSR_LSTAR, n.MSR_CSTAR, n.MSR_SYSCALL_MASK)
     ]
     rows += _speculation_candidates("amd", profile, cpuid, state)
-    if not profile.at_least(6, 0):
-        return rows
-    if not cpuid.is_intel_compatible:
+    if not profile.svm_keeps_sysenter(cpuid.vendor):
         rows += [(n.MSR_IA32_SYSENTER_ESP, True, True), (n.MSR_IA32_SYSENTER_EIP, True, True)]
-    if profile.at_least(6, 18):
+    if profile.cet_passthrough_svm:
         rows += _cet_candidates("amd", cpuid)
     return rows
 

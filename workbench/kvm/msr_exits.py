@@ -162,15 +162,17 @@ def _msr_breakpoint(vcpu: SimVcpu, insn: SpecialInsn, index: int) -> VcpuExit | 
 
 
 def _after_wrmsr(vcpu: SimVcpu, index: int, value: int) -> None:
-    """vmx_set_msr / svm_set_msr: a guest's first non-zero write to SPEC_CTRL (and, in
-    5.10, PRED_CMD; in 6.18 VMX, XFD) drops that MSR's intercept, through the guard."""
+    """vmx_set_msr / svm_set_msr: a guest's first non-zero write to SPEC_CTRL (and,
+    before 6.4, PRED_CMD; from 5.17 on VMX, XFD) drops that MSR's intercept, through
+    the guard."""
     flag = _PASSTHROUGH_ON_WRITE.get(index)
     if flag is None or not value or getattr(vcpu.intercepts, flag):
         return
     profile = vcpu.vm.profile
-    if flag == "pred_cmd_passthrough" and profile.at_least(6, 0):
+    if flag == "pred_cmd_passthrough" and profile.pred_cmd_passthrough_by_cpuid:
         return
-    if flag == "xfd_passthrough" and (vcpu.vm.vendor != "intel" or not profile.at_least(6, 0)):
+    if flag == "xfd_passthrough" and (vcpu.vm.vendor != "intel"
+                                      or not profile.xfd_write_passthrough):
         return
     setattr(vcpu.intercepts, flag, True)
     vcpu._bitmap = None

@@ -282,7 +282,8 @@ class SimVcpu:
             raise ClosedError(f"vCPU {self.vcpu_id} is closed")
         vm = self.vm
         if self._bitmap is None or self._bitmap_generation != vm.filter_generation:
-            if self._bitmap_generation != vm.filter_generation and vm.profile.at_least(6, 0):
+            if (self._bitmap_generation != vm.filter_generation
+                    and vm.profile.recalc_msr_intercepts):
                 _, spec_ctrl = self.msrs.host_get(MSR_IA32_SPEC_CTRL)
                 self.intercepts.spec_ctrl_passthrough = bool(spec_ctrl)
             bitmap = msr_bitmap(vm.vendor, vm.profile, vm.cpuid, vm.msr_allowed, self.intercepts)

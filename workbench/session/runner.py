@@ -1,9 +1,10 @@
 """Run a scenario to its end through a session, the way a simple VMM loop would.
 
-Each vCPU runs until it halts or shuts down; exits the scenario's handlers answer flow by,
-an MSR exit nobody answers is failed (#GP) as a VMM without a handler would, and an IN
-reads 0. Then the scenario's PCI actions are applied in order. The headless command line
-prints the session's log rows; recording stores the commands.
+The scenario's [[ioctls]] are issued first. Then each vCPU runs until it halts or shuts
+down; exits the scenario's handlers answer flow by, an MSR exit nobody answers is failed
+(#GP) as a VMM without a handler would, and an IN reads 0. Then the scenario's PCI
+actions are applied in order. The headless command line prints the session's log rows;
+recording stores the commands.
 """
 
 from __future__ import annotations
@@ -48,6 +49,10 @@ def drive(session: Session, max_exits: int = 10_000,
           stopped: Callable[[], bool] = lambda: False) -> Iterator[c.CommandResult]:
     """Apply the commands that play the scenario out; yield each result. `stopped` is
     asked before each command: once it says so (Ctrl-C, a deadline), nothing more runs."""
+    for ioctl in session.scenario.ioctls:
+        if stopped():
+            return
+        yield session.apply(ioctl)
     for vcpu in range(len(session.vcpus)):
         exits = 0
         while exits < max_exits and not stopped():

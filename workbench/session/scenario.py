@@ -12,6 +12,9 @@ files, the line it stands on. Numbers may be written as integers or as strings, 
                   flags = "r" | "w" | "rw" | N, base, nmsrs, and bitmap (hex) or allow/deny lists
     [[vcpus]]     source = "..." (Intel syntax) and/or code = "hex machine code"
     [[handlers]]  msr, kind = "constant" | "register" | "fail", value
+    [[ioctls]]    user_space_msr = mask, or a [ioctls.filter] table as [filter]: VMM
+                  ioctls issued after set-up, before the vCPUs run; the kernel may refuse
+                  them (a logged errno, not a bad scenario), so kernels can be compared
     [pci]         a PCI/SR-IOV story (workbench.vfio.story.PciScenario)
 """
 
@@ -27,9 +30,11 @@ from typing import Literal
 import msgspec
 
 from workbench.kvm import uapi
-from workbench.kvm.filter import MsrFilter, MsrFilterRange
+from workbench.kvm.filter import MsrFilter, MsrFilterRange, check_abi
 from workbench.kvm.guest.assembler import AssemblyError, Program, assemble
 from workbench.kvm.host_traits import HostTraits
+from workbench.kvm.profiles import KvmProfile
+from workbench.session import commands as c
 from workbench.session import scenario_checks as checks
 from workbench.session.limits import (
     MAX_NESTING,
@@ -79,6 +84,13 @@ class FilterSpec(msgspec.Struct, forbid_unknown_fields=True):
     ranges: list[RangeSpec] = []
 
 
+class IoctlSpec(msgspec.Struct, forbid_unknown_fields=True):
+    """One VMM ioctl after set-up: KVM_ENABLE_CAP(USER_SPACE_MSR) or SET_MSR_FILTER."""
+
+    user_space_msr: int | list[Literal["INVAL", "UNKNOWN", "FILTER"]] | None = None
+    filter: FilterSpec | None = None
+
+
 class VcpuSpec(msgspec.Struct, forbid_unknown_fields=True):
     source: str | None = None
     code: str | None = None
@@ -99,6 +111,7 @@ class ScenarioSpec(msgspec.Struct, forbid_unknown_fields=True):
     filter: FilterSpec | None = None
     vcpus: list[VcpuSpec] = []
     handlers: list[HandlerSpec] = []
+    ioctls: list[IoctlSpec] = []
     pci: PciScenario | None = None
 
 
@@ -115,7 +128,7 @@ class Scenario:
 
     spec: ScenarioSpec
     vendor: str
-    profile: str | None
+    profile: str | KvmProfile | None  # a name; compare-profiles passes a KvmProfile
     irqchip: bool
     ignore_msrs: bool
     cpuid: list[tuple[int, int, int, int, int, int]] | None
@@ -123,6 +136,7 @@ class Scenario:
     msr_filter: MsrFilter | None
     programs: list[Program]
     handlers: dict[int, Handler]
+    ioctls: tuple[c.EnableCap | c.SetFilter, ...] = ()
     source: str = ""   # the TOML text loads() read; a recording embeds it to be self-contained
     host: HostTraits | None = None  # set to make the sim answer as that real host (compare)
 
@@ -170,10 +184,10 @@ def _range(spec: RangeSpec, where: str) -> MsrFilterRange:
     return MsrFilterRange(flags, base, nmsrs, bitmap)
 
 
-def _filter_flags(spec: FilterSpec) -> int:
+def _filter_flags(spec: FilterSpec, where: str = "$.filter") -> int:
     if spec.flags is not None and spec.default is not None:
-        raise ScenarioError("give either default or flags", "$.filter.flags")
-    return _num(spec.flags, "$.filter.flags") if spec.flags is not None else (
+        raise ScenarioError("give either default or flags", f"{where}.flags")
+    return _num(spec.flags, f"{where}.flags") if spec.flags is not None else (
         uapi.KVM_MSR_FILTER_DEFAULT_DENY if spec.default == "deny" else 0)
 
 
@@ -185,9 +199,32 @@ def _filter_shape(spec: FilterSpec) -> MsrFilter:
         for i, r in enumerate(spec.ranges)])
 
 
-def _filter(spec: FilterSpec) -> MsrFilter:
-    return MsrFilter(_filter_flags(spec),
-                     [_range(r, f"$.filter.ranges[{i}]") for i, r in enumerate(spec.ranges)])
+def _filter(spec: FilterSpec, where: str = "$.filter") -> MsrFilter:
+    return MsrFilter(_filter_flags(spec, where),
+                     [_range(r, f"{where}.ranges[{i}]") for i, r in enumerate(spec.ranges)])
+
+
+def _mask(caps: int | list[str] | None) -> int | None:
+    return caps if isinstance(caps, int) or caps is None else sum({_REASONS[r] for r in caps})
+
+
+def _ioctl(spec: IoctlSpec, where: str) -> c.EnableCap | c.SetFilter:
+    """The command for one [[ioctls]] entry: checked for what the uapi structs can carry,
+    never for what a kernel would refuse (that is the outcome being compared)."""
+    if (spec.user_space_msr is None) == (spec.filter is None):
+        raise ScenarioError("give exactly one of user_space_msr or filter", where)
+    mask = _mask(spec.user_space_msr)
+    if mask is not None:
+        checks.in_range(mask, f"{where}.user_space_msr", U64_MAX, "a u64 mask")
+        return c.EnableCap(cap=uapi.KVM_CAP_X86_USER_SPACE_MSR, args=[mask])
+    assert spec.filter is not None
+    msr_filter = _filter(spec.filter, f"{where}.filter")
+    try:
+        check_abi(msr_filter)
+    except OSError as exc:
+        field, _, message = (exc.strerror or "").partition(": ")
+        raise ScenarioError(message, f"{where}.filter.{field}") from None
+    return c.SetFilter(filter=msr_filter.to_dict())
 
 
 def _program(spec: VcpuSpec, where: str) -> Program:
@@ -227,8 +264,7 @@ def _build(spec: ScenarioSpec) -> Scenario:
                                     f"$.vm.cpuid[{i}]")
             cpuid.append(tuple(checks.in_range(_num(v, f"$.vm.cpuid[{i}]"), f"$.vm.cpuid[{i}]",
                                                U32_MAX, "a u32 CPUID value") for v in row))
-    caps = spec.caps.user_space_msr
-    mask = caps if isinstance(caps, int) or caps is None else sum({_REASONS[r] for r in caps})
+    mask = _mask(spec.caps.user_space_msr)
     handlers: dict[int, Handler] = {}
     for i, h in enumerate(spec.handlers):
         where = f"$.handlers[{i}]"
@@ -250,6 +286,7 @@ def _build(spec: ScenarioSpec) -> Scenario:
         msr_filter=_filter(spec.filter) if spec.filter is not None else None,
         programs=[_program(v, f"$.vcpus[{i}]") for i, v in enumerate(spec.vcpus)],
         handlers=handlers,
+        ioctls=tuple(_ioctl(s, f"$.ioctls[{i}]") for i, s in enumerate(spec.ioctls)),
     )
 
 

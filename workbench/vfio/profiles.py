@@ -1,21 +1,57 @@
 """Kernel profiles for the PCI core and vfio-pci: the behaviours that differ by release.
 
 Code asks the profile a question instead of comparing version strings. The one
-difference that matters here is commit "vfio/pci: Decouple PCI_COMMAND_MEMORY bit
-checks from is_virtfn" (v5.10): vfio-pci's MSE emulation moved from
-pdev->is_virtfn to the new pdev->no_command_memory, which the IOV core sets in
-pci_iov_add_virtfn and s390 sets in pcibios_bus_add_device for every VF.
+difference the model has is commit "vfio/pci: Decouple PCI_COMMAND_MEMORY bit checks
+from is_virtfn" (v5.10): vfio-pci's MSE emulation moved from pdev->is_virtfn to the new
+pdev->no_command_memory, which the IOV core sets in pci_iov_add_virtfn and s390 sets in
+pcibios_bus_add_device for every VF. Like the KVM profiles, each switch is derived from
+the rows of ../shared/spec/kernel-versions.md and names the commit that set it; the
+later vfio rows (the D3hot gate of 5.19, the ROM BAR fixup of 6.14) are listed for every
+profile but not modelled: the model has no power states and no shadow or setup ROM.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
+from workbench.kvm.changes import Change, Kernel, Setting, Step, derive, unknown_profile
 from workbench.vfio.events import Site
 
 if TYPE_CHECKING:
     from workbench.vfio.pci import PciFunction
+
+_BEFORE = Change("11a", "Linux 5.9 as released (MSE emulation keyed on is_virtfn)", None,
+                 "v5.9")
+_DECOUPLE = Change("11a", "vfio/pci: Decouple PCI_COMMAND_MEMORY bit checks from is_virtfn",
+                   "515ecd5368f1", "v5.10",
+                   note="with 'PCI/IOV: Mark VFs as not implementing PCI_COMMAND_MEMORY' "
+                        "(12856e7acde4) and, for s390, 08b6e22b850c")
+
+BASELINE: dict[str, tuple[Any, Change]] = {
+    "has_no_command_memory": (False, _BEFORE),
+    "zpci_link_site": (Site.ZPCI_BUS_SETUP_VIRTFN, Change(
+        "12b", "s390 PF/VF linking in pci_bus.c", None, "v5.8", inferred=True)),
+    "d3hot_gate": (False, Change("11c", "vfio-pci before 5.19: no power-state check in "
+                                        "__vfio_pci_memory_enabled", None, "v5.9")),
+    "rom_bar_fixup_6_14": (False, Change("11e", "vfio_bar_fixup with its shadow-ROM case",
+                                         None, "v5.9")),
+}
+STEPS: tuple[Step, ...] = (
+    Step("has_no_command_memory", True, (5, 10), _DECOUPLE),
+    Step("zpci_link_site", Site.ZPCI_IOV_SETUP_VIRTFN, (5, 10), Change(
+        "12b", "s390/pci: consolidate SR-IOV specific code", "abb95b7550f8", "v5.10")),
+    Step("d3hot_gate", True, (5, 19), Change(
+        "11c", "vfio/pci: Invalidate mmaps and block the access in D3hot power state",
+        "2b2c651baf1c", "v5.19")),
+    Step("rom_bar_fixup_6_14", True, (6, 14), Change(
+        "11e", "vfio/pci: Remove shadow ROM specific code paths", "c5a8b5d740ef", "v6.14",
+        note="and 'vfio/pci: Expose setup ROM at ROM bar when needed' (e021e6cbfb5a)")),
+)
+# Switches the profiles carry for the explanation only: the model has no power states
+# (__vfio_pci_memory_enabled's `current_state < D3hot`) and no shadow/setup ROM.
+NOT_MODELLED = frozenset({"d3hot_gate", "rom_bar_fixup_6_14"})
 
 
 @dataclass(frozen=True)
@@ -26,6 +62,11 @@ class VfioProfile:
     has_no_command_memory: bool
     # Where s390 links a VF to a PF it can see (renamed between the releases).
     zpci_link_site: Site
+    # Not modelled (see NOT_MODELLED): memory access refused in D3hot; the 6.14 ROM BAR.
+    d3hot_gate: bool = False
+    rom_bar_fixup_6_14: bool = False
+    stable: bool = False
+    origin: Mapping[str, Change] = field(default_factory=dict, compare=False, repr=False)
 
     def mse_key(self, function: PciFunction) -> bool:
         """The "key" of the spec's table: does vfio-pci emulate MSE for this function?"""
@@ -33,22 +74,26 @@ class VfioProfile:
             return function.no_command_memory
         return function.is_virtfn
 
+    def settings(self) -> list[Setting]:
+        """Every switch with its value and the change that set it."""
+        return [Setting(name, getattr(self, name), self.origin[name],
+                        modelled=name not in NOT_MODELLED) for name in BASELINE]
 
-LINUX_5_9 = VfioProfile(
-    name="linux-5.9",
-    version=(5, 9),
-    has_no_command_memory=False,
-    zpci_link_site=Site.ZPCI_BUS_SETUP_VIRTFN,
-)
 
-LINUX_5_10 = VfioProfile(
-    name="linux-5.10",
-    version=(5, 10),
-    has_no_command_memory=True,
-    zpci_link_site=Site.ZPCI_IOV_SETUP_VIRTFN,
-)
+def _profile(version: tuple[int, int], stable: bool = False) -> VfioProfile:
+    kernel = Kernel(version, stable)
+    settings = derive(kernel, BASELINE, STEPS)
+    return VfioProfile(name=kernel.name, version=version, stable=stable,
+                       origin={k: change for k, (_, change) in settings.items()},
+                       **{k: value for k, (value, _) in settings.items()})
 
-PROFILES: dict[str, VfioProfile] = {p.name: p for p in (LINUX_5_10, LINUX_5_9)}
+
+LINUX_5_9 = _profile((5, 9))
+LINUX_5_10 = _profile((5, 10))
+
+PROFILES: dict[str, VfioProfile] = {p.name: p for p in (
+    LINUX_5_10, LINUX_5_9, _profile((5, 10), stable=True), _profile((5, 15)),
+    _profile((6, 1)), _profile((6, 6)), _profile((6, 12)), _profile((6, 18)))}
 DEFAULT_PROFILE = LINUX_5_10
 PLATFORMS = ("x86", "s390")
 
@@ -62,8 +107,7 @@ def get_profile(name: str | VfioProfile | None) -> VfioProfile:
     try:
         return PROFILES[name]
     except (KeyError, TypeError):
-        known = ", ".join(PROFILES)
-        raise ValueError(f"unknown vfio profile {name!r} (known: {known})") from None
+        raise unknown_profile("vfio", name, PROFILES) from None
 
 
 def check_platform(platform: object) -> str:

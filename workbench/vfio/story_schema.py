@@ -14,6 +14,7 @@ import msgspec
 from workbench.values import Number, as_int
 from workbench.vfio import config_space as cs
 from workbench.vfio.pci import BarSpec
+from workbench.vfio.profiles import PROFILES
 from workbench.vfio.system import DEFAULT_PF_DEVICE, DEFAULT_VENDOR, DEFAULT_VF_DEVICE
 
 
@@ -184,11 +185,15 @@ Step = (
 )
 
 
+# Every vfio profile's name, so a typo is refused naming the valid ones.
+ProfileName = Literal[tuple(PROFILES)]  # type: ignore[valid-type]
+
+
 class PciScenario(_Struct, kw_only=True):
     """The `[pci]` table of a scenario file."""
 
     platform: Literal["x86", "s390"] = "x86"
-    profile: Literal["linux-5.9", "linux-5.10"] = "linux-5.10"
+    profile: ProfileName = "linux-5.10"
     devices: list[DeviceDef] = []
     actions: list[Step] = []
 

@@ -202,11 +202,10 @@ def write_sysenter_cs(f: MsrFile, info: MsrInfo, index: int, value: int, host: b
 
 def write_sysenter(f: MsrFile, info: MsrInfo, index: int, value: int, host: bool
                    ) -> MsrResult:
-    """Made canonical (48-bit) instead of faulting; SVM on 6.x keeps bits 63:32 only for an
-    Intel-compatible guest CPUID (svm_set_msr, sysenter_e{i,s}p_hi)."""
+    """Made canonical (48-bit) instead of faulting; SVM since 5.13 keeps bits 63:32 only
+    for the guest CPUIDs it intercepts them for (svm_set_msr, sysenter_e{i,s}p_hi)."""
     value = canonicalize(value, 48)
-    if f.ctx.vendor == "amd" and f.ctx.profile.at_least(5, 12) and (
-            not f.cpuid.is_intel_compatible):
+    if f.ctx.vendor == "amd" and not f.ctx.profile.svm_keeps_sysenter(f.cpuid.vendor):
         value &= U32_MAX
     f.regs[index] = value
     return OK

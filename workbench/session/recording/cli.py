@@ -129,6 +129,8 @@ def replay(path: Path, engine: str = "sim", verify: bool = False,
         with bounded(rp.session, limits) as stopper:
             for result in rp.play():
                 if not verify:
+                    if result.error is not None:   # as `workbench run` prints it
+                        print(f"step {result.step}: error: {result.error}")
                     for row in range(shown, result.last_row):
                         print(log.format_row(row))
                     shown = result.last_row
