@@ -59,8 +59,8 @@ def carried_over(session: Session) -> list[c.Command]:
         if now != initial.get(msr) and (rule is None or rule.kind in KINDS):
             commands.append(c.SetHandler(msr=msr, kind="none") if rule is None
                             else c.SetHandler(msr=msr, kind=rule.kind, value=rule.value))
-    if session.engine == "sim":
-        for vcpu in range(session.vcpu_count):
+    for vcpu in range(session.vcpu_count):
+        if session.can_breakpoint(vcpu):
             addresses, msrs = session.breakpoints(vcpu)
             commands += [c.SetBreakpoint(vcpu=vcpu, kind="address", value=a, enabled=True)
                          for a in sorted(addresses)]

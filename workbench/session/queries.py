@@ -87,6 +87,10 @@ class SessionQueries:
         intercepts.NoMsrBitmap for vendor "pvm", which has none."""
         return self._vcpu(vcpu).msr_bitmap()
 
+    def can_breakpoint(self, vcpu: int) -> bool:
+        """Whether the vCPU's engine stops at breakpoints (the sim does)."""
+        return self._vcpu(vcpu).can_breakpoint
+
     def breakpoints(self, vcpu: int) -> tuple[frozenset[int], frozenset[int]]:
         """(addresses, MSR indices) the vCPU stops at (sim engine)."""
         return self._vcpu(vcpu).breakpoints()
@@ -109,6 +113,11 @@ class SessionQueries:
     def profile(self) -> str:
         """The name of the kernel the VM behaves as, "linux-M.m", on either engine."""
         return self.vm.profile_name
+
+    @property
+    def can_inspect_filter(self) -> bool:
+        """Whether msr_allowed() and filter_map() can answer (the sim's filter can)."""
+        return self.vm.can_inspect_filter
 
     def msr_allowed(self, index: int, write: bool) -> bool:
         """The filter's decision for one MSR (sim engine)."""

@@ -122,7 +122,7 @@ class BitmapInspector(QWidget):
         """Recompute every map; only heatmaps whose cells changed are redrawn. Returns
         whether any did."""
         session = self.controller.session
-        if session is None or session.engine != "sim":
+        if session is None or not session.can_inspect_filter:
             self.status.setText("The heatmaps read the sim engine's filter and bitmaps."
                                 if session is not None else "No session.")
             return False

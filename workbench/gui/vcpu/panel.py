@@ -211,7 +211,7 @@ class VcpuPanel(QWidget):
             return
         regs = session.regs(self.vcpu)
         self.registers.show_regs(regs, session.step)
-        addresses, msrs = (session.breakpoints(self.vcpu) if session.engine == "sim"
+        addresses, msrs = (session.breakpoints(self.vcpu) if session.can_breakpoint(self.vcpu)
                            else (frozenset(), frozenset()))
         self.disassembly.set_state(regs.rip, addresses)
         self.msr_breakpoints.show_indices(msrs)
