@@ -158,14 +158,14 @@ def test_handlers_remove_acts_on_the_highlighted_row_and_never_pushes_a_no_op(
     click_row(qtbot, handlers.table, 0)
     assert handlers.msr.value() == 0x35
     qtbot.mouseClick(handlers.remove_button, Qt.MouseButton.LeftButton)
-    assert sorted(session.handlers.rules) == [0xC0010015, 0xC0011029]
+    assert sorted(session.handler_rules()) == [0xC0010015, 0xC0011029]
     click_row(qtbot, handlers.table, 0)  # the row that moved up is HWCR's now
     assert handlers.msr.value() == 0xC0010015
     qtbot.mouseClick(handlers.remove_button, Qt.MouseButton.LeftButton)
-    assert sorted(session.handlers.rules) == [0xC0011029]
+    assert sorted(session.handler_rules()) == [0xC0011029]
     assert stack.count() == 2
     qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
-    assert 0xC0010015 in session.handlers.rules
+    assert 0xC0010015 in session.handler_rules()
     qtbot.mouseClick(handlers.set_button, Qt.MouseButton.LeftButton)  # no change: no edit
     assert stack.count() == 2 and stack.canRedo()
 
@@ -207,7 +207,7 @@ def test_assembling_a_program_keeps_handlers_filter_and_breakpoints(qtbot, make_
     panel.source.editor.setPlainText("mov ecx, 0x35\nrdmsr\nhlt")
     qtbot.mouseClick(panel.source.assemble_button, Qt.MouseButton.LeftButton)
     session = window.controller.session
-    assert session.handlers.rules[0x35].value == 0x20002
+    assert session.handler_rules()[0x35].value == 0x20002
     assert session.breakpoints(0)[1] == frozenset({0x10})
     assert session.msr_filter() == filter_before
     assert "history restarts" in window.statusBar().currentMessage()

@@ -63,26 +63,26 @@ def test_handler_edit_is_undoable(qtbot, make_window, filtered):
     handlers.kind.setCurrentText("constant")
     handlers.value.setText("0xabc")
     qtbot.mouseClick(handlers.set_button, Qt.MouseButton.LeftButton)
-    assert session.handlers.rules[0xC0010015].value == 0xABC
+    assert session.handler_rules()[0xC0010015].value == 0xABC
     assert handlers.table.rowCount() == 1 and handlers.table.item(0, 1).text() == "constant"
 
     handlers.kind.setCurrentText("fail")
     qtbot.mouseClick(handlers.set_button, Qt.MouseButton.LeftButton)
-    assert session.handlers.rules[0xC0010015].kind == "fail"
+    assert session.handler_rules()[0xC0010015].kind == "fail"
 
     press(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
-    assert session.handlers.rules[0xC0010015].kind == "constant"
+    assert session.handler_rules()[0xC0010015].kind == "constant"
     press(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
-    assert 0xC0010015 not in session.handlers.rules
+    assert 0xC0010015 not in session.handler_rules()
     assert handlers.table.rowCount() == 0
     press(qtbot, window, Qt.Key.Key_Z,
           Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
-    assert session.handlers.rules[0xC0010015].kind == "constant"
+    assert session.handler_rules()[0xC0010015].kind == "constant"
 
     # With the rule in place the run no longer stops for the user.
     press(qtbot, window, Qt.Key.Key_F5)
     qtbot.waitUntil(lambda: not window.runner.running, timeout=3000)
-    assert session.views[0].halted
+    assert session.halted(0)
     assert session.regs(0).rbx == 0xABC
 
 

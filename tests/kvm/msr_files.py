@@ -1,6 +1,6 @@
 """Shared by the MSR catalogue tests: an MsrFile on a chosen vendor, kernel and CPUID."""
 
-from workbench.kvm.cpuid import Cpuid, default_cpuid
+from workbench.kvm.cpuid import Cpuid, default_cpuid, feature_bit
 from workbench.kvm.msrs import MsrContext, MsrFile, MsrResult
 from workbench.kvm.profiles import LINUX_5_10, LINUX_6_18
 
@@ -26,11 +26,9 @@ def make(vendor="intel", profile=LINUX_6_18, cpuid=None, irqchip=False, vcpu_id=
 
 def without(cpuid: Cpuid, *features: str) -> Cpuid:
     """The same CPUID with the named leaf bits cleared."""
-    from workbench.kvm.cpuid import _FEATURES
-
     rows = [list(t) for t in cpuid.to_tuples()]
     for feat in features:
-        leaf, sub, reg, bit = _FEATURES[feat]
+        leaf, sub, reg, bit = feature_bit(feat)
         for row in rows:
             if row[0] == leaf and (row[1] == sub or leaf not in (7, 0xD)):
                 row[2 + "abcd".index(reg[1])] &= ~(1 << bit)

@@ -59,7 +59,7 @@ def test_host_close_stops_and_waits_for_a_vcpu_running_in_another_thread():
         exits = []
         worker = threading.Thread(target=lambda: exits.append(vcpu.run()), daemon=True)
         worker.start()
-        while vcpu._running_in is None and worker.is_alive():
+        while not vcpu.in_kvm_run and worker.is_alive():
             threading.Event().wait(0.01)
         vm.close()
         worker.join(timeout=10)

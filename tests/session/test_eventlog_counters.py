@@ -37,6 +37,7 @@ def test_counters_follow_appends_and_truncation(rows, more, cut, bulk):
     assert len(log) == n and np.array_equal(log.rows(), before)
     assert log.counters() == brute_counters(log)
     tail = build(more, bulk)
-    log.extend_columns(**{name: tail.column(name) + (log._last_step if name == "step" else 0)
+    last_step = int(log.column("step")[-1]) if len(log) else 0
+    log.extend_columns(**{name: tail.column(name) + (last_step if name == "step" else 0)
                           for name in FIELDS if name != "vkind"})
     assert log.counters() == brute_counters(log)

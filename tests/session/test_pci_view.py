@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from workbench.session import commands as c
+from workbench.session import pci_compare as pc
 from workbench.session import pci_view as pv
 from workbench.session.runner import drive
 from workbench.session.scenario import load, loads
@@ -54,7 +55,7 @@ def pci(s: Session, step: st.Step) -> CommandResult:
     return s.apply(c.Pci(action=step))
 
 
-@pytest.mark.parametrize("profile", pv.PROFILES)
+@pytest.mark.parametrize("profile", pc.PROFILES)
 def test_x86_topology_puts_vfs_under_their_pf_with_the_core_flags(profile):
     s = session("x86", profile, X86)
     (pf,) = pv.topology(s.pci)
@@ -67,7 +68,7 @@ def test_x86_topology_puts_vfs_under_their_pf_with_the_core_flags(profile):
     assert not vf.open and vf.memory_enabled is None
 
 
-@pytest.mark.parametrize("profile", pv.PROFILES)
+@pytest.mark.parametrize("profile", pc.PROFILES)
 def test_s390_detached_vf_is_a_root_without_physfn_keyed_only_on_5_10(profile):
     s = session("s390", profile, S390)
     pf, dvf = pv.topology(s.pci)
@@ -158,10 +159,10 @@ def test_outcomes_name_eio_sigbus_and_einval():
 def test_seed_story_side_by_side_shows_the_5_9_bug_and_the_5_10_fix():
     s = Session(load(SCENARIOS / "s390-detached-vf.toml"))
     list(drive(s))
-    commands = pv.pci_commands(s)
+    commands = pc.pci_commands(s)
     assert len(commands) == 10  # the repeated write counts three times
-    old, new, rows = pv.compare_profiles(s.scenario, commands)
-    assert (old.profile, new.profile) == pv.PROFILES
+    old, new, rows = pc.compare_profiles(s.scenario, commands)
+    assert (old.profile, new.profile) == pc.PROFILES
     (vf_old,), (vf_new,) = old.devices, new.devices
     assert (vf_old.mse, vf_new.mse) == (False, True)
     enable_read = [r for r in rows if r.step == 2 and "CONFIG_READ" in r.left]
@@ -177,11 +178,11 @@ def test_pci_commands_stop_at_the_current_step_and_with_profile_needs_pci():
     s = Session(load(SCENARIOS / "s390-detached-vf.toml"))
     list(drive(s))
     s.seek(3)
-    assert len(pv.pci_commands(s)) == 3
+    assert len(pc.pci_commands(s)) == 3
     with pytest.raises(ValueError, match="no \\[pci\\]"):
-        pv.with_profile(load(SCENARIOS / "demo.toml"), "linux-5.9")
+        pc.with_profile(load(SCENARIOS / "demo.toml"), "linux-5.9")
 
 
 def test_describe_step_reads_like_the_scenario_file():
     step = st.ConfigWriteStep(device="vf", offset=4, size=2, value=6, repeat=3)
-    assert pv.describe_step(step) == "config_write device=vf offset=0x4 size=2 value=0x6"
+    assert pc.describe_step(step) == "config_write device=vf offset=0x4 size=2 value=0x6"

@@ -65,7 +65,7 @@ def test_run_stops_where_the_user_must_answer():
     assert exit_.msr.index == 0x36 and s.needs_answer(0)
     s.apply(c.Answer(data=0x1234))
     s.apply(c.Run())
-    assert s.views[0].halted and s.regs(0).rax == 0x1234
+    assert s.halted(0) and s.regs(0).rax == 0x1234
 
 
 def test_answer_without_pending_exit_is_an_error_and_changes_nothing():

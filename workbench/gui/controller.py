@@ -51,7 +51,7 @@ def carried_over(session: Session) -> list[c.Command]:
     current = session.msr_filter()
     if current != (fresh.msr_filter or MsrFilter()):
         commands.append(c.SetFilter(filter=current.to_dict()))
-    rules = session.handlers.rules
+    rules = session.handler_rules()
     initial = {h.msr: (h.kind, h.value) for h in fresh.handlers.values()}
     for msr in sorted(set(rules) | set(initial)):
         rule = rules.get(msr)
@@ -59,8 +59,8 @@ def carried_over(session: Session) -> list[c.Command]:
         if now != initial.get(msr) and (rule is None or rule.kind in KINDS):
             commands.append(c.SetHandler(msr=msr, kind="none") if rule is None
                             else c.SetHandler(msr=msr, kind=rule.kind, value=rule.value))
-    if session.engine == "sim":
-        for vcpu in range(len(session.vcpus)):
+    for vcpu in range(session.vcpu_count):
+        if session.can_breakpoint(vcpu):
             addresses, msrs = session.breakpoints(vcpu)
             commands += [c.SetBreakpoint(vcpu=vcpu, kind="address", value=a, enabled=True)
                          for a in sorted(addresses)]
@@ -174,7 +174,7 @@ class SessionController(QObject):
 
     def cancel_pause(self, vcpu: int) -> None:
         """Drop a pause that no run consumed, so the user's next command runs."""
-        if self.session is not None and 0 <= vcpu < len(self.session.vcpus):
+        if self.session is not None and 0 <= vcpu < self.session.vcpu_count:
             self.session.cancel_pause(vcpu)
 
     def seek(self, step: int) -> None:

@@ -41,7 +41,7 @@ def status_texts(session: Session | None) -> dict[str, str]:
         return {"engine": "", "profile": "", "vendor": "", "step": ""}
     step = f"step {session.step}/{len(session.history)}"
     pci = session.scenario.spec.pci
-    if not session.vcpus and pci is not None:
+    if not session.vcpu_count and pci is not None:
         return {"engine": f"engine {session.engine}", "profile": f"vfio-pci {pci.profile}",
                 "vendor": "", "step": step}
     return {"engine": f"engine {session.engine}", "profile": f"profile {session.profile}",

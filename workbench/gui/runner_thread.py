@@ -63,7 +63,7 @@ class _Worker(QThread):
                     and session.last_exit(self.vcpu) == uapi.KVM_EXIT_INTR):
                 self.kicked.clear()  # a refresh kick, not the user's pause: go on
             elif (self.once or result.error is not None or exits < self.chunk
-                    or session.needs_answer(self.vcpu) or session.views[self.vcpu].halted):
+                    or session.needs_answer(self.vcpu) or session.halted(self.vcpu)):
                 return
             if self.want_sync.is_set():
                 self.resume.clear()
@@ -107,7 +107,7 @@ class Runner(QObject):
     def start(self, vcpu: int, once: bool = False) -> bool:
         """Run `vcpu` freely (or to its next exit); False if a run is already going."""
         session = self.controller.session
-        if self._worker is not None or session is None or not 0 <= vcpu < len(session.vcpus):
+        if self._worker is not None or session is None or not 0 <= vcpu < session.vcpu_count:
             return False
         worker = _Worker(self.controller, vcpu, self.chunk, once)
         worker.synced.connect(self._on_synced)

@@ -83,9 +83,9 @@ def play_default(controller: SessionController) -> None:
     (an MSR exit no rule answers is failed with #GP, an IN gets 0), then the PCI story."""
     session = controller.session
     assert session is not None
-    for vcpu in range(len(session.vcpus)):
+    for vcpu in range(session.vcpu_count):
         for _ in range(MAX_STEPS_PER_VCPU):
-            if session.views[vcpu].halted:
+            if session.halted(vcpu):
                 break
             if session.needs_answer(vcpu):
                 controller.apply(default_answer(session, vcpu))
@@ -187,7 +187,7 @@ class Panels:
         assert session is not None
         self.widgets: dict[str, QWidget] = {
             kind.name: kind.make(self.controller) for kind in PANELS
-            if session.vcpus or not kind.needs_vcpus}
+            if session.vcpu_count or not kind.needs_vcpus}
         if commands is None:
             play_default(self.controller)
         else:

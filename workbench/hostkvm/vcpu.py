@@ -182,6 +182,11 @@ class HostVcpu:
             raise OSError(code, f"KVM_RUN: {errno.errorcode.get(code, code)}")
         return self._exit(run)
 
+    @property
+    def in_kvm_run(self) -> bool:
+        """Whether a thread is inside KVM_RUN on this vCPU now (what pause() must kick)."""
+        return self._running_in is not None
+
     def pause(self) -> None:
         """Make a run() in another thread return KVM_EXIT_INTR soon, as the sim's pause().
 

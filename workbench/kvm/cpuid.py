@@ -121,6 +121,14 @@ _ANY_OF: dict[str, tuple[str, ...]] = {
 
 FEATURES: frozenset[str] = frozenset(_FEATURES) | frozenset(_PV_FEATURES) | frozenset(_ANY_OF)
 
+
+def feature_bit(feature: str) -> tuple[int, int, str, int]:
+    """(leaf, subleaf, register, bit) of a feature read from a standard CPUID leaf."""
+    try:
+        return _FEATURES[feature]
+    except KeyError:
+        raise ValueError(f"unknown CPUID feature {feature!r}") from None
+
 _VENDORS = {
     b"GenuineIntel": "intel",
     b"AuthenticAMD": "amd",
@@ -239,10 +247,7 @@ class Cpuid:
             return any(self.has(f) for f in _ANY_OF[feature])
         if feature in _PV_FEATURES:
             return bool(self.kvm_pv_features() >> _PV_FEATURES[feature] & 1)
-        try:
-            function, index, reg, bit = _FEATURES[feature]
-        except KeyError:
-            raise ValueError(f"unknown CPUID feature {feature!r}") from None
+        function, index, reg, bit = feature_bit(feature)
         entry = self.get(function, index)
         return entry is not None and bool(entry.reg(reg) >> bit & 1)
 

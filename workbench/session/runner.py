@@ -53,14 +53,14 @@ def drive(session: Session, max_exits: int = 10_000,
         if stopped():
             return
         yield session.apply(ioctl)
-    for vcpu in range(len(session.vcpus)):
+    for vcpu in range(session.vcpu_count):
         exits = 0
         while exits < max_exits and not stopped():
             before = session.log.counters()["vcpu_exits"].get(vcpu, 0)
             result = session.apply(c.Run(vcpu=vcpu, max_exits=max_exits - exits))
             yield result
             exits += session.log.counters()["vcpu_exits"].get(vcpu, 0) - before
-            if result.error is not None or session.views[vcpu].halted:
+            if result.error is not None or session.halted(vcpu):
                 break
             if session.needs_answer(vcpu):
                 yield session.apply(default_answer(session, vcpu))
@@ -80,13 +80,13 @@ def run_scenario(session: Session, max_exits: int = 10_000,
         for row in range(shown, len(session.log)):
             yield session.log.format_row(row)
         shown = len(session.log)
-    for vcpu in range(len(session.vcpus)):
+    for vcpu in range(session.vcpu_count):
         regs = session.regs(vcpu)
-        view = session.views[vcpu]
-        status = "halted" if view.halted else f"stopped after {max_exits} exits"
-        if view.exit_reason == uapi.KVM_EXIT_INTR:
+        last_exit = session.last_exit(vcpu)
+        status = "halted" if session.halted(vcpu) else f"stopped after {max_exits} exits"
+        if last_exit == uapi.KVM_EXIT_INTR:
             status = "interrupted" if stopped() else "stopped: instruction budget spent"
-        elif view.exit_reason is None and stopped():
+        elif last_exit is None and stopped():
             status = "not run"
         yield (f"vcpu{vcpu} {status}: rip={regs.rip:#x} rax={regs.rax:#x} rdx={regs.rdx:#x} "
                f"#GP={regs.r14}")

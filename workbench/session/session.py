@@ -17,19 +17,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
-import numpy as np
 
 import workbench.kvm
 from workbench.kvm import uapi
 from workbench.kvm.engine import Kvm, Vcpu, Vm
 from workbench.kvm.exits import ExitKind, VcpuExit
 from workbench.kvm.filter import MsrFilter
-from workbench.kvm.regs import Regs
 from workbench.session import commands as c
 from workbench.session.checkpoints import CheckpointStore
 from workbench.session.errors import SessionError
 from workbench.session.eventlog import EventKind, EventLog
 from workbench.session.handlers import UserSpaceMsrs
+from workbench.session.queries import SessionQueries
 from workbench.session.scenario import Scenario
 from workbench.session.time_travel import TimeTravel
 from workbench.values import U64_MAX
@@ -60,7 +59,7 @@ class _VcpuView:
 
 
 @dataclass
-class Session(TimeTravel):
+class Session(SessionQueries, TimeTravel):
     scenario: Scenario
     engine: str = "sim"
     checkpoint_every: int = 1000
@@ -318,57 +317,7 @@ class Session(TimeTravel):
         view.answered = True
         self.log.append_answer(exit_, command.vcpu, self.step)
 
-    # --- reading state ---------------------------------------------------------------------
-    def pending_exit(self, vcpu: int) -> VcpuExit | None:
-        """The exit waiting for user space on `vcpu`, if any (answered or not)."""
-        return self.views[vcpu].pending
-
-    def last_exit(self, vcpu: int) -> int | None:
-        """The exit_reason of the vCPU's last return from KVM_RUN (None: it never ran)."""
-        return self.views[vcpu].exit_reason
-
-    def needs_answer(self, vcpu: int) -> bool:
-        view = self.views[vcpu]
-        return view.pending is not None and not view.answered
-
-    def regs(self, vcpu: int) -> Regs:
-        return self._vcpu(vcpu).get_regs()
-
-    def msr_filter(self) -> MsrFilter:
-        """The filter in force (the sim's installed one; on the host, the last accepted)."""
-        return self.vm.filter_in_force()
-
-    @property
-    def vendor(self) -> str:
-        """The KVM vendor module the VM runs on: "intel", "amd" or "pvm"."""
-        return self.vm.vendor
-
-    @property
-    def profile(self) -> str:
-        """The name of the kernel the VM behaves as, "linux-M.m", on either engine."""
-        return self.vm.profile_name
-
-    def msr_allowed(self, index: int, write: bool) -> bool:
-        """The filter's decision for one MSR (sim engine)."""
-        return self.vm.msr_allowed(index, write)
-
-    def filter_map(self, first: int, count: int, write: bool) -> np.ndarray:
-        """The filter's decisions for `count` MSRs from `first`, for heatmaps (sim engine)."""
-        return self.vm.filter_map(first, count, write)
-
-    def msr_bitmap(self, vcpu: int) -> np.ndarray:
-        """The vCPU's VMX MSR bitmap / SVM MSRPM, bit set = intercept (sim engine);
-        intercepts.NoMsrBitmap for vendor "pvm", which has none."""
-        return self._vcpu(vcpu).msr_bitmap()
-
-    def breakpoints(self, vcpu: int) -> tuple[frozenset[int], frozenset[int]]:
-        """(addresses, MSR indices) the vCPU stops at (sim engine)."""
-        return self._vcpu(vcpu).breakpoints()
-
-    def listing(self, vcpu: int) -> tuple:
-        """The vCPU's program, disassembled (capstone)."""
-        return self._vcpu(vcpu).program.listing
-
+    # --- the state digest ----------------------------------------------------------------
     def state_digest(self) -> str:
         """A hash of everything a step changes: registers, MSRs, pending exits, filter,
         intercept bitmaps, vfio-visible config, log length. Two sessions at the same step

@@ -108,7 +108,7 @@ class BitmapInspector(QWidget):
         self.vcpu_box.blockSignals(True)
         self.vcpu_box.clear()
         if session is not None:
-            self.vcpu_box.addItems([f"vcpu{i}" for i in range(len(session.vcpus))])
+            self.vcpu_box.addItems([f"vcpu{i}" for i in range(session.vcpu_count)])
         self.vcpu_box.blockSignals(False)
         self.vendor = session.vendor if session is not None else ""
         layout_name = {"intel": "VMX MSR bitmap", "amd": "SVM MSRPM"}.get(self.vendor, "")
@@ -122,7 +122,7 @@ class BitmapInspector(QWidget):
         """Recompute every map; only heatmaps whose cells changed are redrawn. Returns
         whether any did."""
         session = self.controller.session
-        if session is None or session.engine != "sim":
+        if session is None or not session.can_inspect_filter:
             self.status.setText("The heatmaps read the sim engine's filter and bitmaps."
                                 if session is not None else "No session.")
             return False
@@ -136,7 +136,7 @@ class BitmapInspector(QWidget):
                 cells[row: row + lay.WINDOW_ROWS] = allowed.reshape(lay.WINDOW_ROWS, -1)
             cells[_EXEMPT] = EXEMPT
             changed |= self.images[name].show_array(cells)
-        if not session.vcpus:
+        if not session.vcpu_count:
             self.status.setText(f"{session.vendor} · {session.profile} · no vCPU, no bitmap")
             return self._blank_bitmap() or changed
         vcpu = max(self.vcpu_box.currentIndex(), 0)

@@ -20,12 +20,13 @@ from workbench.gui.controller import SessionController
 from workbench.gui.vcpu.hexedit import HexLineEdit
 from workbench.kvm.msrs.catalogue import msr_name
 from workbench.session import commands as c
-from workbench.session.handlers import KINDS, UserSpaceMsrs
+from workbench.session.handlers import KINDS
+from workbench.session.queries import HandlerRule
 
 
-def inverse(handlers: UserSpaceMsrs, msr: int) -> c.SetHandler:
+def inverse(rules: dict[int, HandlerRule], msr: int) -> c.SetHandler:
     """The SetHandler that puts back the rule `msr` has now."""
-    rule = handlers.rules.get(msr)
+    rule = rules.get(msr)
     if rule is None or rule.kind not in KINDS:
         return c.SetHandler(msr=msr, kind="none")
     return c.SetHandler(msr=msr, kind=rule.kind, value=rule.value)
@@ -66,7 +67,7 @@ class HandlersEditor(QWidget):
         """Show the session's rules; the highlighted MSR stays highlighted if its rule is
         still there, else nothing is (a row never silently stands for another MSR)."""
         session = self.controller.session
-        rules = {} if session is None else session.handlers.rules
+        rules = {} if session is None else session.handler_rules()
         selected = self.selected_msr()
         self.table.blockSignals(True)
         self.table.clearSelection()
@@ -94,7 +95,7 @@ class HandlersEditor(QWidget):
         self.remove_button.setEnabled(msr is not None)
         if msr is None or session is None:
             return
-        rule = session.handlers.rules[msr]
+        rule = session.handler_rules()[msr]
         self.msr.set_value(msr)
         if rule.kind in KINDS:
             self.kind.setCurrentText(rule.kind)
@@ -117,4 +118,4 @@ class HandlersEditor(QWidget):
     def _push(self, text: str, do: c.SetHandler) -> None:
         session = self.controller.session
         if session is not None:
-            self.controller.push(text, do, inverse(session.handlers, do.msr))
+            self.controller.push(text, do, inverse(session.handler_rules(), do.msr))

@@ -43,7 +43,7 @@ def vcpu_state(session: Session, vcpu: int) -> str:
     """What the vCPU is doing, from its real last exit."""
     if session.needs_answer(vcpu):
         return "waiting for user space"
-    if session.views[vcpu].halted:
+    if session.halted(vcpu):
         return STOPPED_BY.get(session.last_exit(vcpu), "stopped")
     return ""
 
@@ -110,7 +110,7 @@ class VcpuPanel(QWidget):
         if not self._idle():
             return
         session = self.controller.session
-        if session.vcpus:
+        if session.vcpu_count:
             self.controller.apply(c.StepVcpu(vcpu=self.vcpu))
         elif (command := next_pci_command(session)) is not None:
             self.controller.apply(command)
@@ -120,7 +120,7 @@ class VcpuPanel(QWidget):
         session = self.controller.session
         if session is None:
             return "Open a scenario first", "Open a scenario first"
-        if session.vcpus:
+        if session.vcpu_count:
             return None, None
         no_run = "This scenario has no vCPUs: there is nothing to run"
         command = next_pci_command(session)
@@ -169,7 +169,7 @@ class VcpuPanel(QWidget):
     def reload(self) -> None:
         """A new session: vCPU list, listing and source, then the state."""
         session = self.controller.session
-        count = 0 if session is None else len(session.vcpus)
+        count = 0 if session is None else session.vcpu_count
         self.selector.blockSignals(True)
         self.selector.clear()
         self.selector.addItems([f"vcpu{i}" for i in range(count)])
@@ -186,7 +186,7 @@ class VcpuPanel(QWidget):
     def _load_vcpu(self) -> None:
         session = self.controller.session
         self.registers.forget()
-        if session is None or not session.vcpus:
+        if session is None or not session.vcpu_count:
             self._show_nothing()
             return
         self.disassembly.set_listing(session.listing(self.vcpu))
@@ -206,12 +206,12 @@ class VcpuPanel(QWidget):
 
     def refresh(self, *_: Any) -> None:
         session = self.controller.session
-        if session is None or not session.vcpus:
+        if session is None or not session.vcpu_count:
             self._show_nothing()
             return
         regs = session.regs(self.vcpu)
         self.registers.show_regs(regs, session.step)
-        addresses, msrs = (session.breakpoints(self.vcpu) if session.engine == "sim"
+        addresses, msrs = (session.breakpoints(self.vcpu) if session.can_breakpoint(self.vcpu)
                            else (frozenset(), frozenset()))
         self.disassembly.set_state(regs.rip, addresses)
         self.msr_breakpoints.show_indices(msrs)

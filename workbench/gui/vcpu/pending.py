@@ -66,7 +66,7 @@ class PendingExitEditor(QGroupBox):
             self.exit = None
             self.hide()
             return
-        if exit_ is not self.exit:
+        if self.exit is None or _identity(exit_) != _identity(self.exit):
             self.exit = exit_
             what, why = describe_exit(exit_)
             self.what.setText(what)
@@ -84,3 +84,9 @@ class PendingExitEditor(QGroupBox):
             self.data.setFocus()
             return
         self.answered.emit(data, self.error.value())
+
+
+def _identity(exit_: VcpuExit) -> tuple[int, ...]:
+    """What tells one pending exit from the next: the session hands out copies, so a
+    refresh showing the same exit keeps what the user typed."""
+    return (exit_.rip, *exit_.key())

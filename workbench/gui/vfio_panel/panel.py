@@ -26,8 +26,7 @@ from workbench.gui.vfio_panel.profiles import ProfileSideBySide
 from workbench.gui.vfio_panel.topology import TopologyTree
 from workbench.session import commands as c
 from workbench.session import pci_view as pv
-from workbench.session.pci_view import PciStory
-from workbench.session.session import CommandResult
+from workbench.session.session import CommandResult, Session
 from workbench.vfio import config_space as cs
 
 _BAR_STEPS = {"region_read": c.RegionReadStep, "region_write": c.RegionWriteStep,
@@ -84,10 +83,10 @@ class VfioPanel(QWidget):
 
     # --- reading ----------------------------------------------------------------------------
     @property
-    def story(self) -> PciStory | None:
-        """Always the session's current story: seeking swaps in a restored copy."""
+    def session(self) -> Session | None:
+        """The controller's session, when it has a PCI system."""
         session = self.controller.session
-        return None if session is None else session.pci
+        return session if session is not None and session.has_pci else None
 
     def reload(self) -> None:
         """A new session: rebuild everything, forget the traps of the old one."""
@@ -95,9 +94,9 @@ class VfioPanel(QWidget):
         self.refresh()
 
     def refresh(self) -> None:
-        story = self.story
-        self.tabs.setEnabled(story is not None)
-        if story is None:
+        session = self.session
+        self.tabs.setEnabled(session is not None)
+        if session is None:
             self.device = None
             self.header.setText("This scenario has no PCI system ([pci] table).")
             self.tree.clear()
@@ -105,15 +104,15 @@ class VfioPanel(QWidget):
             self.command_bits.show_word(None, None)
             self.sriov_bits.show_word(None, None)
             return
-        profile = story.system.profile
-        key = "no_command_memory" if profile.has_no_command_memory else "is_virtfn"
+        summary = session.pci_summary()
+        key = "no_command_memory" if summary.has_no_command_memory else "is_virtfn"
         self.header.setText(
-            f"platform {story.system.platform} · profile {profile.name} · vfio-pci emulates "
+            f"platform {summary.platform} · profile {summary.profile} · vfio-pci emulates "
             f"MSE where {key} is set. Grid colours: green = the user reads the device's bit, "
             "violet = vconfig's, orange = the device itself; outlined = touched by the last "
             "command's config trap.")
-        self.tree.set_nodes(pv.topology(story), key)
-        if self.device is None or self.device not in pv.function_names(story).values():
+        self.tree.set_nodes(session.pci_topology(), key)
+        if self.device is None or self.device not in session.pci_function_names().values():
             self.device = self.tree.current_name()
         self._show_device()
 
@@ -123,31 +122,29 @@ class VfioPanel(QWidget):
             self._show_device()
 
     def _show_device(self) -> None:
-        story, name = self.story, self.device
-        if story is None or name is None:
+        session, name = self.session, self.device
+        if session is None or name is None:
             return
-        words = pv.grid(story, name)
+        words = session.pci_grid(name)
         self.grid.show_words(words, self.traps)
-        opened = pv.is_open(story, name)
+        opened = session.pci_is_open(name)
         note = "" if opened else "not open through vfio yet: the physical value is shown"
-        command = pv.word_layers(story, name, cs.COMMAND)
+        command = session.pci_word(name, cs.COMMAND)
         self.command_bits.show_word(cs.COMMAND, command.user, command.phys, note)
-        control = pv.sriov_control_offset(story, name)
+        control = session.pci_sriov_control(name)
         if control is None:
             self.sriov_bits.show_word(None, None)
         else:
-            word = pv.word_layers(story, name, control)
+            word = session.pci_word(name, control)
             self.sriov_bits.show_word(control, word.user, word.phys, note)
 
     def _on_applied(self, result: CommandResult) -> None:
         """Only PCI commands change PCI state; a free-running vCPU costs nothing here."""
         if not isinstance(result.command, c.Pci):
             return
-        story = self.story
-        if story is not None and self.device in story.functions:
-            dev_id = story.functions[self.device].dev_id
-            self.traps = pv.trap_bits(self.controller.session.log, result.first_row,
-                                      result.last_row, dev_id)
+        session = self.session
+        if session is not None and self.device is not None:
+            self.traps = session.pci_trap_bits(self.device, result.first_row, result.last_row)
         self.refresh()
 
     def _on_seeked(self, _step: int) -> None:
@@ -159,13 +156,11 @@ class VfioPanel(QWidget):
         """The device's word as vfio returns it, opening the device first if need be (as
         the write would: vfio_config_init decides what the user reads)."""
         assert self.device is not None
-        story = self.story
-        assert story is not None
-        if not pv.is_open(story, self.device):
+        session = self.session
+        assert session is not None
+        if not session.pci_is_open(self.device):
             self.controller.apply(c.Pci(action=c.OpenStep(device=self.device)))
-            story = self.story
-            assert story is not None
-        user = pv.word_layers(story, self.device, offset).user
+        user = session.pci_word(self.device, offset).user
         assert user is not None
         return user
 
@@ -201,21 +196,20 @@ class VfioPanel(QWidget):
 
     def bar_op(self, op: str, bar: int, offset: int, size: int, value: int) -> CommandResult | None:
         """A region or mmap access; the outcome (value, EIO, SIGBUS, EINVAL) is shown."""
-        story, name = self.story, self.device
-        if story is None or name is None:
+        session, name = self.session, self.device
+        if session is None or name is None:
             return None
         fields = {"device": name, "bar": bar, "offset": offset, "size": size}
         if op.endswith("write"):
             fields["value"] = value
         result = self.controller.apply(c.Pci(action=_BAR_STEPS[op](**fields)))
-        outcome = pv.action_outcome(self.controller.session.log, result.first_row,
-                                    result.last_row)
+        outcome = pv.action_outcome(session.log, result.first_row, result.last_row)
         where = f"{op.replace('_', ' ')} BAR{bar}+{offset:#x} size {size}"
         if outcome is None:
             self.bar_access.show_result(f"{where}: {result.error}", ok=False)
             return result
         text = f"{where}: {outcome.text()}"
-        hint = pv.mmap_hint(story, name, bar) if op.startswith("mmap") else ""
+        hint = session.pci_mmap_hint(name, bar) if op.startswith("mmap") else ""
         if not outcome.ok and hint:
             text += f" — {hint}"
         self.bar_access.show_result(text, outcome.ok)

@@ -18,14 +18,14 @@ from PySide6.QtWidgets import (
 
 from workbench.gui.controller import SessionController
 from workbench.session import commands as c
-from workbench.session import pci_view as pv
+from workbench.session import pci_compare as pc
 from workbench.session.session import CommandResult
 
 DIFFERS = QColor("#fde2b8")
 STATE_COLUMNS = ("command", "MSE read", "memory")
 
 
-def _state_texts(state: pv.DeviceState | None) -> list[str]:
+def _state_texts(state: pc.DeviceState | None) -> list[str]:
     if state is None or state.command is None:
         return ["not open", "—", "—"]
     memory = "enabled" if state.memory_enabled else "disabled (EIO)"
@@ -52,10 +52,10 @@ class ProfileSideBySide(QWidget):
     def __init__(self, controller: SessionController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.controller = controller
-        self.rows: list[pv.SideRow] = []
-        self.runs: tuple[pv.ProfileRun, pv.ProfileRun] | None = None
+        self.rows: list[pc.SideRow] = []
+        self.runs: tuple[pc.ProfileRun, pc.ProfileRun] | None = None
         self._stale = True
-        old, new = pv.PROFILES
+        old, new = pc.PROFILES
         self.status = QLabel()
         self.status.setWordWrap(True)
         self.refresh_button = QPushButton("Replay on both profiles")
@@ -98,22 +98,22 @@ class ProfileSideBySide(QWidget):
         """Replay the session's PCI commands under both profiles and show the result."""
         self._stale = False
         session = self.controller.session
-        if session is None or session.pci is None:
+        if session is None or not session.has_pci:
             self.runs, self.rows = None, []
             self._fill_states()
             self._fill_events()
             self.status.setText("This scenario has no PCI system ([pci] table).")
             return
-        commands = pv.pci_commands(session)
-        old, new, self.rows = pv.compare_profiles(session.scenario, commands,
-                                                  pv.pci_command_steps(session))
+        commands = pc.pci_commands(session)
+        old, new, self.rows = pc.compare_profiles(session.scenario, commands,
+                                                  pc.pci_command_steps(session))
         self.runs = (old, new)
         self._fill_states()
         self._fill_events()
         differing = sum(row.differs for row in self.rows)
         self.status.setText(
             f"{len(commands)} PCI command(s) of this session on {old.profile} and "
-            f"{new.profile} ({session.pci.system.platform}): {differing} of {len(self.rows)} "
+            f"{new.profile} ({session.pci_summary().platform}): {differing} of {len(self.rows)} "
             "event lines differ.")
 
     def _fill_states(self) -> None:
