@@ -126,7 +126,7 @@ def test_clicking_a_cell_selects_the_msr_and_every_heatmap_marks_it(qtbot):
     controller = inspector.controller
     zoom(qtbot, inspector, "read", lay.filter_cell(0x1B))
     point = cell_point(inspector, "read", lay.filter_cell(0x1B))
-    with qtbot.waitSignal(controller.msr_selected, timeout=1000) as selected:
+    with qtbot.waitSignal(controller.msr_selected, timeout=10_000) as selected:
         qtbot.mouseClick(inspector.graphics.viewport(), Qt.MouseButton.LeftButton, pos=point)
     assert selected.args == [0x1B]
     marks = {name: len(inspector.markers[name].data) for name in inspector.HEATMAPS}

@@ -27,11 +27,11 @@ def test_run_to_next_exit_then_run_to_halt(qtbot, make_window):
     window = make_window()
     session = window.controller.session
     qtbot.keyClick(window, Qt.Key.Key_F8)
-    qtbot.waitUntil(lambda: not window.runner.running, timeout=3000)
+    qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)
     assert [EventKind(k) for k in session.log.column("kind")] == [
         EventKind.MSR_EXIT, EventKind.USER_ANSWER]
     qtbot.keyClick(window, Qt.Key.Key_F5)
-    qtbot.waitUntil(lambda: not window.runner.running, timeout=3000)
+    qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)
     assert session.halted(0) and session.regs(0).rbx == 0x00040008
     assert window.vcpu_panel.state.text() == "halted (KVM_EXIT_HLT)"
     assert window.log_panel.model.rowCount() == len(session.log)

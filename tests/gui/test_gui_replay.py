@@ -170,10 +170,10 @@ def test_play_steps_on_a_timer_and_stops(qtbot, make_window, probe):
     seen.clear()
     view.play()
     assert view.playing and not view.play_button.isEnabled()
-    qtbot.waitUntil(lambda: not view.playing, timeout=5000)
+    qtbot.waitUntil(lambda: not view.playing, timeout=10_000)
     assert seen == [8, 9, 10] and window.controller.session.step == 10
     view.play()   # at the end: plays again from the start
-    qtbot.waitUntil(lambda: window.controller.session.step >= 2, timeout=5000)
+    qtbot.waitUntil(lambda: window.controller.session.step >= 2, timeout=10_000)
     qtbot.mouseClick(view.pause_button, Qt.MouseButton.LeftButton)
     stopped_at = window.controller.session.step
     qtbot.wait(50)

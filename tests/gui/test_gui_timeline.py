@@ -25,7 +25,7 @@ def test_clicking_the_plot_selects_that_step_in_the_log(qtbot, make_window):
     qtbot.keyClick(window, Qt.Key.Key_F10)
     qtbot.keyClick(window, Qt.Key.Key_F10)
     qtbot.keyClick(window, Qt.Key.Key_F5)
-    qtbot.waitUntil(lambda: not window.runner.running, timeout=3000)
+    qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)
     window.docks["timeline"].raise_()
     timeline = window.timeline
     timeline.plot.setXRange(0, 3, padding=0)

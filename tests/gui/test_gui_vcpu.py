@@ -81,7 +81,7 @@ def test_handler_edit_is_undoable(qtbot, make_window, filtered):
 
     # With the rule in place the run no longer stops for the user.
     press(qtbot, window, Qt.Key.Key_F5)
-    qtbot.waitUntil(lambda: not window.runner.running, timeout=3000)
+    qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)
     assert session.halted(0)
     assert session.regs(0).rbx == 0xABC
 
@@ -113,7 +113,7 @@ def test_msr_breakpoint_list_takes_hex_and_stops_the_run(qtbot, make_window):
     assert session.breakpoints(0)[1] == {0xC0010015}
     assert bps.list.count() == 1 and "HWCR" in bps.list.item(0).text()
     press(qtbot, window, Qt.Key.Key_F5)
-    qtbot.waitUntil(lambda: not window.runner.running, timeout=3000)
+    qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)
     assert kinds(window)[-1] is EventKind.BREAKPOINT
     bps.list.setCurrentRow(0)
     qtbot.mouseClick(bps.remove_button, Qt.MouseButton.LeftButton)
