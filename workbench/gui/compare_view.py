@@ -7,22 +7,20 @@ the user's session, its history and its undo stack stay as they are.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QApplication,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QPushButton,
-    QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
 from workbench.gui.controller import SessionController
+from workbench.gui.widgets import busy, read_only_table
 from workbench.session.compare import Comparison, aligned, compare, host_unavailable
 
 FIRST_DIVERGENCE = QColor("#f4a6a6")
@@ -42,11 +40,7 @@ class CompareView(QWidget):
         self.compare_button.clicked.connect(self.run)
         self.status = QLabel()
         self.status.setWordWrap(True)
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(list(COLUMNS))
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.verticalHeader().hide()
+        self.table = read_only_table(COLUMNS)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         for column in (1, 2):
@@ -83,11 +77,8 @@ class CompareView(QWidget):
         session = self.controller.session
         if session is None:
             return None
-        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-        try:
+        with busy():
             result = compare(session.scenario)
-        finally:
-            QApplication.restoreOverrideCursor()
         self.show_result(result)
         return result
 

@@ -4,23 +4,20 @@ commit that explains it, the first one marked. Facts the spec only inferred say 
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QApplication,
     QComboBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QPushButton,
-    QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
 from workbench.gui.controller import SessionController
+from workbench.gui.widgets import busy, read_only_table
 from workbench.kvm.profiles import PROFILES
 from workbench.session.profile_compare import ProfileComparison, compare_profiles
 
@@ -43,10 +40,7 @@ class ProfileCompareView(QWidget):
         self.compare_button.clicked.connect(self.run)
         self.status = QLabel()
         self.status.setWordWrap(True)
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(list(COLUMNS))
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().hide()
+        self.table = read_only_table(COLUMNS)
         header = self.table.horizontalHeader()
         for column in range(len(COLUMNS)):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive
@@ -77,12 +71,9 @@ class ProfileCompareView(QWidget):
         session = self.controller.session
         if session is None:
             return None
-        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-        try:
+        with busy():
             result = compare_profiles(session.scenario, self.profile_a.currentText(),
                                       self.profile_b.currentText())
-        finally:
-            QApplication.restoreOverrideCursor()
         self.show_result(result)
         return result
 

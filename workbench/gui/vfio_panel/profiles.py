@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from PySide6.QtGui import QColor, QFont, QShowEvent
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QHeaderView,
     QLabel,
     QPushButton,
@@ -17,6 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.gui.controller import SessionController
+from workbench.gui.widgets import read_only_table
 from workbench.session import commands as c
 from workbench.session import pci_compare as pc
 from workbench.session.session import CommandResult
@@ -33,11 +33,7 @@ def _state_texts(state: pc.DeviceState | None) -> list[str]:
 
 
 def _table(headers: list[str]) -> QTableWidget:
-    table = QTableWidget(0, len(headers))
-    table.setHorizontalHeaderLabels(headers)
-    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    table.verticalHeader().hide()
+    table = read_only_table(headers)
     table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
     table.horizontalHeader().setStretchLastSection(True)
     mono = QFont("monospace")
