@@ -147,6 +147,11 @@ class MainWindow(QMainWindow):
         self.undo_action.setShortcut(QKeySequence("Ctrl+Z"))
         self.redo_action = stack.createRedoAction(self, "&Redo")
         self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        # The toolbar shows a fixed "Undo"/"Redo" (QUndoStack renames the actions after every
+        # command, which moved every button after them); the menu and the tooltip, which
+        # defaults to the action's text, still name the command.
+        self.undo_action.setIconText("Undo")
+        self.redo_action.setIconText("Redo")
         self.addActions([self.undo_action, self.redo_action])
         self.reset_layout_action = self._action("&Reset layout", self.reset_layout)
         panel.toolbar.addActions([self.step_action, self.run_to_exit_action, self.run_action,
