@@ -26,6 +26,8 @@ XFD_ERR = {"linux-6.1", "linux-6.6", "linux-6.12", "linux-6.18"}  # 7
 FLUSH_CMD = {"linux-6.6", "linux-6.12", "linux-6.18"}  # 7
 CET = {"linux-6.18"}  # 7
 PRED_CMD_BY_CPUID = {"linux-6.6", "linux-6.12", "linux-6.18"}  # 9
+D3HOT_GATE = {"linux-6.1", "linux-6.6", "linux-6.12", "linux-6.18"}  # 11 (5.19)
+ROM_FIXUP_6_14 = {"linux-6.18"}  # 11 ("ROM fixup changed in 6.14")
 # 8: which guest CPUID vendors SVM intercepts SYSENTER_ESP/EIP for.
 SYSENTER_INTERCEPTED = {
     "linux-5.10": {"amd", "intel", "unknown"}, "linux-5.10.y": {"amd", "intel", "unknown"},
@@ -209,7 +211,7 @@ def test_row_10_compat_ioctl_is_listed_as_not_modelled(name):
 
 def test_rows_11_and_12_vfio_mse_and_s390_vfs(name):
     """A detached s390 VF has no_command_memory on every LTS, so vfio-pci keeps its MSE
-    set through the guest's read-modify-write enabling (the D3hot gate is not modelled)."""
+    set through the guest's read-modify-write enabling."""
     pci = PciSystem(platform="s390", profile=name)
     vf = pci.add_detached_vf()
     assert vf.no_command_memory
@@ -218,3 +220,37 @@ def test_rows_11_and_12_vfio_mse_and_s390_vfs(name):
     dev.config_write(0x04, 2, dev.config_read(0x04, 2) | 0x4)
     assert dev.config_read(0x04, 2) & 0x2
     assert dev.region_read(0, 0, 4) == vf.bars[0].registers.ident
+
+
+def test_row_11_d3hot_gate(name):
+    """From 5.19 a device the user puts in D3hot (PMCSR through vfio) refuses BAR access
+    with EIO and its mmaps are zapped; before, the access reaches a device that does not
+    decode (all ones). Config space answers in D3hot on every profile."""
+    pci = PciSystem(platform="x86", profile=name)
+    pf = pci.add_sriov_pf()
+    dev = pci.vfio_open(pf)
+    dev.config_write(0x04, 2, dev.config_read(0x04, 2) | 0x6)
+    assert dev.mmap_read(0, 0, 4) == pf.bars[0].registers.ident
+    pmcsr = pf.pm_pos + 4
+    dev.config_write(pmcsr, 2, dev.config_read(pmcsr, 2) | 0x3)
+    assert dev.config_read(pmcsr, 2) & 0x3 == 0x3
+    if name in D3HOT_GATE:
+        assert errno_of(lambda: dev.region_read(0, 0, 4)) == errno.EIO
+        assert dev.mapped_bars == frozenset()
+    else:
+        assert dev.region_read(0, 0, 4) == 0xFFFF_FFFF
+        assert dev.mapped_bars == {0}
+    dev.config_write(pmcsr, 2, dev.config_read(pmcsr, 2) & ~0x3)
+    assert dev.region_read(0, 0, 4) == pf.bars[0].registers.ident
+
+
+def test_row_11_rom_bar_fixup(name):
+    """Sizing the ROM BAR of a PF without a ROM resource: a shadow ROM shows as 128 KiB
+    before 6.14 and not at all after; a 36 KiB setup-data ROM only from 6.14 (64 KiB)."""
+    pci = PciSystem(platform="x86", profile=name)
+    sized = []
+    for pf in (pci.add_sriov_pf(shadow_rom=True), pci.add_sriov_pf(setup_rom_len=0x9000)):
+        dev = pci.vfio_open(pf)
+        dev.config_write(0x30, 4, 0xFFFF_F801)
+        sized.append(dev.config_read(0x30, 4))
+    assert sized == ([0, 0xFFFF_0001] if name in ROM_FIXUP_6_14 else [0xFFFE_0001, 0])

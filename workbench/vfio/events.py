@@ -70,6 +70,7 @@ class Site(IntEnum):
     HOST = 17  # the host administrator (setpci, sysfs)
     SCENARIO = 18  # the scenario runner
     PCI_ENABLE_DEVICE = 19  # drivers/pci/pci.c pci_enable_device (vfio_pci_enable calls it)
+    PCI_SET_POWER_STATE = 20  # drivers/pci/pci.c pci_set_power_state (vfio_pm_config_write)
 
 
 class RestoreReason(IntFlag):

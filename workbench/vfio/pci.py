@@ -28,6 +28,9 @@ CAP_ID_EXP = 0x10
 PM_CTRL = 0x04
 PM_CTRL_STATE_MASK = 0x0003
 PM_CTRL_PME_ENABLE = 0x0100
+PCI_D0 = 0
+PCI_D3HOT = 3
+SHADOW_ROM_SIZE = 0x20000  # the legacy VGA shadow at 0xC0000 (IORESOURCE_ROM_SHADOW)
 EXP_FLAGS = 0x02
 EXP_DEVCAP = 0x04
 EXP_DEVCTL = 0x08
@@ -209,6 +212,11 @@ class PciFunction:
         self.wmask = bytearray(cs.CONFIG_SPACE_SIZE)
         self.bars: list[Bar | None] = list(bars) + [None] * (cs.NUM_BARS - len(bars))
         self.rom: Bar | None = None  # the expansion ROM resource, where the host gave one
+        # Without a ROM resource: the ROM resource is flagged IORESOURCE_ROM_SHADOW (x86's
+        # boot VGA), or the platform's setup data carries the ROM (pdev->rom, romlen).
+        self.shadow_rom = False
+        self.setup_rom_len = 0
+        self.pm_pos: int | None = None  # the power management capability, if any
         # PCI core flags (include/linux/pci.h), set by system.py / sriov.py.
         self.is_virtfn = False
         self.physfn: PciFunction | None = None
@@ -293,7 +301,7 @@ class PciFunction:
         return pos
 
     def add_pm_capability(self) -> int:
-        pos = self.add_capability(CAP_ID_PM, PM_SIZEOF)
+        pos = self.pm_pos = self.add_capability(CAP_ID_PM, PM_SIZEOF)
         self._set(pos + 2, 2, 0x0003)  # PM spec version 1.2
         self._set(pos + PM_CTRL, 2, 0x0008, PM_CTRL_STATE_MASK | PM_CTRL_PME_ENABLE)
         return pos
@@ -312,12 +320,20 @@ class PciFunction:
         """Does the function answer config cycles? A disabled VF does not."""
         return not self.removed
 
+    def power_state(self) -> int:
+        """PMCSR's PowerState (D0..D3hot); a function without the capability stays in D0."""
+        if self.pm_pos is None:
+            return PCI_D0
+        return self.config.read(self.pm_pos + PM_CTRL, 2) & PM_CTRL_STATE_MASK
+
     def memory_decodes(self) -> bool:
-        """Does the function respond to its memory BARs right now?"""
-        return bool(self.config.read(cs.COMMAND, 2) & cs.CMD_MEMORY)
+        """Does the function respond to its memory BARs right now? Outside D0 a function
+        accepts configuration requests only (PCI PM 1.2)."""
+        return self.power_state() == PCI_D0 and bool(
+            self.config.read(cs.COMMAND, 2) & cs.CMD_MEMORY)
 
     def io_decodes(self) -> bool:
-        return bool(self.config.read(cs.COMMAND, 2) & cs.CMD_IO)
+        return self.power_state() == PCI_D0 and bool(self.config.read(cs.COMMAND, 2) & cs.CMD_IO)
 
     def config_read(self, offset: int, size: int) -> int:
         """pci_user_read_config_*: a function that does not answer reads all ones."""

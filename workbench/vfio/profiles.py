@@ -5,9 +5,10 @@ difference the model has is commit "vfio/pci: Decouple PCI_COMMAND_MEMORY bit ch
 from is_virtfn" (v5.10): vfio-pci's MSE emulation moved from pdev->is_virtfn to the new
 pdev->no_command_memory, which the IOV core sets in pci_iov_add_virtfn and s390 sets in
 pcibios_bus_add_device for every VF. Like the KVM profiles, each switch is derived from
-the rows of ../shared/spec/kernel-versions.md and names the commit that set it; the
-later vfio rows (the D3hot gate of 5.19, the ROM BAR fixup of 6.14) are listed for every
-profile but not modelled: the model has no power states and no shadow or setup ROM.
+the rows of ../shared/spec/kernel-versions.md and names the commit that set it: the D3hot
+gate of 5.19 (row 11c: no memory access while the device is in D3hot, mmaps zapped on
+the way in) and the ROM BAR fixup of 6.14 (row 11e: the shadow-ROM case gone, a ROM from
+platform setup data shown at the ROM BAR) are modelled like the 5.10 decoupling.
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ BASELINE: dict[str, tuple[Any, Change]] = {
         "12b", "s390 PF/VF linking in pci_bus.c", None, "v5.8", inferred=True)),
     "d3hot_gate": (False, Change("11c", "vfio-pci before 5.19: no power-state check in "
                                         "__vfio_pci_memory_enabled", None, "v5.9")),
-    "rom_bar_fixup_6_14": (False, Change("11e", "vfio_bar_fixup with its shadow-ROM case",
-                                         None, "v5.9")),
+    "rom_bar_from_setup_data": (False, Change(
+        "11e", "vfio_bar_fixup with its shadow-ROM case", None, "v5.9")),
 }
 STEPS: tuple[Step, ...] = (
     Step("has_no_command_memory", True, (5, 10), _DECOUPLE),
@@ -45,13 +46,10 @@ STEPS: tuple[Step, ...] = (
     Step("d3hot_gate", True, (5, 19), Change(
         "11c", "vfio/pci: Invalidate mmaps and block the access in D3hot power state",
         "2b2c651baf1c", "v5.19")),
-    Step("rom_bar_fixup_6_14", True, (6, 14), Change(
+    Step("rom_bar_from_setup_data", True, (6, 14), Change(
         "11e", "vfio/pci: Remove shadow ROM specific code paths", "c5a8b5d740ef", "v6.14",
         note="and 'vfio/pci: Expose setup ROM at ROM bar when needed' (e021e6cbfb5a)")),
 )
-# Switches the profiles carry for the explanation only: the model has no power states
-# (__vfio_pci_memory_enabled's `current_state < D3hot`) and no shadow/setup ROM.
-NOT_MODELLED = frozenset({"d3hot_gate", "rom_bar_fixup_6_14"})
 
 
 @dataclass(frozen=True)
@@ -62,9 +60,12 @@ class VfioProfile:
     has_no_command_memory: bool
     # Where s390 links a VF to a PF it can see (renamed between the releases).
     zpci_link_site: Site
-    # Not modelled (see NOT_MODELLED): memory access refused in D3hot; the 6.14 ROM BAR.
-    d3hot_gate: bool = False
-    rom_bar_fixup_6_14: bool = False
+    # __vfio_pci_memory_enabled also wants current_state < D3hot, and a write of D3hot to
+    # PMCSR zaps the user's mmaps first (5.19).
+    d3hot_gate: bool
+    # vfio_bar_fixup without a ROM resource: a 128 KiB shadow-ROM BAR before 6.14, from
+    # 6.14 the platform's setup-data ROM (pdev->rom, romlen rounded up to a power of two).
+    rom_bar_from_setup_data: bool
     stable: bool = False
     origin: Mapping[str, Change] = field(default_factory=dict, compare=False, repr=False)
 
@@ -76,8 +77,7 @@ class VfioProfile:
 
     def settings(self) -> list[Setting]:
         """Every switch with its value and the change that set it."""
-        return [Setting(name, getattr(self, name), self.origin[name],
-                        modelled=name not in NOT_MODELLED) for name in BASELINE]
+        return [Setting(name, getattr(self, name), self.origin[name]) for name in BASELINE]
 
 
 def _profile(version: tuple[int, int], stable: bool = False) -> VfioProfile:

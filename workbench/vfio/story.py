@@ -112,6 +112,9 @@ class PciStory:
                     vf_stride=dev.vf_stride,
                     bars=_bar_specs(dev.bars),
                     vf_bars=_bar_specs(dev.vf_bars),
+                    rom_size=dev.rom_size,
+                    shadow_rom=dev.shadow_rom,
+                    setup_rom_len=dev.setup_rom_len,
                 )
             elif isinstance(dev, VfsDevice):
                 self._enable_vfs(dev.pf, dev.count, dev.name)

@@ -36,6 +36,8 @@ _NUMERIC_FIELDS = frozenset(
         "value",
         "first_vf_offset",
         "vf_stride",
+        "rom_size",
+        "setup_rom_len",
         "total_vfs",
         "vfn",
         "count",
@@ -71,6 +73,9 @@ class PfDevice(_Struct, tag="pf", tag_field="kind", kw_only=True):
     vf_stride: Number = 1
     bars: list[BarDef] | None = None
     vf_bars: list[BarDef] | None = None
+    rom_size: Number | None = None  # an expansion ROM BAR of this many bytes
+    shadow_rom: bool = False  # no ROM BAR, but a shadow copy (x86's boot VGA)
+    setup_rom_len: Number = 0  # no ROM BAR, but a ROM of this length in setup data
 
 
 class VfsDevice(_Struct, tag="vfs", tag_field="kind", kw_only=True):

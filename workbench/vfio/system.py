@@ -20,6 +20,9 @@ from workbench.vfio.pci import (
     BarSpec,
     FunctionKind,
     PciAddress,
+    PM_CTRL,
+    PM_CTRL_STATE_MASK,
+    ROM_MAX_SIZE,
     PciFunction,
     check_bar_layout,
     rom_spec,
@@ -165,8 +168,14 @@ class PciSystem:
         domain: int | None = None,
         bus: int | None = None,
         rom_size: int | None = None,
+        shadow_rom: bool = False,
+        setup_rom_len: int = 0,
     ) -> PhysicalFunction:
-        """Add a PF with an SR-IOV capability (defaults: 16 KiB 64-bit BAR 0, 8 VFs, no ROM)."""
+        """Add a PF with an SR-IOV capability (defaults: 16 KiB 64-bit BAR 0, 8 VFs, no ROM).
+
+        Without `rom_size` the PF may still have a ROM the host knows another way: a
+        shadow copy (`shadow_rom`, x86's boot VGA) or one of `setup_rom_len` bytes in the
+        platform's setup data; which one vfio-pci shows depends on the profile."""
         _int_arg("vendor_id", vendor_id, 0, 0xFFFE)
         _int_arg("device_id", device_id, 0, 0xFFFF)
         _int_arg("vf_device_id", vf_device_id, 0, 0xFFFF)
@@ -179,6 +188,9 @@ class PciSystem:
             raise ValueError("vf_bars: VF BARs are memory BARs (SR-IOV has no I/O VF BARs)")
         if rom_size is not None:
             rom_spec(rom_size)  # refuse a bad size before anything is placed
+        if not isinstance(shadow_rom, bool):
+            raise ValueError(f"shadow_rom must be true or false, not {shadow_rom!r}")
+        _int_arg("setup_rom_len", setup_rom_len, 0, ROM_MAX_SIZE)
         address = self._place(domain, bus)
         dev_id = self._new_dev_id()
         ident = device_ident(vendor_id, device_id, 0)
@@ -198,6 +210,7 @@ class PciSystem:
             vf_bar_addresses=vf_addresses,
             rom=self.resources.rom(rom_size, ident),
         )
+        pf.shadow_rom, pf.setup_rom_len = shadow_rom, setup_rom_len
         pf.on_control_change = lambda old, new, num, site: self.emit(
             EventKind.SRIOV_CONTROL,
             pf,
@@ -337,6 +350,24 @@ class PciSystem:
             size=size,
             value=value,
             phys=function.config_read(offset, size),
+        )
+
+    def set_power_state(self, function: PciFunction, state: int) -> None:
+        """pci_set_power_state: PMCSR's PowerState on the device (no soft reset: the
+        model's functions set No_Soft_Reset, so D3hot -> D0 keeps their state)."""
+        if function.pm_pos is None:
+            return
+        offset = function.pm_pos + PM_CTRL
+        old = function.config_read(offset, 2)
+        function.config_write(offset, 2, (old & ~PM_CTRL_STATE_MASK) | state)
+        self.emit(
+            EventKind.PHYS_CONFIG_WRITE,
+            function,
+            site=Site.PCI_SET_POWER_STATE,
+            offset=offset,
+            size=2,
+            value=state,
+            phys=function.config_read(offset, 2),
         )
 
     # -- vfio-pci -------------------------------------------------------------------

@@ -14,7 +14,8 @@ from __future__ import annotations
 from workbench.values import U32_MAX
 from workbench.vfio import config_space as cs
 from workbench.vfio.config_space import ConfigSpace
-from workbench.vfio.pci import PciFunction
+from workbench.vfio.pci import SHADOW_ROM_SIZE, PciFunction
+from workbench.vfio.profiles import VfioProfile
 
 
 def saved_bars(function: PciFunction) -> tuple[int, ...]:
@@ -23,11 +24,11 @@ def saved_bars(function: PciFunction) -> tuple[int, ...]:
     return tuple(function.config_read(off, 4) for off in offsets)
 
 
-def vfio_bar_fixup(function: PciFunction, vconfig: ConfigSpace) -> None:
+def vfio_bar_fixup(function: PciFunction, vconfig: ConfigSpace, profile: VfioProfile) -> None:
     """vfio_bar_fixup: each BAR keeps the bits its size leaves and gets its type flags.
 
     A BAR the host left without a resource reads 0. The ROM BAR keeps its enable
-    bit and gets no flags; without a ROM it reads 0.
+    bit and gets no flags; its size is rom_bar_size's, and without one it reads 0.
     """
     i = 0
     while i < cs.NUM_BARS:
@@ -44,12 +45,25 @@ def vfio_bar_fixup(function: PciFunction, vconfig: ConfigSpace) -> None:
         if low & cs.BAR_MEM_TYPE_64 and i < cs.NUM_BARS:
             vconfig.write(off + 4, 4, vconfig.read(off + 4, 4) & (mask >> 32) & U32_MAX)
             i += 1
-    rom = function.rom
-    if rom is None:
+    size = rom_bar_size(function, profile)
+    if not size:
         vconfig.write(cs.ROM_ADDRESS, 4, 0)
     else:
-        keep = (~(rom.size - 1) | cs.ROM_ENABLE) & U32_MAX
+        keep = (~(size - 1) | cs.ROM_ENABLE) & U32_MAX
         vconfig.write(cs.ROM_ADDRESS, 4, vconfig.read(cs.ROM_ADDRESS, 4) & keep)
+
+
+def rom_bar_size(function: PciFunction, profile: VfioProfile) -> int:
+    """The ROM BAR's size in vfio_bar_fixup (0: the user sees no ROM). A ROM resource
+    always counts; without one, before 6.14 a shadow ROM (IORESOURCE_ROM_SHADOW) shows
+    as 128 KiB, and from 6.14 a ROM from the platform's setup data shows instead, its
+    length rounded up to a power of two (commits c5a8b5d740ef and e021e6cbfb5a)."""
+    if function.rom is not None:
+        return function.rom.size
+    if not profile.rom_bar_from_setup_data:
+        return SHADOW_ROM_SIZE if function.shadow_rom else 0
+    length = function.setup_rom_len
+    return 1 << (length - 1).bit_length() if length else 0
 
 
 def vfio_need_bar_restore(function: PciFunction, rbar: tuple[int, ...]) -> bool:

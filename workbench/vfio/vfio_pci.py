@@ -22,9 +22,13 @@ from workbench.vfio.config_space import ConfigSpace
 from workbench.vfio.events import EventKind, RestoreReason, Site
 from workbench.vfio.pci import (
     CAP_ID_EXP,
+    CAP_ID_PM,
     EXP_DEVCTL,
     EXP_DEVCTL_FLR,
     PAGE_SIZE,
+    PCI_D3HOT,
+    PM_CTRL,
+    PM_CTRL_STATE_MASK,
     Bar,
     PciFunction,
 )
@@ -136,7 +140,7 @@ class VfioPciDevice:
         if not self._bardirty:
             return self.vconfig
         view = self.vconfig.copy()
-        vfio_bar_fixup(self.function, view)
+        vfio_bar_fixup(self.function, view, self.profile)
         return view
 
     def close(self) -> None:
@@ -155,7 +159,10 @@ class VfioPciDevice:
     # -- config space -------------------------------------------------------------
 
     def memory_enabled(self) -> bool:
-        """__vfio_pci_memory_enabled: the key, or the user's (virtual) MSE."""
+        """__vfio_pci_memory_enabled: the key, or the user's (virtual) MSE; from 5.19 (the
+        profile's d3hot_gate) only while the device is above D3hot."""
+        if self.profile.d3hot_gate and self.function.power_state() >= PCI_D3HOT:
+            return False
         return self.mse_key or bool(self.vconfig.read(cs.COMMAND, 2) & cs.CMD_MEMORY)
 
     def config_read(self, offset: int, size: int) -> int:
@@ -163,7 +170,7 @@ class VfioPciDevice:
         self._check_open()
         cs.check_access(offset, size)
         if cs.is_bar_offset(offset) and self._bardirty:
-            vfio_bar_fixup(self.function, self.vconfig)
+            vfio_bar_fixup(self.function, self.vconfig, self.profile)
             self._bardirty = False
         virt_mask, _ = self.config_map.masks(offset, size)
         phys = self.function.config_read(offset, size)
@@ -194,7 +201,7 @@ class VfioPciDevice:
         else:
             self._default_write(offset, size, value)
             self._bardirty |= cs.is_bar_offset(offset)
-            self._cap_write_side_effects(offset, size)
+            self._cap_write_side_effects(offset, size, value)
         virt_mask, _ = self.config_map.masks(offset, size)
         self.system.emit(
             EventKind.CONFIG_WRITE,
@@ -259,14 +266,27 @@ class VfioPciDevice:
         write_saved_bars(fn, self.rbar)
         self.system.emit(EventKind.BAR_RESTORE, fn, site=Site.VFIO_BAR_RESTORE, arg=reasons)
 
-    def _cap_write_side_effects(self, offset: int, size: int) -> None:
-        """vfio_exp_config_write: the virtual FLR bit always reads back as zero."""
+    def _cap_write_side_effects(self, offset: int, size: int, value: int) -> None:
+        """vfio_exp_config_write: the virtual FLR bit always reads back as zero;
+        vfio_pm_config_write: a write at PMCSR sets the device's power state."""
         for cap in self.config_map.caps:
-            if cap.extended or cap.cap_id != CAP_ID_EXP:
+            if cap.extended:
+                continue
+            if cap.cap_id == CAP_ID_PM and offset == cap.pos + PM_CTRL:
+                self.vfio_pm_config_write(value & PM_CTRL_STATE_MASK)
+            if cap.cap_id != CAP_ID_EXP:
                 continue
             devctl = cap.pos + EXP_DEVCTL
             if offset <= devctl + 1 and devctl < offset + size:
                 self.vconfig.write(devctl, 2, self.vconfig.read(devctl, 2) & ~EXP_DEVCTL_FLR)
+
+    def vfio_pm_config_write(self, state: int) -> None:
+        """vfio_pm_config_write: the user's PowerState goes to the device through
+        vfio_pci_set_power_state (the user cannot write those bits directly); from 5.19
+        a move to D3hot first zaps the user's mmaps, as clearing MSE does."""
+        if self.profile.d3hot_gate and state >= PCI_D3HOT:
+            self.vfio_pci_zap_bars()
+        self.system.set_power_state(self.function, state)
 
     # -- BAR regions and mmaps ----------------------------------------------------
 
