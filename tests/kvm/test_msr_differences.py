@@ -6,7 +6,7 @@ from msr_files import INVALID, OK, UNSUPPORTED, make, without
 from workbench.kvm.cpuid import Cpuid, default_cpuid
 from workbench.kvm.msrs import msr_name
 from workbench.kvm.msrs import numbers as n
-from workbench.kvm.profiles import LINUX_5_10, LINUX_6_18
+from workbench.kvm.profiles import LINUX_5_10, LINUX_6_1, LINUX_6_12, LINUX_6_18
 
 # --- rows that differ by vendor or kernel -------------------------------------------------------
 # (index, vendor, profile, read result, write value, write result)
@@ -128,11 +128,12 @@ def test_debugctl_by_vendor_and_profile():
     assert intel.set(n.MSR_IA32_DEBUGCTLMSR, 0x4) == INVALID  # no bus-lock detect
     amd = make("amd")
     assert amd.set(n.MSR_IA32_DEBUGCTLMSR, 0x3F) == OK
-    assert amd.get(n.MSR_IA32_DEBUGCTLMSR) == (OK, 0x3D)  # BTF dropped on 6.x
+    assert amd.get(n.MSR_IA32_DEBUGCTLMSR) == (OK, 0x3D)  # BTF dropped from 6.14
     assert amd.set(n.MSR_IA32_DEBUGCTLMSR, 0x40) == INVALID
-    old = make("amd", LINUX_5_10)
-    old.set(n.MSR_IA32_DEBUGCTLMSR, 0x3F)
-    assert old.get(n.MSR_IA32_DEBUGCTLMSR) == (OK, 0x3F)
+    for profile in (LINUX_5_10, LINUX_6_1, LINUX_6_12):  # before "Suppress DEBUGCTL.BTF"
+        old = make("amd", profile)
+        old.set(n.MSR_IA32_DEBUGCTLMSR, 0x3F)
+        assert old.get(n.MSR_IA32_DEBUGCTLMSR) == (OK, 0x3F)
 
 
 def test_amd_eventsel_reserved_bits_fault_only_on_5_10():

@@ -92,7 +92,7 @@ LINUX_5_9 = _profile((5, 9))
 LINUX_5_10 = _profile((5, 10))
 
 PROFILES: dict[str, VfioProfile] = {p.name: p for p in (
-    LINUX_5_10, LINUX_5_9, _profile((5, 10), stable=True), _profile((5, 15)),
+    LINUX_5_9, LINUX_5_10, _profile((5, 10), stable=True), _profile((5, 15)),
     _profile((6, 1)), _profile((6, 6)), _profile((6, 12)), _profile((6, 18)))}
 DEFAULT_PROFILE = LINUX_5_10
 PLATFORMS = ("x86", "s390")

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any
 from workbench.vfio import config_space as cs
 from workbench.vfio.events import EventKind, Observer, PciFlag, Site, TrapEvent
 from workbench.vfio.pci import (
-    BarSpec,
-    FunctionKind,
-    PciAddress,
     PM_CTRL,
     PM_CTRL_STATE_MASK,
     ROM_MAX_SIZE,
+    BarSpec,
+    FunctionKind,
+    PciAddress,
     PciFunction,
     check_bar_layout,
     rom_spec,

@@ -296,8 +296,8 @@ def write_debugctl(f: MsrFile, info: MsrInfo, index: int, value: int, host: bool
             return INVALID
         f.regs[index] = value & supported
         return OK
-    if f.ctx.profile.at_least(6, 0):
-        value &= ~DEBUGCTL_BTF
+    if f.ctx.profile.at_least(6, 14):
+        value &= ~DEBUGCTL_BTF  # "KVM: SVM: Suppress DEBUGCTL.BTF on AMD" (6.14-rc6)
     if value & ~0x3F:
         return INVALID
     f.regs[index] = value
