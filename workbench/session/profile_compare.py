@@ -5,6 +5,8 @@ Both runs go through a headless sim session and the scenario runner, so they are
 first differing step is re-run under profile A with one switch set to B's value, and the
 switch that makes that step (and all before it) match B is the one named, with the commit
 that set it. Later differences are explained the same way on top of the switches found.
+A scenario with a [pci] story runs it under the vfio-pci profile of the same name, and
+vfio-pci's switches take part in the explanation too.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from workbench.session import commands as c
 from workbench.session.runner import drive
 from workbench.session.scenario import Scenario
 from workbench.session.session import Session
+from workbench.vfio.profiles import BASELINE as VFIO_BASELINE
 from workbench.vfio.profiles import PROFILES as VFIO_PROFILES
+from workbench.vfio.profiles import VfioProfile
 
 MAX_EXITS = 1000
 _ROW_PREFIX = re.compile(r"^step \d+\s+#\d+\s+")
@@ -63,16 +67,60 @@ class Difference:
 
 
 @dataclass(frozen=True)
+class Kernels:
+    """The profiles one run uses: KVM's, and vfio-pci's for a [pci] story."""
+
+    kvm: KvmProfile
+    vfio: VfioProfile | None
+    pci_only: bool = False  # a [pci] story without vCPUs: KVM's switches cannot matter
+
+    def value(self, switch: str) -> object:
+        return getattr(self.vfio if switch in VFIO_BASELINE else self.kvm, switch)
+
+    def flipped(self, switch: str, value: object) -> Kernels:
+        if switch in VFIO_BASELINE:
+            assert self.vfio is not None
+            return dataclasses.replace(self, vfio=dataclasses.replace(self.vfio,
+                                                                      **{switch: value}))
+        return dataclasses.replace(self, kvm=dataclasses.replace(self.kvm, **{switch: value}))
+
+    def change(self, switch: str) -> Change:
+        owner = self.vfio if switch in VFIO_BASELINE else self.kvm
+        assert owner is not None
+        return owner.origin[switch]
+
+    def switches(self) -> tuple[str, ...]:
+        kvm = () if self.pci_only else tuple(BASELINE)
+        return kvm + (tuple(VFIO_BASELINE) if self.vfio is not None else ())
+
+
+@dataclass(frozen=True)
+class Unexercised:
+    """A switch the two profiles set differently that changes none of the scenario's
+    events (the scenario does not reach the code it governs, or reaches it alike)."""
+
+    switch: str
+    a: object
+    b: object
+    change: Change
+
+
+@dataclass(frozen=True)
 class ProfileComparison:
     a: str
     b: str
     steps: int
     differences: tuple[Difference, ...]
+    # Each profile's own run, step by step (A's without any switch flipped): the two
+    # event columns of the GUI.
+    a_run: tuple[StepOutcome, ...] = ()
+    b_run: tuple[StepOutcome, ...] = ()
+    unexercised: tuple[Unexercised, ...] = ()
 
     def lines(self) -> list[str]:
         if not self.differences:
             return [f"no difference: {self.steps} steps behave the same under {self.a} and "
-                    f"{self.b}"]
+                    f"{self.b}"] + self.unexercised_lines()
         out = []
         for d in self.differences:
             head = (f"step {d.step} ({d.command}): {d.a} under {self.a}, {d.b} under "
@@ -83,7 +131,12 @@ class ProfileComparison:
                 continue
             flag = " [inferred]" if d.change.inferred else ""
             out.append(f"{head}: {d.change.cite()}{flag} (switch {d.switch})")
-        return out
+        return out + self.unexercised_lines()
+
+    def unexercised_lines(self) -> list[str]:
+        """The switches that differ but change nothing in this scenario."""
+        return [f"  no effect here: {u.switch} ({u.a} -> {u.b}): {u.change.cite()}"
+                + (" [inferred]" if u.change.inferred else "") for u in self.unexercised]
 
 
 def _describe(command: c.Command) -> str:
@@ -97,15 +150,26 @@ def _errno_of(message: str | None) -> int:
     return int(match.group(1)) if match else (errno.EINVAL if message else 0)
 
 
-def run_under(scenario: Scenario, profile: KvmProfile,
+def kernels(scenario: Scenario, name: str) -> Kernels:
+    """The profiles named `name` that `scenario` runs under."""
+    kvm = get_profile(name)
+    pci = scenario.spec.pci
+    if pci is None:
+        return Kernels(kvm, None)
+    return Kernels(kvm, VFIO_PROFILES[kvm.name], pci_only=not scenario.spec.vcpus)
+
+
+def run_under(scenario: Scenario, profile: KvmProfile | Kernels,
               max_exits: int = MAX_EXITS) -> list[StepOutcome]:
     """The scenario's steps on a sim session of `profile` (its [pci] under the vfio
     profile of the same name). Step 0 is the set-up; a refused set-up ends the run."""
-    scenario = dataclasses.replace(scenario, profile=profile)
+    if isinstance(profile, KvmProfile):
+        profile = Kernels(profile, VFIO_PROFILES.get(profile.name))
+    scenario = dataclasses.replace(scenario, profile=profile.kvm)
     pci = scenario.spec.pci
-    if pci is not None and profile.name in VFIO_PROFILES:
+    if pci is not None and profile.vfio is not None:
         scenario = dataclasses.replace(scenario, spec=msgspec.structs.replace(
-            scenario.spec, pci=msgspec.structs.replace(pci, profile=profile.name)))
+            scenario.spec, pci=msgspec.structs.replace(pci, profile=profile.vfio)))
     try:
         session = Session(scenario, engine="sim")
     except OSError as exc:
@@ -137,17 +201,18 @@ def first_difference(a: Sequence[StepOutcome], b: Sequence[StepOutcome]) -> int 
 def compare_profiles(scenario: Scenario, a_name: str, b_name: str,
                      max_exits: int = MAX_EXITS) -> ProfileComparison:
     """Run `scenario` under both profiles and explain each difference in turn."""
-    a, b = get_profile(a_name), get_profile(b_name)
+    a, b = kernels(scenario, a_name), kernels(scenario, b_name)
     b_run = run_under(scenario, b, max_exits)
-    newer = b if (b.version, b.stable) >= (a.version, a.stable) else a
+    newer = b if (b.kvm.version, b.kvm.stable) >= (a.kvm.version, a.kvm.stable) else a
     current, run = a, run_under(scenario, a, max_exits)
+    a_run = tuple(run)
     differences: list[Difference] = []
     while (k := first_difference(run, b_run)) is not None:
         mine, theirs = _at(run, k), _at(b_run, k)
         shown = mine if mine is not None else theirs
         assert shown is not None  # a difference at k means one run reached step k
         texts = (_summary(mine, theirs), _summary(theirs, mine))
-        differing = tuple(s for s in BASELINE if getattr(current, s) != getattr(b, s))
+        differing = tuple(s for s in current.switches() if current.value(s) != b.value(s))
         found = _explain(scenario, current, b, differing, b_run, k, max_exits)
         if found is None:
             differences.append(Difference(shown.step, shown.command, *texts, None, None,
@@ -155,8 +220,17 @@ def compare_profiles(scenario: Scenario, a_name: str, b_name: str,
             break
         switch, current, run = found
         differences.append(Difference(shown.step, shown.command, *texts, switch,
-                                      newer.origin[switch]))
-    return ProfileComparison(a.name, b.name, len(b_run), tuple(differences))
+                                      newer.change(switch)))
+    explained = {d.switch for d in differences}
+    unexercised = tuple(
+        Unexercised(s, _shown(a.value(s)), _shown(b.value(s)), newer.change(s))
+        for s in a.switches() if a.value(s) != b.value(s) and s not in explained)
+    return ProfileComparison(a.kvm.name, b.kvm.name, len(b_run), tuple(differences),
+                             a_run, tuple(b_run), unexercised)
+
+
+def _shown(value: object) -> object:
+    return getattr(value, "name", value)
 
 
 def _at(run: Sequence[StepOutcome], k: int) -> StepOutcome | None:
@@ -169,12 +243,12 @@ def _summary(mine: StepOutcome | None, theirs: StepOutcome | None) -> str:
     return mine.summary(theirs or StepOutcome(mine.step, mine.command, ()))
 
 
-def _explain(scenario: Scenario, current: KvmProfile, b: KvmProfile,
+def _explain(scenario: Scenario, current: Kernels, b: Kernels,
              differing: Sequence[str], b_run: Sequence[StepOutcome], k: int, max_exits: int
-             ) -> tuple[str, KvmProfile, list[StepOutcome]] | None:
+             ) -> tuple[str, Kernels, list[StepOutcome]] | None:
     """The first switch whose flip to B's value makes steps 0..k match B."""
     for switch in differing:
-        trial = dataclasses.replace(current, **{switch: getattr(b, switch)})
+        trial = current.flipped(switch, b.value(switch))
         run = run_under(scenario, trial, max_exits)
         moved = first_difference(run, b_run)
         if moved is None or moved > k:
