@@ -121,17 +121,17 @@ class ProfileComparison:
         if not self.differences:
             return [f"no difference: {self.steps} steps behave the same under {self.a} and "
                     f"{self.b}"] + self.unexercised_lines()
-        out = []
-        for d in self.differences:
-            head = (f"step {d.step} ({d.command}): {d.a} under {self.a}, {d.b} under "
-                    f"{self.b}")
-            if d.switch is None or d.change is None:
-                out.append(f"{head}: no single switch explains it (differing: "
-                           f"{', '.join(d.candidates) or 'none'})")
-                continue
-            flag = " [inferred]" if d.change.inferred else ""
-            out.append(f"{head}: {d.change.cite()}{flag} (switch {d.switch})")
-        return out + self.unexercised_lines()
+        return [f"step {d.step} ({d.command}): {self.explain(d)}"
+                for d in self.differences] + self.unexercised_lines()
+
+    def explain(self, d: Difference) -> str:
+        """"allowed under A, EINVAL under B: 'title' (hash), v5.19 (switch s)"."""
+        head = f"{d.a} under {self.a}, {d.b} under {self.b}"
+        if d.switch is None or d.change is None:
+            return (f"{head}: no single switch explains it (differing: "
+                    f"{', '.join(d.candidates) or 'none'})")
+        flag = " [inferred]" if d.change.inferred else ""
+        return f"{head}: {d.change.cite()}{flag} (switch {d.switch})"
 
     def unexercised_lines(self) -> list[str]:
         """The switches that differ but change nothing in this scenario."""

@@ -51,6 +51,30 @@ STEPS: tuple[Step, ...] = (
         note="and 'vfio/pci: Expose setup ROM at ROM bar when needed' (e021e6cbfb5a)")),
 )
 
+# Rows of the spec that are the same in every profile (row, behaviour, change); several
+# rest on facts the spec only inferred, which the explanation and the GUI flag.
+INVARIANTS: tuple[tuple[str, str, Change], ...] = (
+    ("11b", "vfio-pci split into vfio_pci_core (renames only; the MSE code is unchanged)",
+     Change("11b", "vfio/pci: Rename vfio_pci.c to vfio_pci_core.c", "1cbd70fe3787", "v5.15",
+            inferred=True, note="hashes read, release inferred")),
+    ("11d", "mmaps zapped through unmap_mapping_range() (same MSE semantics)", Change(
+        "11d", "vfio/pci: Use unmap_mapping_range()", "aac6db75a9fc", "v6.10",
+        inferred=True)),
+    ("11f", "vfio_need_bar_restore and the MSE parts of vfio_basic_config_read/write, "
+            "as in v5.10", Change("11f", "no change found after v5.10", None, "v5.10",
+                                  inferred=True, note="absence of evidence")),
+    ("12a", "s390: every VF, detached ones too, has no_command_memory (from v5.10)",
+     Change("12a", "s390/pci: Mark all VFs as not implementing PCI_COMMAND_MEMORY",
+            "08b6e22b850c", "v5.10")),
+)
+# Rows outside what the model can show.
+NOT_MODELLED: tuple[tuple[str, str, Change], ...] = (
+    ("12c", "s390 isolated-VF bus placement (own domain, devfn 0) from v6.13; "
+            "no_command_memory unchanged", Change(
+        "12c", "s390/pci: Ignore RID for isolated VFs", "25f39d3dcb48", "v6.13",
+        inferred=True, note="release inferred from the AUTOSEL date")),
+)
+
 
 @dataclass(frozen=True)
 class VfioProfile:
@@ -76,8 +100,12 @@ class VfioProfile:
         return function.is_virtfn
 
     def settings(self) -> list[Setting]:
-        """Every switch with its value and the change that set it."""
-        return [Setting(name, getattr(self, name), self.origin[name]) for name in BASELINE]
+        """Every switch with its value and the change that set it, then the rows the
+        model does not have (modelled=False)."""
+        rows = [Setting(name, getattr(self, name), self.origin[name]) for name in BASELINE]
+        rows += [Setting(f"row {row}", text, change, modelled=False)
+                 for row, text, change in NOT_MODELLED]
+        return rows
 
 
 def _profile(version: tuple[int, int], stable: bool = False) -> VfioProfile:
