@@ -7,7 +7,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 
 from workbench.gui.controller import SessionController
-from workbench.gui.profile_columns_view import A, B, FIRST_DIFFERENCE, INFERRED, WHY
+from workbench.gui.profile_columns_view import FIRST_DIFFERENCE, INFERRED, WHY, A, B
 from workbench.gui.profile_compare_view import ProfileCompareView
 from workbench.session.scenario import load
 from workbench.session.session import Session
