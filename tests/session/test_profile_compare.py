@@ -114,5 +114,8 @@ def test_profiles_explain_names_every_switch_and_flags_inferred_rows(capsys):
             "KVM_MSR_RET_INVALID to KVM_MSR_RET_UNSUPPORTED' (aaecae7b6a2b), v6.12  "
             "[inferred]") in out
     assert "d3hot_gate = True: 'vfio/pci: Invalidate mmaps and block the access in D3hot " \
-           "power state' (2b2c651baf1c), v5.19" in out
-    assert "[not modelled]" not in out.split("vfio-pci:")[1].split("\n  KVM")[0]
+           "power state' (2b2c651baf1c), v5.19\n" in out, "modelled: no [not modelled] flag"
+    assert "    rom_bar_from_setup_data = True: 'vfio/pci: Remove shadow ROM specific code " \
+           "paths' (c5a8b5d740ef), v6.14\n" in out
+    assert "row 11f: vfio_need_bar_restore" in out and "v5.10  [inferred]\n" in out
+    assert "linux-5.9 (v5.9 tag, vfio-pci only)\n" in out
