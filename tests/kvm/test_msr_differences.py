@@ -1,12 +1,12 @@
 """MSR rows that differ by vendor module, kernel or guest CPUID, and the KVM PV MSRs."""
 
 import pytest
-from msr_files import INVALID, OK, UNSUPPORTED, make, without
+from msr_files import INVALID, OK, UNSUPPORTED, make, with_bits, without
 
 from workbench.kvm.cpuid import Cpuid, default_cpuid
 from workbench.kvm.msrs import msr_name
 from workbench.kvm.msrs import numbers as n
-from workbench.kvm.profiles import LINUX_5_10, LINUX_6_1, LINUX_6_12, LINUX_6_18
+from workbench.kvm.profiles import LINUX_5_10, LINUX_6_1, LINUX_6_12, LINUX_6_18, PROFILES
 
 # --- rows that differ by vendor or kernel -------------------------------------------------------
 # (index, vendor, profile, read result, write value, write result)
@@ -248,3 +248,28 @@ def test_pv_msr_rules():
     assert no_lapic.set(n.MSR_KVM_ASYNC_PF_EN, 0x1001) == INVALID
     assert no_lapic.set(n.MSR_KVM_ASYNC_PF_EN, 0) == OK
     assert no_lapic.set(n.MSR_KVM_ASYNC_PF_INT, 0x20) == INVALID
+
+
+# --- catalogue facts no kernel-versions.md row covers, on every LTS profile --------------------
+# The first LTS profile with the newer behaviour, from the commit's release:
+# HWCR.TscFreqSel writable (6.7), LA57 canonical width by guest CPUID (6.13), AMD DEBUGCTL.BTF
+# dropped (6.14).
+LTS_ORDER = ["linux-5.10", "linux-5.10.y", "linux-5.15", "linux-6.1", "linux-6.6",
+             "linux-6.12", "linux-6.18"]
+
+
+def _since(first: str, name: str) -> bool:
+    return LTS_ORDER.index(name) >= LTS_ORDER.index(first)
+
+
+@pytest.mark.parametrize("name", LTS_ORDER)
+def test_catalogue_release_thresholds_on_every_lts(name):
+    profile = PROFILES[name]
+    assert (make("intel", profile).set(n.MSR_K7_HWCR, 1 << 24) == OK) is _since("linux-6.12",
+                                                                                 name)
+    la57 = with_bits(default_cpuid(), 7, 0, "ecx", 16)
+    assert (make(cpuid=la57, profile=profile).set(n.MSR_FS_BASE, 1 << 50) == OK) is _since(
+        "linux-6.18", name)
+    amd = make("amd", profile)
+    amd.set(n.MSR_IA32_DEBUGCTLMSR, 0x3F)
+    assert amd.get(n.MSR_IA32_DEBUGCTLMSR) == (OK, 0x3D if _since("linux-6.18", name) else 0x3F)
