@@ -13,7 +13,7 @@ from workbench.kvm.filter import MsrFilter, MsrFilterRange
 from workbench.kvm.guest import assemble
 from workbench.kvm.intercepts import is_intercepted
 from workbench.kvm.msrs import numbers as n
-from workbench.kvm.profiles import NOT_MODELLED, PROFILES, get_profile
+from workbench.kvm.profiles import get_profile
 from workbench.vfio import PciSystem
 
 LTS = ["linux-5.10", "linux-5.10.y", "linux-5.15", "linux-6.1", "linux-6.6", "linux-6.12",
@@ -26,6 +26,7 @@ XFD_ERR = {"linux-6.1", "linux-6.6", "linux-6.12", "linux-6.18"}  # 7
 FLUSH_CMD = {"linux-6.6", "linux-6.12", "linux-6.18"}  # 7
 CET = {"linux-6.18"}  # 7
 PRED_CMD_BY_CPUID = {"linux-6.6", "linux-6.12", "linux-6.18"}  # 9
+COMPAT_IOCTL = {"linux-5.10.y", "linux-6.1", "linux-6.6", "linux-6.12", "linux-6.18"}  # 10
 D3HOT_GATE = {"linux-6.1", "linux-6.6", "linux-6.12", "linux-6.18"}  # 11 (5.19)
 ROM_FIXUP_6_14 = {"linux-6.18"}  # 11 ("ROM fixup changed in 6.14")
 # 8: which guest CPUID vendors SVM intercepts SYSENTER_ESP/EIP for.
@@ -203,10 +204,11 @@ def test_row_9_pred_cmd_passthrough(name, programs):
         "after a non-zero write it passes through on every profile"
 
 
-def test_row_10_compat_ioctl_is_listed_as_not_modelled(name):
-    (row,) = [r for r in NOT_MODELLED if r[0] == "10"]
-    assert row[2].commit == "1739c7017fb1"
-    assert name in PROFILES
+def test_row_10_compat_ioctl_is_a_switch_flagged_not_modelled(name):
+    """The model has no 32-bit ioctl path, so the profile only states the fact."""
+    (setting,) = [s for s in get_profile(name).settings() if s.name == "compat_set_msr_filter"]
+    assert setting.value is (name in COMPAT_IOCTL) and not setting.modelled
+    assert (setting.change.commit == "1739c7017fb1") is setting.value
 
 
 def test_rows_11_and_12_vfio_mse_and_s390_vfs(name):

@@ -55,7 +55,15 @@ BASELINE: dict[str, tuple[Any, Change]] = {
     "cet_passthrough_vmx": (False, _GRAF_GUARD),
     "cet_passthrough_svm": (False, _GRAF_GUARD),
     "svm_sysenter": ("intercept", Change("8", "Linux 5.10 as released", None, "v5.10")),
+    "compat_set_msr_filter": (False, Change(
+        "10", "KVM: x86: Introduce MSR filtering", "1a155254ff93", "v5.10",
+        note="no compat handler: a 32-bit VMM gets ENOTTY (its struct, so its ioctl "
+             "number, differs)")),
 }
+# Switches the profiles carry for the explanation only: the model has no 32-bit ioctl path.
+UNMODELLED_SWITCHES = frozenset({"compat_set_msr_filter"})
+_COMPAT = Change("10", "KVM: x86: Add compat handler for KVM_X86_SET_MSR_FILTER",
+                 "1739c7017fb1", "v6.1", note="with 2e3272bc1790, the filter copied first")
 
 # In release order. Backports only where the spec says the latest 5.10.y has them.
 STEPS: tuple[Step, ...] = (
@@ -76,6 +84,8 @@ STEPS: tuple[Step, ...] = (
     Step("strict_user_space_msr_mask", True, (5, 19), _PROTECT, {"5.10": _PROTECT_510}),
     Step("strict_filter_flags", True, (5, 19), replace(_PROTECT, row="2a"),
          {"5.10": replace(_PROTECT_510, row="2a")}),
+    Step("compat_set_msr_filter", True, (6, 1), _COMPAT, {"5.10": replace(
+        _COMPAT, row="10s", release="5.10.y (about 5.10.154)")}),
     Step("pred_cmd_passthrough_by_cpuid", True, (6, 4), Change(
         "9", "KVM: VMX: Passthrough MSR_IA32_PRED_CMD based purely on host+guest CPUID",
         "9a4c4850137e", "v6.4", note="SVM: bff903e8cd74")),
@@ -111,10 +121,6 @@ INVARIANTS: tuple[tuple[str, str, Change], ...] = (
         "unsupported_ret_name"][1]),
 )
 NOT_MODELLED: tuple[tuple[str, str, Change], ...] = (
-    ("10", "32-bit compat handler for KVM_X86_SET_MSR_FILTER (the model has no 32-bit "
-           "ioctl path): from v6.1, and in 5.10.y", Change(
-        "10", "KVM: x86: Add compat handler for KVM_X86_SET_MSR_FILTER", "1739c7017fb1",
-        "v6.1")),
     ("3x", "synchronize_srcu() outside kvm->lock (performance only)", Change(
         "3x", "KVM: x86: Optimize kvm->lock and SRCU interaction "
               "(KVM_X86_SET_MSR_FILTER)", None, "v6.3", inferred=True)),
@@ -157,6 +163,8 @@ class KvmProfile:
     cet_passthrough_vmx: bool
     cet_passthrough_svm: bool
     svm_sysenter: SvmSysenter
+    # Not modelled (UNMODELLED_SWITCHES): a 32-bit VMM's KVM_X86_SET_MSR_FILTER works.
+    compat_set_msr_filter: bool = False
     stable: bool = False
     origin: Mapping[str, Change] = field(default_factory=dict, compare=False, repr=False)
 
@@ -176,7 +184,8 @@ class KvmProfile:
     def settings(self) -> list[Setting]:
         """Every switch with its value and the change that set it, then the rows the
         model does not have (modelled=False), for `workbench profiles --explain`."""
-        rows = [Setting(name, getattr(self, name), self.origin[name]) for name in BASELINE]
+        rows = [Setting(name, getattr(self, name), self.origin[name],
+                        modelled=name not in UNMODELLED_SWITCHES) for name in BASELINE]
         rows += [Setting(f"row {row}", text, change, modelled=False)
                  for row, text, change in NOT_MODELLED]
         return rows

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import msgspec
 
 from workbench.kvm.changes import Change
-from workbench.kvm.profiles import BASELINE, KvmProfile, get_profile
+from workbench.kvm.profiles import BASELINE, UNMODELLED_SWITCHES, KvmProfile, get_profile
 from workbench.session import commands as c
 from workbench.session.runner import drive
 from workbench.session.scenario import Scenario
@@ -90,7 +90,8 @@ class Kernels:
         return owner.origin[switch]
 
     def switches(self) -> tuple[str, ...]:
-        kvm = () if self.pci_only else tuple(BASELINE)
+        kvm = () if self.pci_only else tuple(s for s in BASELINE
+                                             if s not in UNMODELLED_SWITCHES)
         return kvm + (tuple(VFIO_BASELINE) if self.vfio is not None else ())
 
 

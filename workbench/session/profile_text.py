@@ -27,6 +27,7 @@ SWITCH_TEXT = {
     "cet_passthrough_vmx": "CET MSR passthrough (VMX)",
     "cet_passthrough_svm": "CET MSR passthrough (SVM)",
     "svm_sysenter": "SVM SYSENTER_ESP/EIP intercepted",
+    "compat_set_msr_filter": "32-bit compat SET_MSR_FILTER (not modelled)",
 }
 
 
