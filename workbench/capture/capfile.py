@@ -8,11 +8,13 @@ and tracefs events merged by their CLOCK_MONOTONIC time `t`, in seconds):
     {"ev": "create_vcpu", "t", "tid", "vcpu": id, "result": fd | -errno}
     {"ev": "enable_cap", "t", "tid", "cap": 188, "args": [mask, 0, 0, 0], "result": 0 | -errno}
     {"ev": "set_msr_filter", "t", "tid", "filter": MsrFilter.to_dict(), "notes": [], "result"}
-    {"ev": "exit", "t", "tid", "vcpu", "result", "reason": KVM_EXIT_*,
+    {"ev": "exit", "t", "tid", "vcpu", "reason": KVM_EXIT_*,
         "msr": {"index", "reason", "data", "error"} | "io": {"direction", "size", "port",
         "count", "data": hex} | "mmio": {"phys_addr", "len", "is_write", "data": hex}}
+        (kvm_run as the vCPU's next KVM_RUN entry finds it: the exit KVM returned, with the
+        VMM's completion in it: IN and MMIO read data, msr.data/error; "t" is that entry)
     {"ev": "msr_done", "t", "tid", "vcpu", "index", "reason", "data", "error"}
-        (kvm_run.msr as the VMM completed the previous MSR exit, read at the next KVM_RUN)
+        (right after an MSR exit: kvm_run.msr as the VMM completed it)
     {"ev": "trace", "t", "tid", "event": "kvm_msr" | ..., "text": the tracefs event text}
     {"ev": "end", "status": "...", "exit_status", "signal", "interrupted", "error", "events": N}
 
@@ -60,6 +62,9 @@ def write(path: Path, head: dict[str, object], events: Iterable[dict[str, object
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or Path("."))
     count = 0
     try:
+        umask = os.umask(0o022)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)   # as open() would have created it
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(json.dumps(head) + "\n")
             for event in events:
@@ -170,7 +175,7 @@ class _Builder:
             self.capture.msr_filter = msr_filter
 
     def _ev_exit(self, event: dict, line: int) -> None:
-        vcpu, result = _int(event, "vcpu"), _int(event, "result")
+        vcpu, result = _int(event, "vcpu"), event.get("result", 0)
         self.vcpu_of_tid[_int(event, "tid")] = vcpu
         self.last_msr.pop(vcpu, None)
         if vcpu in self.open_exits:   # its answer is missing (a garbled line)

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import datetime
 import heapq
+import json
 import platform
 import signal
 import sys
+import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from workbench.capture import capfile, tracefs_live
-from workbench.capture.tracer import Tracer
+from workbench.capture.tracer import Outcome, Tracer
 
 EXIT_OK, EXIT_VMM_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -55,20 +58,30 @@ def capture(argv: list[str], output: Path, kernel_events: bool = True) -> int:
             print(f"workbench capture: {notes[-1]}", file=sys.stderr)
 
     began = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-    tracer = Tracer(argv, on_started=started)
-    previous = signal.getsignal(signal.SIGINT)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        outcome = tracer.run()
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    kernel = trace.stop() if trace is not None else []
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
+        def sink(event: dict) -> None:
+            spool.write(json.dumps(event, separators=(",", ":")) + "\n")
+
+        tracer = Tracer(argv, on_started=started, sink=sink)
+        previous = signal.getsignal(signal.SIGINT)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            outcome = tracer.run()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        kernel = trace.stop() if trace is not None else iter(())
+        spool.seek(0)
+        return _write(output, argv, began, reason, notes, outcome,
+                      heapq.merge(map(json.loads, spool), kernel, key=lambda e: e["t"]))
+
+
+def _write(output: Path, argv: list[str], began: str, reason: str | None, notes: list[str],
+           outcome: Outcome, events: Iterable[dict]) -> int:
     head = capfile.header(argv, host=_host(), started=began, clock="CLOCK_MONOTONIC",
                           kernel_events=reason or "tracefs", notes=notes)
     end = {"status": outcome.describe(), "exit_status": outcome.exit_status,
            "signal": outcome.signal, "interrupted": outcome.interrupted,
            "error": outcome.error}
-    events = heapq.merge(outcome.events, kernel, key=lambda e: e["t"])
     try:
         count = capfile.write(output, head, events, end)
     except OSError as exc:

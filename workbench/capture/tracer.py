@@ -2,8 +2,12 @@
 
 The child installs a seccomp filter before exec that turns only the ioctls recorded here
 into SECCOMP_RET_TRACE stops; every other syscall runs at full speed. For those that need
-their result (and for KVM_RUN, the exit it returns) the loop restarts the thread with
-PTRACE_SYSCALL, which stops it once more at syscall exit.
+their result the loop restarts the thread with PTRACE_SYSCALL, which stops it once more at
+syscall exit. KVM_RUN stops only once: at its next entry the kvm_run page still holds the
+previous exit exactly as KVM left it (KVM writes kvm_run only inside KVM_RUN), now with the
+VMM's completion (msr.data/error, IN and MMIO read data), so one read gives both and the
+guest's exit costs one stop, not two. A thread's last exit is read at its PTRACE_EVENT_EXIT
+stop, while its memory is still there.
 
 The VMM is never left stopped or traced: PTRACE_O_EXITKILL kills it if this process dies,
 and every way out of `Tracer.run` (the VMM exiting, Ctrl+C, an error here) kills what is
@@ -33,7 +37,6 @@ RECORDED = {
     uapi.KVM_RUN: "KVM_RUN",
 }
 GRACE_SECONDS = 5.0   # after Ctrl+C: time the VMM gets to exit on SIGTERM before SIGKILL
-_MSR_EXITS = (uapi.KVM_EXIT_X86_RDMSR, uapi.KVM_EXIT_X86_WRMSR)
 
 
 def now() -> float:
@@ -45,7 +48,7 @@ def now() -> float:
 class _Vcpu:
     index: int
     run_addr: int | None = None
-    last_exit: int | None = None
+    runner: int | None = None     # the thread inside KVM_RUN whose exit is not yet read
 
 
 @dataclass
@@ -56,7 +59,7 @@ class Outcome:
     signal: int | None = None
     interrupted: bool = False
     error: str | None = None
-    events: list[dict] = field(default_factory=list)
+    events: list[dict] = field(default_factory=list)   # without a sink given to the Tracer
 
     def describe(self) -> str:
         if self.error:
@@ -69,11 +72,12 @@ class Outcome:
 class Tracer:
     """Run `argv` under ptrace; `on_started(pid)` runs once the child is stopped before exec."""
 
-    def __init__(self, argv: list[str], on_started: Callable[[int], None] | None = None):
+    def __init__(self, argv: list[str], on_started: Callable[[int], None] | None = None,
+                 sink: Callable[[dict], None] | None = None):
         self.argv = argv
         self.on_started = on_started
         self.outcome = Outcome()
-        self._events = self.outcome.events
+        self._sink = sink or self.outcome.events.append
         self._alive: set[int] = set()
         self._mem: dict[int, VmmMemory] = {}          # by tid
         self._vcpus: dict[tuple[int, int], _Vcpu] = {}  # by (tgid, fd)
@@ -166,6 +170,8 @@ class Tracer:
         elif sig == signal.SIGTRAP and event:
             if event == ptrace.PTRACE_EVENT_EXEC:
                 self._forget_process(tid)
+            elif event == ptrace.PTRACE_EVENT_EXIT:
+                self._thread_exiting(tid)
             ptrace.resume(tid)
         elif sig == signal.SIGSTOP and new:
             ptrace.resume(tid)   # the stop every new thread starts with
@@ -233,7 +239,7 @@ class Tracer:
 
     def _emit(self, tid: int, ev: str, **fields: object) -> None:
         fields.update(t=now(), tid=tid, ev=ev)
-        self._events.append(fields)
+        self._sink(fields)
 
     def _seccomp(self, tid: int) -> bool:
         """An ioctl we record is entering; True when its syscall exit must stop too."""
@@ -243,12 +249,11 @@ class Tracer:
         fd, request, arg = values[1], values[2] & 0xFFFFFFFF, values[3]
         if request == uapi.KVM_RUN:
             vcpu = self._vcpu(tid, fd)
-            if vcpu is None:
-                return False
-            if vcpu.last_exit in _MSR_EXITS and vcpu.run_addr is not None:
-                answer = self._memory(tid).msr_completion(vcpu.run_addr)
-                self._emit(tid, "msr_done", vcpu=vcpu.index, **answer)
-            self._pending[tid] = ("run", vcpu)
+            if vcpu is not None:
+                if vcpu.runner is not None:
+                    self._record_exit(tid, vcpu)
+                vcpu.runner = tid
+            return False
         elif request == uapi.KVM_CREATE_VM:
             self._pending[tid] = ("create_vm",)
         elif request == uapi.KVM_CREATE_VCPU:
@@ -281,9 +286,7 @@ class Tracer:
             return
         result = values[0]
         kind = pending[0]
-        if kind == "run":
-            self._run_exit(tid, pending[1], result)
-        elif kind == "create_vm":
+        if kind == "create_vm":
             self._emit(tid, "create_vm", result=result)
         elif kind == "create_vcpu":
             if result >= 0:
@@ -295,14 +298,23 @@ class Tracer:
             self._emit(tid, "set_msr_filter", filter=pending[1].to_dict(), notes=pending[2],
                        result=result)
 
-    def _run_exit(self, tid: int, vcpu: _Vcpu, result: int) -> None:
+    def _record_exit(self, tid: int, vcpu: _Vcpu) -> None:
+        """The exit of the vCPU's previous KVM_RUN, with the VMM's answer to it."""
+        vcpu.runner = None
         if vcpu.run_addr is None:
-            vcpu.last_exit = None
-            self._emit(tid, "exit", vcpu=vcpu.index, result=result)
+            self._emit(tid, "exit", vcpu=vcpu.index)
             return
         exit_ = self._memory(tid).run_exit(vcpu.run_addr)
-        vcpu.last_exit = exit_["reason"] if result == 0 else None
-        self._emit(tid, "exit", vcpu=vcpu.index, result=result, **exit_)
+        self._emit(tid, "exit", vcpu=vcpu.index, **exit_)
+        msr = exit_.get("msr")
+        if msr is not None:
+            self._emit(tid, "msr_done", vcpu=vcpu.index, **msr)
+
+    def _thread_exiting(self, tid: int) -> None:
+        for vcpu in self._vcpus.values():
+            if vcpu.runner == tid:
+                with contextlib.suppress(OSError):
+                    self._record_exit(tid, vcpu)
 
 
 def _tgid_of(tid: int) -> int:

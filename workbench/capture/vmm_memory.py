@@ -16,6 +16,9 @@ from workbench.kvm.filter import MsrFilter, MsrFilterRange, bitmap_copy_size, fi
 _RUN_HEAD = uapi.KVM_RUN_EXIT_OFFSET + 256   # kvm_run up to the end of the exit union
 _EXIT = uapi.KVM_RUN_EXIT_OFFSET
 _MMIO = struct.Struct("<Q8sIB")              # phys_addr, data[8], len, is_write
+_MSR = struct.Struct("<B7xIIQ")              # error, pad, reason, index, data
+_IO = struct.Struct("<BBHIQ")                # direction, size, port, count, data_offset
+_U32 = struct.Struct("<I")
 _IO_DATA_MAX = 4096
 
 
@@ -66,33 +69,26 @@ class VmmMemory:
         return cap.cap, list(cap.args)
 
     def run_exit(self, run_addr: int) -> dict[str, object]:
-        """The exit KVM left in the kvm_run at `run_addr`: reason and its union member."""
+        """The last exit in the kvm_run at `run_addr`, read when the VMM enters KVM_RUN again:
+        the reason and its union member as KVM left it, with the VMM's completion written in
+        (msr.data/error, the data of an IN or MMIO read)."""
         raw = self.read(run_addr, _RUN_HEAD)
-        run = uapi.kvm_run.from_buffer_copy(raw + bytes(ctypes.sizeof(uapi.kvm_run) - _RUN_HEAD))
-        reason = run.exit_reason
+        reason = _U32.unpack_from(raw, 8)[0]
         out: dict[str, object] = {"reason": reason}
         if reason in (uapi.KVM_EXIT_X86_RDMSR, uapi.KVM_EXIT_X86_WRMSR):
-            out["msr"] = msr_member(raw)
+            error, msr_reason, index, data = _MSR.unpack_from(raw, _EXIT)
+            out["msr"] = {"index": index, "reason": msr_reason, "data": data, "error": error}
         elif reason == uapi.KVM_EXIT_IO:
-            io = run.exit.io
-            size = min(io.size * io.count, _IO_DATA_MAX)
-            data = self.read(run_addr + io.data_offset, size) if size else b""
-            out["io"] = {"direction": io.direction, "size": io.size, "port": io.port,
-                         "count": io.count, "data": data.hex()}
+            direction, size, port, count, data_offset = _IO.unpack_from(raw, _EXIT)
+            length = min(size * count, _IO_DATA_MAX)
+            data = self.read(run_addr + data_offset, length) if length else b""
+            out["io"] = {"direction": direction, "size": size, "port": port, "count": count,
+                         "data": data.hex()}
         elif reason == uapi.KVM_EXIT_MMIO:
             phys, data, length, is_write = _MMIO.unpack_from(raw, _EXIT)
             out["mmio"] = {"phys_addr": phys, "len": length, "is_write": is_write,
                            "data": data[:min(length, 8)].hex()}
         return out
-
-    def msr_completion(self, run_addr: int) -> dict[str, int]:
-        """kvm_run.msr as the VMM left it before re-entering: its answer (data, error)."""
-        return msr_member(self.read(run_addr, _RUN_HEAD))
-
-
-def msr_member(raw: bytes) -> dict[str, int]:
-    msr = uapi.kvm_run_msr.from_buffer_copy(raw, _EXIT)
-    return {"index": msr.index, "reason": msr.reason, "data": msr.data, "error": msr.error}
 
 
 def kvm_run_address(tid: int, fd: int) -> int | None:
