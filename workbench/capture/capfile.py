@@ -30,6 +30,7 @@ import json
 import os
 import re
 import tempfile
+import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -86,18 +87,25 @@ def sniff(head: bytes) -> bool:
     return head.lstrip(b"\xef\xbb\xbf").startswith(_MAGIC)
 
 
-def _lines(path: Path) -> Iterator[str]:
+def _lines(path: Path, skipped: list[SkippedLine]) -> Iterator[str]:
+    """The file's lines; a gzip stream that ends early or breaks is one skipped line."""
     with open(path, "rb") as probe:
         gzipped = probe.read(2) == b"\x1f\x8b"
     opener = gzip.open if gzipped else open
+    number = 0
     with opener(path, "rt", encoding="utf-8", errors="replace") as text:
-        yield from text
+        try:
+            for number, line in enumerate(text, start=1):  # noqa: B007 - used below
+                yield line
+        except (EOFError, OSError, zlib.error) as exc:
+            skipped.append(SkippedLine(number + 1, f"the compressed data is damaged ({exc})"))
 
 
 def read(path: str | os.PathLike[str]) -> Capture:
     """Read a capture file (gzip accepted). ValueError naming the file if it is not one."""
     path = Path(path)
-    lines = _lines(path)
+    skipped: list[SkippedLine] = []
+    lines = _lines(path, skipped)
     first = next(lines, "")
     try:
         head = json.loads(first)
@@ -109,7 +117,7 @@ def read(path: str | os.PathLike[str]) -> Capture:
     if head.get("version") != VERSION:
         raise ValueError(f"{path}: line 1: capture version {head.get('version')!r} is not "
                          f"supported (this workbench reads version {VERSION})")
-    builder = _Builder(Capture(source=path, format="capture", meta=dict(head)))
+    builder = _Builder(Capture(source=path, format="capture", meta=dict(head), skipped=skipped))
     for number, line in enumerate(lines, start=2):
         if not line.strip():
             continue

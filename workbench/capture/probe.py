@@ -8,6 +8,7 @@ not a user's, so it is assembled as is (GNU `as --32`, linked flat at 0x7c00 by 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -24,6 +25,15 @@ def toolchain_missing() -> str | None:
     """Why the probe cannot be built here, or None."""
     missing = [tool for tool in ("as", "ld") if shutil.which(tool) is None]
     return f"{' and '.join(missing)} not found (install binutils)" if missing else None
+
+
+def qemu_unavailable_reason() -> str | None:
+    """Why the probe cannot run under QEMU with KVM here, or None."""
+    if shutil.which(QEMU) is None:
+        return f"{QEMU} not found (apt-get install qemu-system-x86)"
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        return "/dev/kvm cannot be opened for reading and writing"
+    return toolchain_missing()
 
 
 def build_image(image: Path, loops: int = 0, source: Path = PROBE_SOURCE) -> Path:

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
+import shutil
 import signal
 import threading
 import time
@@ -326,3 +328,11 @@ def _tgid_of(tid: int) -> int:
     except OSError:
         pass
     return tid
+
+
+def ptrace_unavailable_reason() -> str | None:
+    """Why `workbench capture` cannot trace a VMM here (None when it can): traces `true`."""
+    if platform.machine() != "x86_64":
+        return f"capture needs x86-64 Linux (this is {platform.machine()})"
+    outcome = Tracer([shutil.which("true") or "true"]).run()
+    return None if outcome.error is None and outcome.exit_status == 0 else outcome.describe()
