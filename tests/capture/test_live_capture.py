@@ -33,6 +33,19 @@ def _command(*args: str) -> list[str]:
     return [sys.executable, "-m", "workbench.cli", "capture", *args]
 
 
+@pytest.mark.parametrize(("args", "message"), [
+    (["-o", "{tmp}/c.capture"], "no VMM command given"),
+    (["-o", "{tmp}", "--", "true"], "is a directory"),
+    (["-o", "{tmp}/missing/c.capture", "--", "true"], "does not exist"),
+])
+def test_usage_errors_exit_2_before_running_anything(tmp_path, capsys, args, message):
+    from workbench.cli import main
+
+    assert main(["capture", *[a.format(tmp=tmp_path) for a in args]]) == 2
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
 @needs_ptrace
 def test_a_vmm_that_does_not_exist_gives_a_message_and_an_empty_capture(tmp_path, capsys):
     out = tmp_path / "none.capture"

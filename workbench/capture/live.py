@@ -13,6 +13,7 @@ import platform
 import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -38,9 +39,10 @@ def capture(argv: list[str], output: Path, kernel_events: bool = True) -> int:
         print("workbench capture: no VMM command given (workbench capture -o FILE -- VMM ...)",
               file=sys.stderr)
         return EXIT_USAGE
-    if not output.parent.is_dir():
-        print(f"workbench capture: {output}: directory {output.parent} does not exist",
-              file=sys.stderr)
+    problem = (f"directory {output.parent} does not exist" if not output.parent.is_dir()
+               else "is a directory" if output.is_dir() else None)
+    if problem is not None:
+        print(f"workbench capture: {output}: {problem}", file=sys.stderr)
         return EXIT_USAGE
     reason = tracefs_live.unavailable_reason() if kernel_events else "not requested"
     trace = tracefs_live.LiveTrace() if reason is None else None
@@ -62,13 +64,7 @@ def capture(argv: list[str], output: Path, kernel_events: bool = True) -> int:
         def sink(event: dict) -> None:
             spool.write(json.dumps(event, separators=(",", ":")) + "\n")
 
-        tracer = Tracer(argv, on_started=started, sink=sink)
-        previous = signal.getsignal(signal.SIGINT)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        try:
-            outcome = tracer.run()
-        finally:
-            signal.signal(signal.SIGINT, previous)
+        outcome = Tracer(argv, on_started=started, sink=sink).run()
         kernel = trace.stop() if trace is not None else iter(())
         spool.seek(0)
         return _write(output, argv, began, reason, notes, outcome,
@@ -82,11 +78,16 @@ def _write(output: Path, argv: list[str], began: str, reason: str | None, notes:
     end = {"status": outcome.describe(), "exit_status": outcome.exit_status,
            "signal": outcome.signal, "interrupted": outcome.interrupted,
            "error": outcome.error}
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None  # keep the work
     try:
         count = capfile.write(output, head, events, end)
     except OSError as exc:
         print(f"workbench capture: {output}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_VMM_FAILED
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, previous)
     summary = f"{count} events to {output}; {outcome.describe()}"
     if outcome.interrupted:
         summary += " (stopped by Ctrl+C)"

@@ -86,6 +86,8 @@ class Tracer:
         self._tgid: dict[int, int] = {}
         self._pending: dict[int, tuple] = {}          # tid -> what its syscall exit completes
         self._kill_timer: threading.Timer | None = None
+        self._waiting = False
+        self._interrupt_pending = False
         self.main_pid = 0
 
     # --- starting ----------------------------------------------------------------------------
@@ -125,6 +127,22 @@ class Tracer:
 
     # --- the loop ----------------------------------------------------------------------------
     def run(self) -> Outcome:
+        """Run the VMM to its end; Ctrl+C (SIGINT) ends it as `_interrupt` says."""
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, self._on_sigint) if main else None
+        try:
+            return self._run()
+        finally:
+            if main:
+                signal.signal(signal.SIGINT, previous)
+
+    def _on_sigint(self, _signum: int, _frame: object) -> None:
+        """Interrupt only a blocked waitpid: a stop already returned is always resumed."""
+        if self._waiting:
+            raise KeyboardInterrupt
+        self._interrupt_pending = True
+
+    def _run(self) -> Outcome:
         pid = self._spawn()
         if pid is None:
             self.outcome.error = self._exec_failure() or self.outcome.error
@@ -146,13 +164,19 @@ class Tracer:
 
     def _loop(self) -> None:
         while self._alive:
+            if self._interrupt_pending:
+                self._interrupt_pending = False
+                self._interrupt()
             try:
+                self._waiting = True
                 tid, status = os.waitpid(-1, _WALL)
             except KeyboardInterrupt:
                 self._interrupt()
                 continue
             except ChildProcessError:
                 return
+            finally:
+                self._waiting = False
             if os.WIFEXITED(status) or os.WIFSIGNALED(status):
                 self._gone(tid, status)
                 continue
@@ -207,8 +231,6 @@ class Tracer:
                 tid, status = os.waitpid(-1, _WALL)
             except ChildProcessError:
                 break
-            except KeyboardInterrupt:
-                continue
             if os.WIFEXITED(status) or os.WIFSIGNALED(status):
                 self._gone(tid, status)
 
