@@ -61,8 +61,10 @@ def capture(argv: list[str], output: Path, kernel_events: bool = True) -> int:
 
     began = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
+        encode = json.JSONEncoder(separators=(",", ":")).encode
+
         def sink(event: dict) -> None:
-            spool.write(json.dumps(event, separators=(",", ":")) + "\n")
+            spool.write(encode(event) + "\n")
 
         outcome = Tracer(argv, on_started=started, sink=sink).run()
         kernel = trace.stop() if trace is not None else iter(())

@@ -133,8 +133,7 @@ def syscall_info(pid: int) -> tuple[int, tuple[int, ...]]:
     """(op, values): for SECCOMP/ENTRY (nr, arg0..arg5), for EXIT (rval, is_error)."""
     _check(_libc.ptrace(PTRACE_GET_SYSCALL_INFO, pid, _INFO_SIZE, ctypes.addressof(_info_buf)),
            f"ptrace(GET_SYSCALL_INFO, {pid})")
-    raw = _info_buf.raw
-    op = raw[0]
+    op = _info_buf[0][0]
     if op == SYSCALL_INFO_EXIT:
-        return op, _EXIT.unpack_from(raw, _HEAD.size)
-    return op, _SECCOMP.unpack_from(raw, _HEAD.size)
+        return op, _EXIT.unpack_from(_info_buf, _HEAD.size)
+    return op, _SECCOMP.unpack_from(_info_buf, _HEAD.size)
