@@ -162,3 +162,39 @@ def test_live_qemu_capture_merges_in_kernel_accesses_in_order(qemu_capture):
                     (0x174, False, False, True), (0x0BADC0DE, False, True, True)]
     # The private tracing instance is gone: tracefs is as the capture found it.
     assert not Path(tracefs_live.TRACEFS, "instances", f"workbench-capture-{capture_pid}").exists()
+
+
+_FAKE_VMM = """
+import ctypes, os
+from workbench.kvm import uapi
+libc = ctypes.CDLL(None)
+libc.ioctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p]
+fd = os.open(os.devnull, os.O_RDONLY)
+cap = uapi.kvm_enable_cap(cap=uapi.KVM_CAP_X86_USER_SPACE_MSR)
+cap.args[0] = uapi.KVM_MSR_EXIT_REASON_FILTER
+flt = uapi.kvm_msr_filter(flags=uapi.KVM_MSR_FILTER_DEFAULT_DENY)
+flt.ranges[0].flags, flt.ranges[0].base, flt.ranges[0].nmsrs = 1, 0x35, 1
+flt.ranges[0].bitmap = 0x10          # a pointer nothing is mapped at
+for request, arg in ((uapi.KVM_ENABLE_CAP, ctypes.addressof(cap)),
+                     (uapi.KVM_X86_SET_MSR_FILTER, ctypes.addressof(flt)),
+                     (uapi.KVM_X86_SET_MSR_FILTER, 0x10)):
+    libc.ioctl(fd, request, arg)
+"""
+
+
+@needs_ptrace
+def test_ioctl_arguments_are_read_from_the_vmms_memory_with_the_kernels_answer(tmp_path):
+    # Not a KVM fd: the kernel answers ENOTTY, and the capture says so beside the arguments.
+    out = tmp_path / "fake.capture"
+    assert capture([sys.executable, "-c", _FAKE_VMM], out, kernel_events=False) == 0
+    cap = capfile.read(out)
+    enable, good, bad = cap.ioctls()
+    assert (enable.name, enable.result, enable.args["args"][0]) == (
+        "KVM_ENABLE_CAP", -25, uapi.KVM_MSR_EXIT_REASON_FILTER)
+    (rng,) = good.args["filter"].ranges
+    assert (good.result, good.args["filter"].flags, rng.base, rng.nmsrs, rng.bitmap) == (
+        -25, uapi.KVM_MSR_FILTER_DEFAULT_DENY, 0x35, 1, b"")
+    assert "bitmap at 0x10 unreadable" in good.args["notes"][0]
+    assert bad.args["filter"] is None and "unreadable" in bad.args["notes"][0]
+    # Neither was accepted by the kernel, so the capture knows no filter and no mask.
+    assert cap.msr_filter is None and cap.user_space_msr_mask is None

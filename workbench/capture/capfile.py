@@ -7,11 +7,13 @@ and tracefs events merged by their CLOCK_MONOTONIC time `t`, in seconds):
     {"ev": "create_vm", "t": .., "tid": .., "result": fd | -errno}
     {"ev": "create_vcpu", "t", "tid", "vcpu": id, "result": fd | -errno}
     {"ev": "enable_cap", "t", "tid", "cap": 188, "args": [mask, 0, 0, 0], "result": 0 | -errno}
-    {"ev": "set_msr_filter", "t", "tid", "filter": MsrFilter.to_dict(), "notes": [], "result"}
+    {"ev": "set_msr_filter", "t", "tid", "filter": MsrFilter.to_dict() or null where the
+        VMM's struct was unreadable, "notes": [why a bitmap is missing...], "result"}
     {"ev": "exit", "t", "tid", "vcpu", "reason": KVM_EXIT_*,
         "msr": {"index", "reason", "data", "error"} | "io": {"direction", "size", "port",
         "count", "data": hex} | "mmio": {"phys_addr", "len", "is_write", "data": hex}}
-        (kvm_run as the vCPU's next KVM_RUN entry finds it: the exit KVM returned, with the
+        ({"ev": "exit", "vcpu", "unreadable": why} where kvm_run could not be read;
+        kvm_run as the vCPU's next KVM_RUN entry finds it: the exit KVM returned, with the
         VMM's completion in it: IN and MMIO read data, msr.data/error; "t" is that entry)
     {"ev": "msr_done", "t", "tid", "vcpu", "index", "reason", "data", "error"}
         (right after an MSR exit: kvm_run.msr as the VMM completed it)
@@ -176,10 +178,11 @@ class _Builder:
             self.capture.user_space_msr_mask = args[0]
 
     def _ev_set_msr_filter(self, event: dict, line: int) -> None:
-        msr_filter = MsrFilter.from_dict(event["filter"])
+        raw = event["filter"]
+        msr_filter = None if raw is None else MsrFilter.from_dict(raw)
         self._ioctl("KVM_X86_SET_MSR_FILTER", event, line, filter=msr_filter,
                     notes=list(event.get("notes", [])))
-        if event["result"] == 0:
+        if event["result"] == 0 and msr_filter is not None:
             self.capture.msr_filter = msr_filter
 
     def _ev_exit(self, event: dict, line: int) -> None:

@@ -237,6 +237,9 @@ class Tracer:
     def _gone(self, tid: int, status: int) -> None:
         self._alive.discard(tid)
         self._pending.pop(tid, None)
+        mem = self._mem.pop(tid, None)
+        if mem is not None:
+            mem.close()
         if tid == self.main_pid:
             self._record_end(tid, status)
 
@@ -283,12 +286,18 @@ class Tracer:
         elif request == uapi.KVM_CREATE_VCPU:
             self._pending[tid] = ("create_vcpu", arg)
         elif request == uapi.KVM_ENABLE_CAP:
-            cap, args = self._memory(tid).enable_cap(arg)
+            try:
+                cap, args = self._memory(tid).enable_cap(arg)
+            except OSError:     # a bad pointer: the kernel fails it with EFAULT, we see it
+                return False
             if cap != uapi.KVM_CAP_X86_USER_SPACE_MSR:
                 return False
             self._pending[tid] = ("enable_cap", cap, args)
         elif request == uapi.KVM_X86_SET_MSR_FILTER:
-            msr_filter, notes = self._memory(tid).msr_filter(arg)
+            try:
+                msr_filter, notes = self._memory(tid).msr_filter(arg)
+            except OSError as exc:   # the kernel will fail it too (EFAULT): keep the result
+                msr_filter, notes = None, [f"struct kvm_msr_filter unreadable: {exc}"]
             self._pending[tid] = ("set_msr_filter", msr_filter, notes)
         else:
             return False
@@ -319,8 +328,8 @@ class Tracer:
         elif kind == "enable_cap":
             self._emit(tid, "enable_cap", cap=pending[1], args=pending[2], result=result)
         else:
-            self._emit(tid, "set_msr_filter", filter=pending[1].to_dict(), notes=pending[2],
-                       result=result)
+            self._emit(tid, "set_msr_filter", result=result, notes=pending[2],
+                       filter=None if pending[1] is None else pending[1].to_dict())
 
     def _record_exit(self, tid: int, vcpu: _Vcpu) -> None:
         """The exit of the vCPU's previous KVM_RUN, with the VMM's answer to it."""
@@ -328,7 +337,11 @@ class Tracer:
         if vcpu.run_addr is None:
             self._emit(tid, "exit", vcpu=vcpu.index)
             return
-        exit_ = self._memory(tid).run_exit(vcpu.run_addr)
+        try:
+            exit_ = self._memory(tid).run_exit(vcpu.run_addr)
+        except OSError as exc:   # the VMM unmapped its kvm_run: say so, keep capturing
+            self._emit(tid, "exit", vcpu=vcpu.index, unreadable=str(exc))
+            return
         self._emit(tid, "exit", vcpu=vcpu.index, **exit_)
         msr = exit_.get("msr")
         if msr is not None:
@@ -337,8 +350,7 @@ class Tracer:
     def _thread_exiting(self, tid: int) -> None:
         for vcpu in self._vcpus.values():
             if vcpu.runner == tid:
-                with contextlib.suppress(OSError):
-                    self._record_exit(tid, vcpu)
+                self._record_exit(tid, vcpu)
 
 
 def _tgid_of(tid: int) -> int:
