@@ -4,6 +4,7 @@ VMM commands that fail, exit at once, are killed, or are stopped with Ctrl+C."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -63,14 +64,6 @@ def test_a_vmm_that_exits_at_once_gives_a_valid_capture(tmp_path, capsys):
     assert capfile.read(out).meta["end"]["exit_status"] == 1
 
 
-@needs_ptrace
-def test_a_vmm_killed_mid_run_gives_a_valid_capture(tmp_path, capsys):
-    out = tmp_path / "killed.capture"
-    assert capture(["sh", "-c", "kill -KILL $$"], out, kernel_events=False) == 0
-    assert "killed by signal SIGKILL" in capsys.readouterr().err
-    assert capfile.read(out).meta["end"]["signal"] == signal.SIGKILL
-
-
 def _vmm_pid(capture_pid: int) -> int:
     """The traced child of the capture process, once it has exec'ed `sleep`."""
     deadline = time.monotonic() + HANG_GUARD
@@ -94,6 +87,18 @@ def _gone(pid: int) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+@needs_ptrace
+def test_a_vmm_killed_mid_run_gives_a_message_and_a_valid_capture(tmp_path):
+    out = tmp_path / "killed.capture"
+    proc = subprocess.Popen(_command("--no-kernel-events", "-o", str(out), "--", "sleep", "600"),
+                            stderr=subprocess.PIPE, text=True)
+    os.kill(_vmm_pid(proc.pid), signal.SIGKILL)
+    _, err = proc.communicate(timeout=HANG_GUARD)
+    assert proc.returncode == 0, err
+    assert "the VMM was killed by signal SIGKILL" in err
+    assert capfile.read(out).meta["end"]["signal"] == signal.SIGKILL
 
 
 @needs_ptrace
