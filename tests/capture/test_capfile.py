@@ -87,16 +87,19 @@ def test_round_trip_of_answers_errors_and_kernel_gp(tmp_path):
          "data": 0x1234, "error": 1},
         {"ev": "trace", "t": 3.0, "tid": 7, "event": "kvm_msr", "text": "msr_write 1b = 0x5"},
         {"ev": "trace", "t": 3.1, "tid": 7, "event": "kvm_inj_exception", "text": "#GP (0x0)"},
+        {"ev": "exit", "t": 4.0, "tid": 7, "vcpu": 0, "reason": uapi.KVM_EXIT_IO,
+         "io": {"direction": 1, "size": 2, "port": 0x402, "count": 1, "data": "3412"}},
     ]
     path = tmp_path / "c.capture"
-    assert capfile.write(path, capfile.header(["vmm"]), events, {"status": "ok"}) == 5
+    assert capfile.write(path, capfile.header(["vmm"]), events, {"status": "ok"}) == 6
     assert os.listdir(tmp_path) == ["c.capture"]       # the temporary file was renamed
     cap = capfile.read(path)
     wrmsr, kernel = cap.msr_accesses()
     assert (wrmsr.write, wrmsr.value, wrmsr.gp, wrmsr.exit.error) == (True, 0x1234, True, 1)
     assert (kernel.vcpu, kernel.index, kernel.value, kernel.gp, kernel.exit) == (
         0, 0x1b, 5, True, None)   # the thread that created vCPU 0 is vCPU 0
-    assert cap.meta["end"]["events"] == 5 and "truncated" not in cap.meta
+    assert cap.user_exits()[-1].detail["data"] == 0x1234     # the guest's little-endian word
+    assert cap.meta["end"]["events"] == 6 and "truncated" not in cap.meta
 
 
 def test_truncated_capture_keeps_what_came_before(tmp_path):

@@ -197,8 +197,9 @@ class _Builder:
         detail = {}
         for member in ("msr", "io", "mmio"):
             for key, value in event.get(member, {}).items():
-                detail[key] = int(value, 16) if key == "data" and isinstance(value, str) \
-                    else int(value)
+                # io/mmio data are the guest's bytes in hex: little-endian values
+                detail[key] = int.from_bytes(bytes.fromhex(value), "little") \
+                    if isinstance(value, str) else int(value)
         self.capture.events.append(UserExit(vcpu, reason, detail, event.get("t"), line))
         if reason in _MSR_EXITS:
             msr = event["msr"]
