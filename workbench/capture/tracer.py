@@ -113,7 +113,12 @@ class Tracer:
         if not os.WIFSTOPPED(status):
             self._record_end(pid, status)
             return None
-        ptrace.ptrace(ptrace.PTRACE_SETOPTIONS, pid, 0, ptrace.OPTIONS)
+        try:
+            ptrace.ptrace(ptrace.PTRACE_SETOPTIONS, pid, 0, ptrace.OPTIONS)
+        except OSError:   # never leave it stopped, nor run it untraced under the filter
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, _WALL)
+            raise
         self._alive.add(pid)
         self._tgid[pid] = pid
         return pid
@@ -143,7 +148,11 @@ class Tracer:
         self._interrupt_pending = True
 
     def _run(self) -> Outcome:
-        pid = self._spawn()
+        try:
+            pid = self._spawn()
+        except OSError as exc:
+            self.outcome.error = f"cannot trace the VMM: {exc}"
+            return self.outcome
         if pid is None:
             self.outcome.error = self._exec_failure() or self.outcome.error
             return self.outcome
