@@ -10,6 +10,9 @@ SYSTEM_DEBS := binutils libegl1 libgl1 libglx0 libopengl0 libx11-xcb1 libx11-6 \
 	libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 \
 	libxcb-render0 libxcb-shape0 libxcb-shm0 libxcb-sync1 libxcb-util1 libxcb-xfixes0 \
 	libxcb-xkb1 libxkbcommon-x11-0 libxkbcommon0
+# QEMU for `workbench capture`'s live tests (marked `qemu`): installed where possible, else
+# those tests skip with the reason.
+OPTIONAL_DEBS := qemu-system-x86
 
 .PHONY: run test bench lint clean system-deps
 
@@ -24,6 +27,18 @@ system-deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	else \
 		echo "please install: $$missing (apt-get install as root)" >&2; exit 1; \
+	fi
+	@missing=$$(for p in $(OPTIONAL_DEBS); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; \
+	done); \
+	if [ -z "$$missing" ] || ! command -v dpkg-query >/dev/null; then exit 0; fi; \
+	if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		echo "installing optional system packages: $$missing"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends $$missing) || \
+			echo "could not install $$missing: the qemu tests will skip" >&2; \
+	else \
+		echo "optional: $$missing (apt-get install as root) for the live capture tests" >&2; \
 	fi
 
 $(STAMP): pyproject.toml

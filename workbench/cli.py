@@ -72,6 +72,13 @@ def _parser() -> argparse.ArgumentParser:
     compare_cmd.add_argument("b", metavar="PROFILE_B")
     compare_cmd.add_argument("--steps", type=int, default=1000, metavar="N",
                              help="stop each vCPU after N exits (default 1000)")
+    capture_cmd = commands.add_parser(
+        "capture", help="run a VMM and record its MSR filter, exits and answers, and the "
+                        "kernel's kvm events for it (workbench capture -o FILE -- VMM ARGS...)")
+    capture_cmd.add_argument("-o", "--output", type=Path, required=True, metavar="FILE")
+    capture_cmd.add_argument("--no-kernel-events", action="store_true",
+                             help="do not record tracefs kvm events (ptrace only)")
+    capture_cmd.add_argument("vmm", nargs=argparse.REMAINDER, metavar="-- VMM ARGS")
     shot_cmd = commands.add_parser("screenshot", help="render each panel to a PNG")
     shot_cmd.add_argument("scenario", type=Path)
     shot_cmd.add_argument("--out", type=Path, required=True, metavar="DIR",
@@ -135,6 +142,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "profiles":
             return profile_cli.list_profiles(args.explain)
         return profile_cli.compare(args.scenario, args.a, args.b, args.steps)
+    if args.command == "capture":
+        from workbench.capture.live import capture, main_args
+        return capture(main_args(args.vmm), args.output, not args.no_kernel_events)
     if args.command in ("run", "record", "replay") and (args.command != "run" or args.headless):
         try:
             return _headless(args)

@@ -1,0 +1,105 @@
+"""Reading a traced VMM's memory: its ioctl arguments and each vCPU's mapped `kvm_run`.
+
+Reads go through /proc/PID/mem (we are the tracer, so the kernel allows them); nothing is
+ever written, so the VMM runs exactly as it would without the capture.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import struct
+
+from workbench.kvm import uapi
+from workbench.kvm.filter import MsrFilter, MsrFilterRange, bitmap_copy_size, fits_bitmap_limit
+
+_RUN_HEAD = uapi.KVM_RUN_EXIT_OFFSET + 256   # kvm_run up to the end of the exit union
+_EXIT = uapi.KVM_RUN_EXIT_OFFSET
+_MMIO = struct.Struct("<Q8sIB")              # phys_addr, data[8], len, is_write
+_MSR = struct.Struct("<B7xIIQ")              # error, pad, reason, index, data
+_IO = struct.Struct("<BBHIQ")                # direction, size, port, count, data_offset
+_U32 = struct.Struct("<I")
+_IO_DATA_MAX = 4096
+
+
+class VmmMemory:
+    """One process's address space, read through /proc/PID/mem."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self._fd = os.open(f"/proc/{pid}/mem", os.O_RDONLY | os.O_CLOEXEC)
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+    def read(self, addr: int, size: int) -> bytes:
+        """`size` bytes at `addr` (OSError where the VMM has nothing mapped)."""
+        data = os.pread(self._fd, size, addr)
+        if len(data) != size:
+            raise OSError(f"short read of {size} bytes at {addr:#x} in process {self.pid}")
+        return data
+
+    def msr_filter(self, addr: int) -> tuple[MsrFilter, list[str]]:
+        """The kvm_msr_filter at `addr` with each range's bitmap, as the kernel would copy it.
+
+        A bitmap the kernel could not copy either (bad pointer, too large) is left out and
+        named in the returned notes; the ioctl's result then says what the kernel made of it."""
+        header = uapi.kvm_msr_filter.from_buffer_copy(
+            self.read(addr, ctypes.sizeof(uapi.kvm_msr_filter)))
+        notes: list[str] = []
+        used = [i for i, r in enumerate(header.ranges) if r.flags or r.nmsrs or r.bitmap]
+        ranges = []
+        for i in range(max(used, default=-1) + 1):
+            raw = header.ranges[i]
+            bitmap: bytes | None = None
+            if raw.bitmap and fits_bitmap_limit(raw.nmsrs):
+                try:
+                    bitmap = self.read(raw.bitmap, bitmap_copy_size(raw.nmsrs))
+                except OSError as exc:
+                    notes.append(f"range {i}: bitmap at {raw.bitmap:#x} unreadable ({exc})")
+            elif raw.bitmap:
+                notes.append(f"range {i}: nmsrs {raw.nmsrs} is over the kernel's bitmap limit")
+            ranges.append(MsrFilterRange(raw.flags, raw.base, raw.nmsrs,
+                                         b"" if raw.bitmap and bitmap is None else bitmap))
+        return MsrFilter(header.flags, tuple(ranges)), notes
+
+    def enable_cap(self, addr: int) -> tuple[int, list[int]]:
+        cap = uapi.kvm_enable_cap.from_buffer_copy(
+            self.read(addr, ctypes.sizeof(uapi.kvm_enable_cap)))
+        return cap.cap, list(cap.args)
+
+    def run_exit(self, run_addr: int) -> dict[str, object]:
+        """The last exit in the kvm_run at `run_addr`, read when the VMM enters KVM_RUN again:
+        the reason and its union member as KVM left it, with the VMM's completion written in
+        (msr.data/error, the data of an IN or MMIO read)."""
+        raw = self.read(run_addr, _RUN_HEAD)
+        reason = _U32.unpack_from(raw, 8)[0]
+        out: dict[str, object] = {"reason": reason}
+        if reason in (uapi.KVM_EXIT_X86_RDMSR, uapi.KVM_EXIT_X86_WRMSR):
+            error, msr_reason, index, data = _MSR.unpack_from(raw, _EXIT)
+            out["msr"] = {"index": index, "reason": msr_reason, "data": data, "error": error}
+        elif reason == uapi.KVM_EXIT_IO:
+            direction, size, port, count, data_offset = _IO.unpack_from(raw, _EXIT)
+            length = min(size * count, _IO_DATA_MAX)
+            data = self.read(run_addr + data_offset, length) if length else b""
+            out["io"] = {"direction": direction, "size": size, "port": port, "count": count,
+                         "data": data.hex()}
+        elif reason == uapi.KVM_EXIT_MMIO:
+            phys, data, length, is_write = _MMIO.unpack_from(raw, _EXIT)
+            out["mmio"] = {"phys_addr": phys, "len": length, "is_write": is_write,
+                           "data": data[:min(length, 8)].hex()}
+        return out
+
+
+def kvm_run_address(tid: int, fd: int) -> int | None:
+    """Where the VMM mapped the kvm_run of vCPU fd `fd` (offset 0 of its mapping), if it has."""
+    try:
+        target = os.readlink(f"/proc/{tid}/fd/{fd}")
+        with open(f"/proc/{tid}/maps") as maps:
+            for line in maps:
+                fields = line.split(None, 5)
+                if len(fields) == 6 and fields[5].strip() == target and int(fields[2], 16) == 0:
+                    return int(fields[0].split("-")[0], 16)
+    except OSError:
+        return None
+    return None
