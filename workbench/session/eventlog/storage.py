@@ -81,6 +81,16 @@ class RowStore:
             yield row, self._chunks[ci][off:off + take]
             row += take
 
+    def blocks(self, first: int | None = None, last: int | None = None
+               ) -> Iterator[tuple[int, np.ndarray]]:
+        """(first row, read-only view) chunk by chunk over rows [first, last): how the
+        views (filters, statistics) read millions of rows without one big copy."""
+        first, last = self._span(first, last)
+        for row, block in self._blocks(first, last):
+            view = block.view()
+            view.flags.writeable = False
+            yield row, view
+
     def _span(self, first: int | None, last: int | None) -> tuple[int, int]:
         first = 0 if first is None else first
         last = self._n if last is None else last
