@@ -1,0 +1,137 @@
+"""Statistics: the demo scenarios' counts equal counts read independently from their
+recording files (plain json and the event lines), and the scopes narrow what is counted."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from workbench import cli
+from workbench.session.eventlog import EventKind, EventLog
+from workbench.session.eventlog.display_filter import DisplayFilter, compile_filter, step_rows
+from workbench.session.eventlog.stats import RateMeter, compute
+from workbench.session.recording import open_recording
+
+SCENARIOS = Path(cli.DEMO_SCENARIO).parent
+_LINE = re.compile(r"^step (\d+)\s+#\d+\s+(\S+)\s+(\S+)\s*(.*)$")
+
+
+def _recorded(scenario: str, tmp_path: Path) -> tuple[list[tuple[int, str, str, str]], EventLog]:
+    """(step, who, kind, rest) of every recorded event line, and the replayed log."""
+    path = tmp_path / f"{scenario}.rec.jsonl"
+    assert cli.main(["record", str(SCENARIOS / f"{scenario}.toml"), "-o", str(path)]) == 0
+    events = []
+    for line in path.read_text().splitlines():
+        record = json.loads(line)
+        if record["kind"] == "command":
+            assert len(record["events"]) == record["rows"]  # none cut off
+            for text in record["events"]:
+                step, who, kind, rest = _LINE.match(text).groups()
+                events.append((int(step), who, kind, rest))
+    replay = open_recording(path)
+    for _ in replay.play():
+        pass
+    return events, replay.session.log
+
+
+def _table(stats, title: str) -> dict[str, dict[str, int]]:
+    table = stats.table(title)
+    return {row.label.split()[0]: dict(zip(table.columns, row.counts, strict=True))
+            for row in table.rows}
+
+
+def test_msr_and_reason_statistics_equal_the_recording(tmp_path):
+    events, log = _recorded("demo", tmp_path)
+    expected: dict[str, Counter] = {}
+    reasons: Counter = Counter()
+    for _, _, kind, rest in events:
+        access = re.search(r"(rdmsr|wrmsr) (0x[0-9a-f]+)", rest)
+        if kind in ("MSR_EXIT", "MSR_GP") or kind.startswith("MSR_"):
+            c = expected.setdefault(access.group(2), Counter())
+            user_gp = "user space error" in rest
+            if kind in ("MSR_READ", "MSR_WRITE", "MSR_EXIT") or (kind == "MSR_GP"
+                                                                   and not user_gp):
+                c["Reads" if access.group(1) == "rdmsr" else "Writes"] += 1
+            passthrough = "passthrough" in rest
+            c["Passthrough"] += passthrough
+            c["In kernel"] += (kind in ("MSR_READ", "MSR_WRITE") and not passthrough) or (
+                kind == "MSR_GP" and not user_gp)
+            c["#GP"] += kind == "MSR_GP"
+            if kind == "MSR_EXIT":
+                reason = re.search(r"reason=(\w+)", rest).group(1)
+                c[f"Exit {reason}"] += 1
+                reasons[f"MSR exit {reason}"] += 1
+        elif kind in ("IO_EXIT", "HLT"):
+            reasons[{"IO_EXIT": "IO_EXIT exit", "HLT": "HLT"}[kind]] += 1
+    stats = compute(log)
+    got = _table(stats, "MSRs")
+    assert set(got) == set(expected)
+    for msr, counts in expected.items():
+        assert {k: v for k, v in got[msr].items() if v} == {k: v for k, v in counts.items()
+                                                            if v}, msr
+    exits = {row.label: row.counts[0] for row in stats.table("Exit reasons").rows}
+    assert {k: v for k, v in exits.items() if v} == dict(reasons)
+    vcpus = _table(stats, "vCPUs")
+    assert vcpus["0"]["Events"] == sum(who == "vcpu0" for _, who, _, _ in events)
+
+
+def test_device_statistics_equal_the_recording_over_the_recorded_steps(tmp_path):
+    events, log = _recorded("x86-sriov-vf", tmp_path)
+    names = {"CONFIG_READ": "Config reads", "CONFIG_WRITE": "Config writes",
+             "REGION_READ": "BAR reads", "REGION_WRITE": "BAR writes",
+             "REGION_BLOCKED": "Blocked MMIO", "MMAP_ZAP": "Zaps",
+             "MMAP_FAULT": "SIGBUS faults"}
+    expected: dict[str, Counter] = {}
+    for _, device, kind, _ in events:
+        c = expected.setdefault(device, Counter())
+        c["Events"] += 1
+        if kind in names:
+            c[names[kind]] += 1
+    last = max(step for step, *_ in events)
+    # The scenario's setup (step 0) is not in the recording: count the recorded steps.
+    got = _table(compute(log, step_rows(log, 1, last)), "PCI devices")
+    assert {d: {k: v for k, v in c.items() if v} for d, c in got.items()} == {
+        d: dict(c) for d, c in expected.items()}
+    whole = _table(compute(log), "PCI devices")
+    assert sum(c["Events"] for c in whole.values()) > len(events)  # setup rows too
+
+
+def _log() -> EventLog:
+    log = EventLog(chunk_rows=4)
+    for step, (kind, vcpu, msr, reason) in enumerate([
+            (EventKind.MSR_EXIT, 0, 0x35, 4), (EventKind.MSR_EXIT, 1, 0x35, 2),
+            (EventKind.MSR_READ, 1, 0x10, 0), (EventKind.HLT, 0, 0, 0),
+            (EventKind.MSR_EXIT, 1, 0xC0010015, 4), (EventKind.MSR_WRITE, 2, 0x10, 0)]):
+        log.append(kind, step=step, vcpu=vcpu, msr=msr, reason=reason,
+                   flags=1 if kind == EventKind.MSR_WRITE else 0)
+    return log
+
+
+@pytest.mark.parametrize(("filter_text", "msrs"), [
+    ("", {"0x10": (1, 1), "0x35": (2, 0), "0xc0010015": (1, 0)}),
+    ("vcpu=1", {"0x10": (1, 0), "0x35": (1, 0), "0xc0010015": (1, 0)}),
+    ("reason=FILTER", {"0x35": (1, 0), "0xc0010015": (1, 0)}),
+])
+def test_a_display_filter_scopes_the_statistics(filter_text, msrs):
+    log = _log()
+    compiled = compile_filter(filter_text)
+    assert isinstance(compiled, DisplayFilter)
+    stats = compute(log, mask=compiled.mask(log))
+    assert {k: (v["Reads"], v["Writes"]) for k, v in _table(stats, "MSRs").items()} == msrs
+
+
+def test_live_rates_count_the_rows_added_between_samples():
+    log = _log()
+    meter = RateMeter()
+    assert meter.sample(log, 10.0) is None
+    log.append(EventKind.HLT, step=9, vcpu=0)
+    log.append(EventKind.MSR_EXIT, step=9, vcpu=0, msr=0x35, reason=4)
+    rates = meter.sample(log, 12.0)
+    assert rates["HLT"] == 0.5 and rates["MSR exit FILTER"] == 0.5
+    assert rates["MSR exit UNKNOWN"] == 0
+    log.truncate(2)
+    assert meter.sample(log, 13.0) is None  # the log went back in time: start over

@@ -1,0 +1,328 @@
+"""Statistics over the columnar log (Wireshark's Statistics, kvm_stat): per MSR, per vCPU,
+per exit reason and per PCI device, for the whole session, a step range or a filter.
+
+Tens of millions of rows are counted with a handful of numpy passes: each row's kind,
+flags and reason bits form a 17-bit index; a lookup table per view turns it into a
+category (which of the view's columns the row counts in), and one bincount over
+key * categories + category counts every column of every key at once. Nothing is
+counted per row in Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+
+from workbench.kvm.msrs.catalogue import msr_name
+from workbench.session.eventlog.columns import ROW_DTYPE
+from workbench.session.eventlog.kinds import EXIT_KINDS, EventKind, Flag
+from workbench.session.eventlog.log import EventLog
+
+_IDX = np.arange(1 << 17, dtype=np.uint32)
+_K, _F, _R = _IDX >> 9, (_IDX >> 3) & 63, _IDX & 7  # kind, flags & 63, reason & 7
+_WRITE, _EXITED, _PT = int(Flag.WRITE), int(Flag.EXITED), int(Flag.PASSTHROUGH)
+
+
+def _kinds(*kinds: EventKind) -> np.ndarray:
+    return np.isin(_K, [int(k) for k in kinds])
+
+
+def _msr_access() -> np.ndarray:
+    """A guest RDMSR/WRMSR, counted once: the user-space #GP after a failed exit is the
+    same access as its exit, so it is not counted again."""
+    return (_kinds(EventKind.MSR_READ, EventKind.MSR_WRITE, EventKind.MSR_EXIT)
+            | (_kinds(EventKind.MSR_GP) & (_F & _EXITED == 0)))
+
+
+def _in_kernel() -> np.ndarray:
+    """Accesses the kernel finished itself after a VM exit (not passthrough, not user)."""
+    return _msr_access() & (_F & (_EXITED | _PT) == 0) & ~_kinds(EventKind.MSR_EXIT)
+
+
+def _exit(reason_bit: int) -> np.ndarray:
+    return _kinds(EventKind.MSR_EXIT) & (_R & reason_bit != 0)
+
+
+_MSR_EXIT = EventKind.MSR_EXIT
+_VFIO = {name: EventKind[f"VFIO_{name}"] for name in
+         ("CONFIG_READ", "CONFIG_WRITE", "REGION_READ", "REGION_WRITE", "REGION_BLOCKED",
+          "MMAP_ZAP", "MMAP_FAULT")}
+
+# view -> (column name, which (kind, flags, reason) rows it counts)
+_COLUMNS: dict[str, tuple[tuple[str, Callable[[], np.ndarray]], ...]] = {
+    "msr": (
+        ("Reads", lambda: _msr_access() & (_F & _WRITE == 0)),
+        ("Writes", lambda: _msr_access() & (_F & _WRITE != 0)),
+        ("In kernel", _in_kernel),
+        ("Exit INVAL", lambda: _exit(1)),
+        ("Exit UNKNOWN", lambda: _exit(2)),
+        ("Exit FILTER", lambda: _exit(4)),
+        ("#GP", lambda: _kinds(EventKind.MSR_GP)),
+        ("Passthrough", lambda: _msr_access() & (_F & _PT != 0)),
+    ),
+    "vcpu": (
+        ("Events", lambda: np.ones(len(_K), dtype=bool)),
+        ("Exits", lambda: _kinds(*EXIT_KINDS)),
+        ("MSR exits", lambda: _kinds(_MSR_EXIT)),
+        ("In kernel", _in_kernel),
+        ("#GP", lambda: _kinds(EventKind.MSR_GP)),
+        ("IO exits", lambda: _kinds(EventKind.IO_EXIT)),
+        ("HLT", lambda: _kinds(EventKind.HLT)),
+    ),
+    "device": (
+        ("Events", lambda: np.ones(len(_K), dtype=bool)),
+        ("Config reads", lambda: _kinds(_VFIO["CONFIG_READ"])),
+        ("Config writes", lambda: _kinds(_VFIO["CONFIG_WRITE"])),
+        ("BAR reads", lambda: _kinds(_VFIO["REGION_READ"])),
+        ("BAR writes", lambda: _kinds(_VFIO["REGION_WRITE"])),
+        ("Blocked MMIO", lambda: _kinds(_VFIO["REGION_BLOCKED"])),
+        ("Zaps", lambda: _kinds(_VFIO["MMAP_ZAP"])),
+        ("SIGBUS faults", lambda: _kinds(_VFIO["MMAP_FAULT"])),
+    ),
+}
+# kvm_stat's exit reasons: (label, filter expression, rows); an MSR exit with several
+# reason bits counts under each.
+REASONS: tuple[tuple[str, str, Callable[[], np.ndarray]], ...] = (
+    ("MSR exit INVAL", "kind=MSR_EXIT and reason=INVAL", lambda: _exit(1)),
+    ("MSR exit UNKNOWN", "kind=MSR_EXIT and reason=UNKNOWN", lambda: _exit(2)),
+    ("MSR exit FILTER", "kind=MSR_EXIT and reason=FILTER", lambda: _exit(4)),
+    *((f"{k.name} exit" if k is not EventKind.HLT else "HLT", f"kind={k.name}",
+       (lambda k=k: _kinds(k)))
+      for k in (EventKind.IO_EXIT, EventKind.HLT, EventKind.SHUTDOWN, EventKind.INTR,
+                EventKind.OTHER_EXIT)),
+)
+_COLUMNS["reason"] = tuple((label, rows) for label, _, rows in REASONS)
+
+
+@dataclass(frozen=True)
+class _Categories:
+    """One category per distinct combination of columns a row counts in, over all views:
+    `lut` maps a row's 17-bit index to it, `matrix[view]` is categories x the view's
+    columns (1 where the category counts in the column)."""
+
+    lut: np.ndarray
+    matrix: dict[str, np.ndarray]
+
+
+@cache
+def _categories() -> _Categories:
+    code = np.zeros(len(_IDX), dtype=np.int64)
+    bit = 0
+    for columns in _COLUMNS.values():
+        for _, rows in columns:
+            code |= rows().astype(np.int64) << bit
+            bit += 1
+    combos, lut = np.unique(code, return_inverse=True)
+    matrix, bit = {}, 0
+    for name, columns in _COLUMNS.items():
+        matrix[name] = (combos[:, None] >> np.arange(bit, bit + len(columns))) & 1
+        bit += len(columns)
+    return _Categories(lut.astype(np.int32), matrix)
+
+
+@dataclass(frozen=True)
+class StatRow:
+    """One row of a statistics table; `filter` is the display filter that shows its events."""
+
+    label: str
+    counts: tuple[int, ...]
+    filter: str
+
+
+@dataclass(frozen=True)
+class StatTable:
+    title: str
+    key: str  # the first column's heading
+    columns: tuple[str, ...]
+    rows: tuple[StatRow, ...]
+
+
+@dataclass(frozen=True)
+class Statistics:
+    events: int
+    tables: tuple[StatTable, ...]
+
+    def table(self, title: str) -> StatTable:
+        return next(t for t in self.tables if t.title == title)
+
+
+def _blocks(log: EventLog, rows: range, mask: np.ndarray | None) -> Iterator[np.ndarray]:
+    """The scope's rows, chunk by chunk (structured views, or copies where masked)."""
+    for row, block in log.blocks(rows.start, rows.stop):
+        yield block if mask is None else block[mask[row - rows.start:row - rows.start
+                                                    + len(block)]]
+
+
+# Overlays on a row's bytes: the kind...flags bytes as one u64 and vcpu+device as one u32,
+# so a chunk is read with three strided passes instead of six (the 58-byte rows make every
+# column read a strided copy, which is what the time goes into).
+_OFF = {name: ROW_DTYPE.fields[name][1] for name in ROW_DTYPE.names}
+_SHIFT = {name: 8 * (_OFF[name] - _OFF["kind"]) for name in ("kind", "reason", "flags")}
+assert _OFF["flags"] - _OFF["kind"] < 8 and _OFF["device"] - _OFF["vcpu"] == 2
+_OVERLAY = np.dtype({"names": ["bits", "who", "msr"], "formats": ["<u8", "<u4", "<u4"],
+                     "offsets": [_OFF["kind"], _OFF["vcpu"], _OFF["msr"]],
+                     "itemsize": ROW_DTYPE.itemsize})
+
+
+def _index(bits: np.ndarray) -> np.ndarray:
+    """The 17-bit (kind, flags & 63, reason & 7) index of each row (in place: no
+    temporaries beyond two)."""
+    idx = bits >> (_SHIFT["flags"] - 3)
+    idx &= 63 << 3
+    part = bits >> _SHIFT["reason"]
+    part &= 7
+    idx |= part
+    np.right_shift(bits, _SHIFT["kind"], out=part)
+    part &= 0xFF
+    part <<= 9
+    idx |= part
+    return idx
+
+
+class _Accumulator:
+    """Counts per (small non-negative key, category), grown as larger keys turn up."""
+
+    def __init__(self, ncat: int) -> None:
+        self.ncat = ncat
+        self.counts = np.zeros(0, np.int64)
+
+    def add(self, keys: np.ndarray, cats: np.ndarray) -> None:
+        part = np.bincount(keys.astype(np.int64) * self.ncat + cats)
+        if len(part) > len(self.counts):
+            part[:len(self.counts)] += self.counts
+            self.counts = part
+        else:
+            self.counts[:len(part)] += part
+
+    def per_key(self) -> np.ndarray:
+        """keys x categories."""
+        size = -(-len(self.counts) // self.ncat) * self.ncat
+        return np.pad(self.counts, (0, size - len(self.counts))).reshape(-1, self.ncat)
+
+    def table(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(keys, counts per column) of the keys with anything counted."""
+        totals = self.per_key() @ matrix
+        present = np.flatnonzero(totals.any(axis=1))
+        return present, totals[present]
+
+
+class _MsrAccumulator:
+    """Counts per MSR. MSR indices are sparse u32s, so each new one gets a dense id,
+    looked up through its high 16 bits' slot and its low 16 bits: two gathers a chunk, and
+    the few MSR ranges a log touches (0x0..., 0x4000_0000..., 0xc000_0000...) cost one
+    256 KiB table each."""
+
+    def __init__(self, ncat: int) -> None:
+        self.slot = np.full(1 << 16, -1, np.int64)  # high 16 bits -> row of `ids`
+        self.ids = np.zeros((0, 1 << 16), np.int64)  # (slot, low 16 bits) -> id, -1 none
+        self.msrs: list[int] = []  # id -> MSR index
+        self.acc = _Accumulator(ncat)
+
+    def _learn(self, msr: np.ndarray) -> None:
+        for index in np.unique(msr).tolist():
+            high = index >> 16
+            if self.slot[high] < 0:
+                self.slot[high] = len(self.ids)
+                self.ids = np.vstack([self.ids, np.full((1, 1 << 16), -1, np.int64)])
+            self.ids[self.slot[high], index & 0xFFFF] = len(self.msrs)
+            self.msrs.append(index)
+
+    def _dense(self, msr: np.ndarray) -> np.ndarray:
+        slot = self.slot[msr >> 16]
+        if not len(self.ids):
+            return slot  # all -1: nothing learnt yet
+        ids = np.where(slot >= 0, self.ids.reshape(-1)[np.maximum(slot, 0) * (1 << 16)
+                                                       + (msr & 0xFFFF)], -1)
+        return ids
+
+    def add(self, msr: np.ndarray, cats: np.ndarray) -> None:
+        ids = self._dense(msr)
+        unknown = ids < 0
+        if unknown.any():
+            self._learn(msr[unknown])
+            ids = self._dense(msr)
+        self.acc.add(ids, cats)
+
+    def table(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        ids, counts = self.acc.table(matrix)
+        msrs = np.array(self.msrs, dtype=np.int64)[ids] if len(ids) else ids
+        order = np.argsort(msrs)
+        return msrs[order], counts[order]
+
+
+def _rows(keys: np.ndarray, counts: np.ndarray, label: Callable[[int], str],
+          filt: Callable[[int], str]) -> tuple[StatRow, ...]:
+    return tuple(StatRow(label(k), tuple(c), filt(k))
+                 for k, c in zip(keys.tolist(), counts.tolist(), strict=True))
+
+
+def compute(log: EventLog, rows: range | None = None,
+            mask: np.ndarray | None = None) -> Statistics:
+    """Statistics over log rows `rows` (all by default), only those `mask` keeps (a mask
+    over `rows`, e.g. a display filter's)."""
+    rows = range(0, len(log)) if rows is None else rows
+    cats = _categories()
+    ncat = len(cats.matrix["msr"])
+    by_msr, by_vcpu, by_device = _MsrAccumulator(ncat), _Accumulator(ncat), _Accumulator(ncat)
+    events = 0
+    for block in _blocks(log, rows, mask):
+        events += len(block)
+        over = block.view(_OVERLAY)
+        cat = cats.lut[_index(over["bits"])]
+        by_msr.add(over["msr"], cat)
+        who = over["who"]
+        # vcpu and device are i16 with -1 for none: +1 makes none key 0, dropped below.
+        by_vcpu.add((who + 1) & 0xFFFF, cat)
+        by_device.add(((who >> 16) + 1) & 0xFFFF, cat)
+    devices = log.devices
+    tables = []
+    for acc, name, title, key, label, filt, shift in (
+        (by_msr, "msr", "MSRs", "MSR", lambda k: f"{k:#x} {msr_name(k)}",
+         lambda k: f"msr={k:#x}", 0),
+        (by_vcpu, "vcpu", "vCPUs", "vCPU", str, lambda k: f"vcpu={k}", 1),
+        (by_device, "device", "PCI devices", "Device", lambda k: devices.get(k, str(k)),
+         lambda k: f"device={devices.get(k, k)}", 1),
+    ):
+        found, counts = acc.table(cats.matrix[name])
+        keep = found >= shift  # key 0 of vcpu/device is "none"
+        tables.append(StatTable(title, key, tuple(c for c, _ in _COLUMNS[name]),
+                                _rows(found[keep] - shift, counts[keep], label, filt)))
+    per_reason = by_vcpu.per_key().sum(axis=0) @ cats.matrix["reason"]
+    tables.append(StatTable("Exit reasons", "Exit reason", ("Count",), tuple(
+        StatRow(label, (int(count),), expr)
+        for (label, expr, _), count in zip(REASONS, per_reason.tolist(), strict=True))))
+    return Statistics(events, tuple(tables))
+
+
+def reason_counts(log: EventLog, first: int, last: int) -> np.ndarray:
+    """Exits per REASONS entry among rows [first, last): what live rates are made of."""
+    cats = _categories()
+    counts = np.zeros(len(cats.matrix["reason"]), np.int64)
+    for _, block in log.blocks(first, last):
+        counts += np.bincount(cats.lut[_index(block.view(_OVERLAY)["bits"])],
+                              minlength=len(counts))
+    return counts @ cats.matrix["reason"]
+
+
+class RateMeter:
+    """kvm_stat's live view: exits per second per reason, from the rows added between two
+    samples (the caller passes the clock, so a test can too). A truncated log restarts it."""
+
+    def __init__(self) -> None:
+        self._seen = -1
+        self._at = 0.0
+
+    def sample(self, log: EventLog, now: float) -> dict[str, float] | None:
+        """Rates since the previous sample, by REASONS label; None for the first sample."""
+        n = len(log)
+        if self._seen < 0 or n < self._seen or now <= self._at:
+            self._seen, self._at = n, now
+            return None
+        counts = reason_counts(log, self._seen, n)
+        elapsed = now - self._at
+        self._seen, self._at = n, now
+        return {label: count / elapsed
+                for (label, _, _), count in zip(REASONS, counts.tolist(), strict=True)}
