@@ -72,6 +72,15 @@ def _parser() -> argparse.ArgumentParser:
     compare_cmd.add_argument("b", metavar="PROFILE_B")
     compare_cmd.add_argument("--steps", type=int, default=1000, metavar="N",
                              help="stop each vCPU after N exits (default 1000)")
+    export_cmd = commands.add_parser(
+        "export", help="replay a recording and write its events (those a display filter "
+                       "keeps) as CSV or JSON Lines")
+    export_cmd.add_argument("file", type=Path, metavar="RECORDING")
+    export_cmd.add_argument("--format", choices=["csv", "jsonl"], default="csv")
+    export_cmd.add_argument("--filter", default="", metavar="EXPR",
+                            help="display filter, e.g. 'kind=MSR_EXIT and reason=FILTER'")
+    export_cmd.add_argument("-o", "--output", type=Path, required=True, metavar="FILE")
+    _add_limits(export_cmd)
     shot_cmd = commands.add_parser("screenshot", help="render each panel to a PNG")
     shot_cmd.add_argument("scenario", type=Path)
     shot_cmd.add_argument("--out", type=Path, required=True, metavar="DIR",
@@ -135,6 +144,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "profiles":
             return profile_cli.list_profiles(args.explain)
         return profile_cli.compare(args.scenario, args.a, args.b, args.steps)
+    if args.command == "export":
+        from workbench.session.export_cli import export
+        return export(args.file, args.format, args.filter, args.output, _limits(args))
     if args.command in ("run", "record", "replay") and (args.command != "run" or args.headless):
         try:
             return _headless(args)

@@ -37,7 +37,7 @@ S390 = DEMO_SCENARIO.parent / "s390-detached-vf.toml"
 CHANNEL_DELTA = 16
 MAX_FRACTION = 0.001
 DEMO_PANELS = ("vcpu", "trap-log", "filter-editor", "bitmaps", "timeline", "compare",
-               "replay")
+               "replay", "statistics")
 S390_PANELS = ("vfio",)
 HEATMAPS = ("bitmaps-read", "bitmaps-write", "bitmaps-bitmap", "filter-editor-bitmap")
 

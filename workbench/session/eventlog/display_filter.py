@@ -54,15 +54,18 @@ class DisplayFilter:
         """True for the blank filter, which keeps every row (callers can skip the work)."""
         return isinstance(self.node, Everything)
 
-    def match_block(self, block: np.ndarray, first_row: int,
+    def match_block(self, block: np.ndarray, rows: int | np.ndarray,
                     devices: Mapping[int, str]) -> np.ndarray:
-        """Which rows of `block` (structured rows; its first is log row `first_row`) pass."""
+        """Which rows of `block` (structured rows) pass; `rows` is their log row numbers,
+        or the first one's when the block is a contiguous run of rows."""
         n = len(block)
 
         def cols(name: str) -> np.ndarray:
-            if name == "row":
-                return np.arange(first_row, first_row + n, dtype=np.int64)
-            return block[name]
+            if name != "row":
+                return block[name]
+            if isinstance(rows, np.ndarray):
+                return rows.astype(np.int64, copy=False)
+            return np.arange(rows, rows + n, dtype=np.int64)
 
         return _eval(self.node, cols, n, devices)
 

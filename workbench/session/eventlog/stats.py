@@ -311,15 +311,20 @@ class RateMeter:
     """kvm_stat's live view: exits per second per reason, from the rows added between two
     samples (the caller passes the clock, so a test can too). A truncated log restarts it."""
 
-    def __init__(self) -> None:
+    def __init__(self, min_interval: float = 0.0) -> None:
+        """Samples closer than `min_interval` seconds to the last one are skipped."""
         self._seen = -1
         self._at = 0.0
+        self.min_interval = min_interval
 
     def sample(self, log: EventLog, now: float) -> dict[str, float] | None:
-        """Rates since the previous sample, by REASONS label; None for the first sample."""
+        """Rates since the previous sample, by REASONS label; None for the first sample
+        (or a skipped one)."""
         n = len(log)
-        if self._seen < 0 or n < self._seen or now <= self._at:
+        if self._seen < 0 or n < self._seen:
             self._seen, self._at = n, now
+            return None
+        if now - self._at < max(self.min_interval, 1e-9):
             return None
         counts = reason_counts(log, self._seen, n)
         elapsed = now - self._at

@@ -116,6 +116,21 @@ class RowStore:
             out[row - first:row - first + len(block)] = block
         return out
 
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        """A copy of the given rows (any order, in range) as one structured array."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if len(rows) and (rows.min() < 0 or rows.max() >= self._n):
+            raise IndexError(f"rows outside [0, {self._n})")
+        out = np.empty(len(rows), ROW_DTYPE)
+        chunk = rows // self._chunk_rows
+        ordered = bool(np.all(chunk[1:] >= chunk[:-1]))
+        order = np.arange(len(rows)) if ordered else np.argsort(chunk, kind="stable")
+        for part in np.split(order, np.flatnonzero(np.diff(chunk[order])) + 1):
+            if len(part):
+                ci = int(chunk[part[0]])
+                out[part] = self._chunks[ci][rows[part] - ci * self._chunk_rows]
+        return out
+
     def column(self, name: str) -> np.ndarray:
         """One column over all rows, read-only; cached until the log changes."""
         if name not in FIELDS:
