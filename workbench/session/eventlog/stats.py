@@ -10,7 +10,7 @@ counted per row in Python.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
@@ -149,13 +149,6 @@ class Statistics:
         return next(t for t in self.tables if t.title == title)
 
 
-def _blocks(log: EventLog, rows: range, mask: np.ndarray | None) -> Iterator[np.ndarray]:
-    """The scope's rows, chunk by chunk (structured views, or copies where masked)."""
-    for row, block in log.blocks(rows.start, rows.stop):
-        yield block if mask is None else block[mask[row - rows.start:row - rows.start
-                                                    + len(block)]]
-
-
 # Overlays on a row's bytes: the kind...flags bytes as one u64 and vcpu+device as one u32,
 # so a chunk is read with three strided passes instead of six (the 58-byte rows make every
 # column read a strided copy, which is what the time goes into).
@@ -268,12 +261,14 @@ def compute(log: EventLog, rows: range | None = None,
     ncat = len(cats.matrix["msr"])
     by_msr, by_vcpu, by_device = _MsrAccumulator(ncat), _Accumulator(ncat), _Accumulator(ncat)
     events = 0
-    for block in _blocks(log, rows, mask):
-        events += len(block)
+    for row, block in log.blocks(rows.start, rows.stop):
         over = block.view(_OVERLAY)
-        cat = cats.lut[_index(over["bits"])]
-        by_msr.add(over["msr"], cat)
-        who = over["who"]
+        cat, msr, who = cats.lut[_index(over["bits"])], over["msr"], over["who"]
+        if mask is not None:  # select from the narrow results, not the 58-byte rows
+            keep = mask[row - rows.start:row - rows.start + len(block)]
+            cat, msr, who = cat[keep], msr[keep], who[keep]
+        events += len(cat)
+        by_msr.add(msr, cat)
         # vcpu and device are i16 with -1 for none: +1 makes none key 0, dropped below.
         by_vcpu.add((who + 1) & 0xFFFF, cat)
         by_device.add(((who >> 16) + 1) & 0xFFFF, cat)
