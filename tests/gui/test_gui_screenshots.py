@@ -131,7 +131,7 @@ def test_heatmap_is_pixel_exact(demo, name, update):
 
 def test_panels_without_vcpus_are_left_out(s390):
     assert set(s390.widgets) == {"trap-log", "filter-editor", "timeline", "vfio",
-                                 "compare", "replay"}
+                                 "compare", "replay", "statistics"}
 
 
 def test_the_command_writes_the_same_images(tmp_path, update, capsys):
@@ -141,7 +141,7 @@ def test_the_command_writes_the_same_images(tmp_path, update, capsys):
     printed = capsys.readouterr().out.split()
     assert printed == [str(tmp_path / f"{name}.png") for name in
                        ("vcpu", "trap-log", "filter-editor", "bitmaps", "timeline", "vfio",
-                        "compare", "replay")]
+                        "compare", "replay", "statistics")]
     for name in DEMO_PANELS:
         assert compare(to_array(QImage(str(tmp_path / f"{name}.png"))),
                        GOLDEN / f"demo-{name}.png", exact=False) is None

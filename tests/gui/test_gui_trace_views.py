@@ -24,7 +24,7 @@ def _ran(qtbot, window):
 
 
 def _table(panel, title):
-    model = panel.models[title]
+    model = panel.table_models[title]
     return [[model.item(r, c).text() for c in range(model.columnCount())]
             for r in range(model.rowCount())]
 
@@ -39,8 +39,8 @@ def test_statistics_dock_counts_and_a_double_click_filters_the_log(qtbot, make_w
     assert [[int(v) for v in row[1:]] for row in shown] == [list(r.counts)
                                                              for r in expected.rows]
     row = next(i for i, r in enumerate(shown) if r[0].startswith("0x35 "))
-    view = panel.views["MSRs"]
-    panel._activated(panel.models["MSRs"], panel.models["MSRs"].index(row, 2))
+    view = panel.table_views["MSRs"]
+    panel.activate("MSRs", row)
     assert window.log_panel.filter_edit.text() == "msr=0x35"
     model = window.log_panel.model
     assert model.rowCount() > 0
@@ -104,12 +104,12 @@ def test_colour_rules_dialog_edits_the_ordered_list(qtbot):
     dialog = ColourRulesDialog(list(DEFAULT_RULES))
     qtbot.addWidget(dialog)
     dialog.add_rule()
-    dialog.filter_edit.setText("kind=HLT and (")
-    dialog._edited()
+    dialog.filter_edit.selectAll()
+    qtbot.keyClicks(dialog.filter_edit, "kind=HLT and (")
     assert dialog.filter_error.isVisibleTo(dialog) and "^" in dialog.filter_error.text()
     assert "border" in dialog.filter_edit.styleSheet()
-    dialog.filter_edit.setText("kind=HLT")
-    dialog._edited()
+    for _ in " and (":  # back to "kind=HLT"
+        qtbot.keyClick(dialog.filter_edit, Qt.Key.Key_Backspace)
     assert not dialog.filter_error.isVisibleTo(dialog)
     dialog.set_current(colour=palette.YELLOW)
     for _ in range(len(DEFAULT_RULES)):

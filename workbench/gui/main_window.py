@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.gui import exports
 from workbench.gui.bitmaps import BitmapInspector
 from workbench.gui.colour_rules import DEFAULT_RULES, ColourRulesDialog
 from workbench.gui.compare_view import CompareView
@@ -35,7 +36,6 @@ from workbench.gui.stats import StatsPanel
 from workbench.gui.timeline import TimelinePanel
 from workbench.gui.vcpu import VcpuPanel
 from workbench.gui.vfio_panel import VfioPanel
-from workbench.session.eventlog import export
 from workbench.session.eventlog.colouring import ColourRule
 from workbench.session.recording import RECORDING_SUFFIXES, is_recording, open_recording
 from workbench.session.scenario import ScenarioError
@@ -298,46 +298,19 @@ class MainWindow(QMainWindow):
         except OSError as exc:
             self.statusBar().showMessage(f"colouring rules not saved: {exc}", 15000)
 
-    def _export_path(self, title: str, kinds: str, suffix: str) -> Path | None:
-        name, _ = QFileDialog.getSaveFileName(self, title, f"export.{suffix}", kinds)
-        return Path(name) if name else None
-
     def export_log(self, fmt: str, path: Path | None = None) -> bool:
         """File -> Export -> Trap log: the rows the trap log shows, as CSV or JSON Lines."""
-        session = self.controller.session
-        if session is None or self.runner.running:
-            self.statusBar().showMessage("nothing to export while a free run owns the "
-                                         "session" if session else "no session", 8000)
+        if self.runner.running:
+            self.statusBar().showMessage("nothing is exported while a free run owns the "
+                                         "session", 8000)
             return False
-        kinds = "CSV (*.csv)" if fmt == "csv" else "JSON Lines (*.jsonl)"
-        path = path or self._export_path("Export the trap log", kinds, fmt)
-        if path is None:
-            return False
-        try:
-            count = export.write_events(session.log, self.log_panel.model.shown_rows(),
-                                        path, fmt)
-        except OSError as exc:
-            QMessageBox.warning(self, "Cannot export", f"{path}: {exc.strerror or exc}")
-            return False
-        self.statusBar().showMessage(f"exported {count} events to {path}", 8000)
-        return True
+        return exports.export_log(self, self.controller.session,
+                                  self.log_panel.model.shown_rows(), fmt, path)
 
     def export_statistics(self, path: Path | None = None) -> bool:
         """File -> Export -> Statistics: the Statistics dock's tables, in its scope."""
         self.stats_panel.refresh()
-        stats = self.stats_panel.statistics
-        if stats is None:
-            return False
-        path = path or self._export_path("Export the statistics", "CSV (*.csv)", "csv")
-        if path is None:
-            return False
-        try:
-            export.write_statistics(stats, path)
-        except OSError as exc:
-            QMessageBox.warning(self, "Cannot export", f"{path}: {exc.strerror or exc}")
-            return False
-        self.statusBar().showMessage(f"statistics exported to {path}", 8000)
-        return True
+        return exports.export_statistics(self, self.stats_panel.statistics, path)
 
     def _show_failure(self, text: str) -> None:
         """A free run's worker failed: say so where the user looks, and stay usable."""

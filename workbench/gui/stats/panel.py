@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -60,8 +60,8 @@ class StatsPanel(QWidget):
         self.rates.setWordWrap(True)
         self.rates.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.tabs = QTabWidget()
-        self.models: dict[str, QStandardItemModel] = {}
-        self.views: dict[str, QTableView] = {}
+        self.table_models: dict[str, QStandardItemModel] = {}
+        self.table_views: dict[str, QTableView] = {}
         top = QHBoxLayout()
         top.addWidget(QLabel("Scope:"))
         top.addWidget(self.scope)
@@ -132,20 +132,21 @@ class StatsPanel(QWidget):
 
     def _show(self, stats: Statistics) -> None:
         for table in stats.tables:
-            model = self.models.get(table.title)
+            model = self.table_models.get(table.title)
             if model is None:
-                model = self.models[table.title] = QStandardItemModel(self)
+                model = self.table_models[table.title] = QStandardItemModel(self)
                 model.setSortRole(_SORT_ROLE)
-                view = self.views[table.title] = QTableView()
+                view = self.table_views[table.title] = QTableView()
                 view.setModel(model)
                 view.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
                 view.setSortingEnabled(True)
                 view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
                 view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
                 view.verticalHeader().hide()
-                view.doubleClicked.connect(lambda index, m=model: self._activated(m, index))
+                view.doubleClicked.connect(
+                    lambda index, title=table.title: self.activate(title, index.row()))
                 self.tabs.addTab(view, table.title)
-            view = self.views[table.title]
+            view = self.table_views[table.title]
             header = view.horizontalHeader()
             column, order = header.sortIndicatorSection(), header.sortIndicatorOrder()
             model.clear()
@@ -166,8 +167,9 @@ class StatsPanel(QWidget):
                 view.sortByColumn(column, order)
             view.resizeColumnsToContents()
 
-    def _activated(self, model: QStandardItemModel, index: QModelIndex) -> None:
-        text = model.item(index.row(), 0).data(_FILTER_ROLE)
+    def activate(self, title: str, row: int) -> None:
+        """Row `row` of table `title` was double-clicked: ask for its events in the log."""
+        text = self.table_models[title].item(row, 0).data(_FILTER_ROLE)
         if text:
             self.filter_requested.emit(text)
 
