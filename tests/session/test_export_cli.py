@@ -8,9 +8,11 @@ import json
 from pathlib import Path
 
 import pytest
+from eventlog_rows import sample_log
 
 from workbench import cli
 from workbench.session.eventlog.display_filter import compile_filter
+from workbench.session.eventlog.export import events, write_events
 from workbench.session.eventlog.filter_fields import FIELDS
 from workbench.session.recording import open_recording
 
@@ -57,3 +59,15 @@ def test_a_missing_or_unusable_file_exits_2_and_says_so(tmp_path, capsys):
     assert "none.jsonl: no such recording file" in capsys.readouterr().err
     assert cli.main(["export", str(cli.DEMO_SCENARIO), "-o", str(tmp_path / "o")]) == 2
     assert "demo.toml" in capsys.readouterr().err
+
+
+def test_json_lines_are_json_objects_with_the_filter_fields(tmp_path):
+    log = sample_log(True)
+    rows = [22, 0, 7, 8]  # any order, across chunks
+    write_events(log, rows, tmp_path / "a.jsonl", "jsonl")
+    read = [json.loads(line) for line in (tmp_path / "a.jsonl").read_text().splitlines()]
+    assert read == list(events(log, rows))
+    assert [r["row"] for r in read] == rows
+    assert {r["device"] for r in read} <= {"0000:00:01.0", "0000:00:02.0"}
+    vfio = [r for r in read if r["kind"] == "VFIO_CONFIG_READ"]
+    assert vfio and all(r["site"] == "NONE" for r in vfio)

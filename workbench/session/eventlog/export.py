@@ -42,8 +42,8 @@ _KINDS = np.array(_KIND_NAMES, dtype=object)
 _REASONS, _FLAGS = _names(MsrExitReason), _names(Flag)
 
 
-def events(log: EventLog, rows: np.ndarray | range) -> Iterator[dict[str, Any]]:
-    """One dict per row, FIELDS in order, values as the display filter spells them."""
+def _batches(log: EventLog, rows: np.ndarray | range) -> Iterator[list[list[Any]]]:
+    """The rows a batch at a time, as one list per field (FIELDS order), converted."""
     rows = np.asarray(rows, dtype=np.int64)
     devices = log.devices
     for start in range(0, len(rows), _BATCH):
@@ -58,32 +58,42 @@ def events(log: EventLog, rows: np.ndarray | range) -> Iterator[dict[str, Any]]:
                         for s, v in zip(cols["site"], vfio, strict=True)]
         cols["reason"] = _REASONS[block["reason"]].tolist()
         cols["flags"] = _FLAGS[block["flags"]].tolist()
-        for values in zip(*(cols[name] for name in FIELDS), strict=True):
+        yield [cols[name] for name in FIELDS]
+
+
+def events(log: EventLog, rows: np.ndarray | range) -> Iterator[dict[str, Any]]:
+    """One dict per row, FIELDS in order, values as the display filter spells them."""
+    for cols in _batches(log, rows):
+        for values in zip(*cols, strict=True):
             yield dict(zip(FIELDS, values, strict=True))
 
 
-def _csv_chunks(records: Iterable[dict[str, Any]]) -> Iterator[bytes]:
+def _csv_chunks(batches: Iterable[list[list[Any]]]) -> Iterator[bytes]:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(FIELDS)
-    for n, record in enumerate(records, start=1):
-        writer.writerow(["" if v is None else v for v in record.values()])
-        if n % 4096 == 0:
-            yield buffer.getvalue().encode()
-            buffer.seek(0)
-            buffer.truncate()
+    for cols in batches:
+        writer.writerows(zip(*cols, strict=True))  # None is written as an empty field
+        yield buffer.getvalue().encode()
+        buffer.seek(0)
+        buffer.truncate()
     yield buffer.getvalue().encode()
 
 
-def _jsonl_chunks(records: Iterable[dict[str, Any]]) -> Iterator[bytes]:
-    lines: list[str] = []
-    for record in records:
-        lines.append(json.dumps(record, separators=(",", ":")))
-        if len(lines) == 4096:
-            yield ("\n".join(lines) + "\n").encode()
-            lines = []
-    if lines:
-        yield ("\n".join(lines) + "\n").encode()
+def _json_values(values: list[Any]) -> list[str]:
+    """A column's values as JSON text: ints and None directly, strings through json."""
+    return [("null" if v is None else str(v)) if not isinstance(v, str) else json.dumps(v)
+            for v in values]
+
+
+def _jsonl_chunks(batches: Iterable[list[list[Any]]]) -> Iterator[bytes]:
+    # Each line is assembled from pre-rendered fields: the same text json.dumps(dict)
+    # writes with compact separators, several times faster than a dict per row.
+    template = "{{" + ",".join(f'"{name}":{{}}' for name in FIELDS) + "}}\n"
+    for cols in batches:
+        rendered = [_json_values(col) for col in cols]
+        yield "".join(template.format(*values)
+                      for values in zip(*rendered, strict=True)).encode()
 
 
 def write_events(log: EventLog, rows: np.ndarray | range, path: Path, fmt: str) -> int:
@@ -91,7 +101,7 @@ def write_events(log: EventLog, rows: np.ndarray | range, path: Path, fmt: str) 
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r} (csv or jsonl)")
     chunks = _csv_chunks if fmt == "csv" else _jsonl_chunks
-    write_atomic(Path(path), chunks(events(log, rows)))
+    write_atomic(Path(path), chunks(_batches(log, rows)))
     return len(rows)
 
 
