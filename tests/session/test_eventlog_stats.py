@@ -9,6 +9,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from eventlog_rows import build, rows_st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from workbench import cli
 from workbench.session.eventlog import EventKind, EventLog
@@ -135,3 +138,24 @@ def test_live_rates_count_the_rows_added_between_samples():
     assert rates["MSR exit UNKNOWN"] == 0
     log.truncate(2)
     assert meter.sample(log, 13.0) is None  # the log went back in time: start over
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=rows_st, bulk=st.booleans())
+def test_vcpu_and_device_tables_match_a_brute_force_count(rows, bulk):
+    log = build(rows, bulk)
+    stats = compute(log)
+    decoded = [log.row(i) for i in range(len(log))]
+    for title, key, name in (("vCPUs", "vcpu", str), ("PCI devices", "device", str)):
+        expected = Counter(name(r[key]) for r in decoded
+                           if (r[key] is not None and r[key] != -1))
+        got: Counter = Counter()  # two device ids may share an address: one row each
+        for row in stats.table(title).rows:
+            got[row.label] += row.counts[0]  # Events
+        assert got == expected, title
+    exits = Counter(r["kind"] for r in decoded)
+    reasons = {row.label: row.counts[0] for row in stats.table("Exit reasons").rows}
+    assert reasons["HLT"] == exits[EventKind.HLT]
+    assert reasons["IO_EXIT exit"] == exits[EventKind.IO_EXIT]
+    msr_exits = [r for r in decoded if r["kind"] == EventKind.MSR_EXIT]
+    assert reasons["MSR exit FILTER"] == sum(bool(r["reason"] & 4) for r in msr_exits)

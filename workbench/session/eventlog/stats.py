@@ -183,64 +183,65 @@ class _Accumulator:
         self.counts = np.zeros(0, np.int64)
 
     def add(self, keys: np.ndarray, cats: np.ndarray) -> None:
-        part = np.bincount(keys.astype(np.int64) * self.ncat + cats)
+        """`keys` and `cats` int32 (half the memory traffic of int64 on this hot path)."""
+        keys *= self.ncat
+        keys += cats
+        part = np.bincount(keys)
         if len(part) > len(self.counts):
             part[:len(self.counts)] += self.counts
             self.counts = part
         else:
             self.counts[:len(part)] += part
 
-    def per_key(self) -> np.ndarray:
-        """keys x categories."""
-        size = -(-len(self.counts) // self.ncat) * self.ncat
+    def per_key(self, keys: int = 0) -> np.ndarray:
+        """keys x categories (at least `keys` rows)."""
+        size = max(-(-len(self.counts) // self.ncat), keys) * self.ncat
         return np.pad(self.counts, (0, size - len(self.counts))).reshape(-1, self.ncat)
 
-    def table(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(keys, counts per column) of the keys with anything counted."""
-        totals = self.per_key() @ matrix
-        present = np.flatnonzero(totals.any(axis=1))
-        return present, totals[present]
+
+def _present(per_key: np.ndarray, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(keys, counts per column) of the keys with anything counted in the view."""
+    totals = per_key @ matrix
+    present = np.flatnonzero(totals.any(axis=1))
+    return present, totals[present]
 
 
 class _MsrAccumulator:
     """Counts per MSR. MSR indices are sparse u32s, so each new one gets a dense id,
-    looked up through its high 16 bits' slot and its low 16 bits: two gathers a chunk, and
-    the few MSR ranges a log touches (0x0..., 0x4000_0000..., 0xc000_0000...) cost one
-    256 KiB table each."""
+    looked up through its high 16 bits' slot and its low 16 bits: two gathers a chunk.
+    Slot 0 is all "unknown", so an unseen high half needs no test; the few MSR ranges a
+    log touches (0x0..., 0x4000_0000..., 0xc000_0000...) cost 256 KiB each."""
 
     def __init__(self, ncat: int) -> None:
-        self.slot = np.full(1 << 16, -1, np.int64)  # high 16 bits -> row of `ids`
-        self.ids = np.zeros((0, 1 << 16), np.int64)  # (slot, low 16 bits) -> id, -1 none
+        self.slot = np.zeros(1 << 16, np.int32)  # high 16 bits -> row of `ids` (0: none)
+        self.ids = np.full(1 << 16, -1, np.int32)  # row * 65536 + low 16 bits -> id
         self.msrs: list[int] = []  # id -> MSR index
         self.acc = _Accumulator(ncat)
 
     def _learn(self, msr: np.ndarray) -> None:
         for index in np.unique(msr).tolist():
             high = index >> 16
-            if self.slot[high] < 0:
-                self.slot[high] = len(self.ids)
-                self.ids = np.vstack([self.ids, np.full((1, 1 << 16), -1, np.int64)])
-            self.ids[self.slot[high], index & 0xFFFF] = len(self.msrs)
+            if not self.slot[high]:
+                self.slot[high] = len(self.ids) >> 16
+                self.ids = np.concatenate([self.ids, np.full(1 << 16, -1, np.int32)])
+            self.ids[(int(self.slot[high]) << 16) + (index & 0xFFFF)] = len(self.msrs)
             self.msrs.append(index)
 
     def _dense(self, msr: np.ndarray) -> np.ndarray:
-        slot = self.slot[msr >> 16]
-        if not len(self.ids):
-            return slot  # all -1: nothing learnt yet
-        ids = np.where(slot >= 0, self.ids.reshape(-1)[np.maximum(slot, 0) * (1 << 16)
-                                                       + (msr & 0xFFFF)], -1)
-        return ids
+        flat = self.slot[msr >> 16]
+        flat <<= 16
+        flat |= (msr & 0xFFFF).view(np.int32)
+        return self.ids[flat]
 
     def add(self, msr: np.ndarray, cats: np.ndarray) -> None:
         ids = self._dense(msr)
-        unknown = ids < 0
-        if unknown.any():
-            self._learn(msr[unknown])
+        if ids.min(initial=0) < 0:
+            self._learn(msr[ids < 0])
             ids = self._dense(msr)
         self.acc.add(ids, cats)
 
     def table(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        ids, counts = self.acc.table(matrix)
+        ids, counts = _present(self.acc.per_key(), matrix)
         msrs = np.array(self.msrs, dtype=np.int64)[ids] if len(ids) else ids
         order = np.argsort(msrs)
         return msrs[order], counts[order]
@@ -259,33 +260,42 @@ def compute(log: EventLog, rows: range | None = None,
     rows = range(0, len(log)) if rows is None else rows
     cats = _categories()
     ncat = len(cats.matrix["msr"])
-    by_msr, by_vcpu, by_device = _MsrAccumulator(ncat), _Accumulator(ncat), _Accumulator(ncat)
+    devices = log.devices
+    # vCPU and device are counted together, keyed (vcpu + 1) * ndev + device + 1 (-1, none,
+    # becomes 0): one bincount for both, and the exit reasons are its column sums.
+    ndev = max(devices, default=-1) + 2
+    by_msr, by_who = _MsrAccumulator(ncat), _Accumulator(ncat)
     events = 0
     for row, block in log.blocks(rows.start, rows.stop):
         over = block.view(_OVERLAY)
-        cat, msr, who = cats.lut[_index(over["bits"])], over["msr"], over["who"]
+        cat, msr, who = cats.lut[_index(over["bits"])], over["msr"], over["who"].view(np.int32)
         if mask is not None:  # select from the narrow results, not the 58-byte rows
             keep = mask[row - rows.start:row - rows.start + len(block)]
             cat, msr, who = cat[keep], msr[keep], who[keep]
         events += len(cat)
         by_msr.add(msr, cat)
-        # vcpu and device are i16 with -1 for none: +1 makes none key 0, dropped below.
-        by_vcpu.add((who + 1) & 0xFFFF, cat)
-        by_device.add(((who >> 16) + 1) & 0xFFFF, cat)
-    devices = log.devices
+        key = who + 1  # the vCPU in the low half: -1 -> 0
+        key &= 0xFFFF
+        key *= ndev
+        device = who >> 16  # arithmetic: -1 stays -1
+        device += 1
+        key += device
+        by_who.add(key, cat)
+    keys = -(-len(by_who.counts) // ncat)
+    per_who = by_who.per_key(max(-(-keys // ndev), 1) * ndev).reshape(-1, ndev, ncat)
     tables = []
-    for acc, name, title, key, label, filt, shift in (
-        (by_msr, "msr", "MSRs", "MSR", lambda k: f"{k:#x} {msr_name(k)}",
-         lambda k: f"msr={k:#x}", 0),
-        (by_vcpu, "vcpu", "vCPUs", "vCPU", str, lambda k: f"vcpu={k}", 1),
-        (by_device, "device", "PCI devices", "Device", lambda k: devices.get(k, str(k)),
-         lambda k: f"device={devices.get(k, k)}", 1),
+    for name, title, key_name, label, filt, per_key in (
+        ("msr", "MSRs", "MSR", lambda k: f"{k:#x} {msr_name(k)}",
+         lambda k: f"msr={k:#x}", None),
+        ("vcpu", "vCPUs", "vCPU", str, lambda k: f"vcpu={k}", per_who.sum(axis=1)[1:]),
+        ("device", "PCI devices", "Device", lambda k: devices.get(k, str(k)),
+         lambda k: f"device={devices.get(k, k)}", per_who.sum(axis=0)[1:]),
     ):
-        found, counts = acc.table(cats.matrix[name])
-        keep = found >= shift  # key 0 of vcpu/device is "none"
-        tables.append(StatTable(title, key, tuple(c for c, _ in _COLUMNS[name]),
-                                _rows(found[keep] - shift, counts[keep], label, filt)))
-    per_reason = by_vcpu.per_key().sum(axis=0) @ cats.matrix["reason"]
+        found, counts = (by_msr.table(cats.matrix[name]) if per_key is None
+                         else _present(per_key, cats.matrix[name]))
+        tables.append(StatTable(title, key_name, tuple(c for c, _ in _COLUMNS[name]),
+                                _rows(found, counts, label, filt)))
+    per_reason = per_who.sum(axis=(0, 1)) @ cats.matrix["reason"]
     tables.append(StatTable("Exit reasons", "Exit reason", ("Count",), tuple(
         StatRow(label, (int(count),), expr)
         for (label, expr, _), count in zip(REASONS, per_reason.tolist(), strict=True))))
