@@ -159,3 +159,38 @@ def test_vcpu_and_device_tables_match_a_brute_force_count(rows, bulk):
     assert reasons["IO_EXIT exit"] == exits[EventKind.IO_EXIT]
     msr_exits = [r for r in decoded if r["kind"] == EventKind.MSR_EXIT]
     assert reasons["MSR exit FILTER"] == sum(bool(r["reason"] & 4) for r in msr_exits)
+
+
+def _same(a, b) -> bool:
+    return a.events == b.events and all(
+        [(r.label, r.counts) for r in x.rows] == [(r.label, r.counts) for r in y.rows]
+        for x, y in zip(a.tables, b.tables, strict=True))
+
+
+def test_counts_kept_for_whole_chunks_follow_appends_new_devices_and_cuts():
+    log = EventLog(chunk_rows=4)
+    rows = [(EventKind.MSR_EXIT, 0, 0x35, 4, -1), (EventKind.HLT, 1, 0, 0, -1)] * 5
+
+    def add(log, items, step=0):
+        for kind, vcpu, msr, reason, device in items:
+            log.append(kind, step=step, vcpu=vcpu, msr=msr, reason=reason, device=device)
+
+    add(log, rows)
+    compute(log)  # counts the two whole chunks and keeps them
+    log.add_device(3, "0000:00:03.0")
+    more = [(EventKind.VFIO_MMAP_ZAP, -1, 0, 0, 3), (EventKind.MSR_READ, 2, 0x10, 0, -1)] * 3
+    add(log, more, step=1)
+    fresh = EventLog(chunk_rows=4)
+    fresh.add_device(3, "0000:00:03.0")
+    add(fresh, rows)
+    add(fresh, more, step=1)
+    assert _same(compute(log), compute(fresh))
+    assert _same(compute(log, range(4, 12)), compute(fresh, range(4, 12)))
+    log.truncate(6)
+    add(log, [(EventKind.MSR_EXIT, 7, 0xC0010015, 2, -1)] * 5, step=2)
+    cut = EventLog(chunk_rows=4)
+    cut.add_device(3, "0000:00:03.0")
+    add(cut, rows[:6])
+    add(cut, [(EventKind.MSR_EXIT, 7, 0xC0010015, 2, -1)] * 5, step=2)
+    assert _same(compute(log), compute(cut))
+    assert compute(log).table("vCPUs").rows[-1].label == "7"

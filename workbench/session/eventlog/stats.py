@@ -10,6 +10,7 @@ counted per row in Python.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -175,30 +176,6 @@ def _index(bits: np.ndarray) -> np.ndarray:
     return idx
 
 
-class _Accumulator:
-    """Counts per (small non-negative key, category), grown as larger keys turn up."""
-
-    def __init__(self, ncat: int) -> None:
-        self.ncat = ncat
-        self.counts = np.zeros(0, np.int64)
-
-    def add(self, keys: np.ndarray, cats: np.ndarray) -> None:
-        """`keys` and `cats` int32 (half the memory traffic of int64 on this hot path)."""
-        keys *= self.ncat
-        keys += cats
-        part = np.bincount(keys)
-        if len(part) > len(self.counts):
-            part[:len(self.counts)] += self.counts
-            self.counts = part
-        else:
-            self.counts[:len(part)] += part
-
-    def per_key(self, keys: int = 0) -> np.ndarray:
-        """keys x categories (at least `keys` rows)."""
-        size = max(-(-len(self.counts) // self.ncat), keys) * self.ncat
-        return np.pad(self.counts, (0, size - len(self.counts))).reshape(-1, self.ncat)
-
-
 def _present(per_key: np.ndarray, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(keys, counts per column) of the keys with anything counted in the view."""
     totals = per_key @ matrix
@@ -207,16 +184,15 @@ def _present(per_key: np.ndarray, matrix: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 class _MsrAccumulator:
-    """Counts per MSR. MSR indices are sparse u32s, so each new one gets a dense id,
-    looked up through its high 16 bits' slot and its low 16 bits: two gathers a chunk.
-    Slot 0 is all "unknown", so an unseen high half needs no test; the few MSR ranges a
-    log touches (0x0..., 0x4000_0000..., 0xc000_0000...) cost 256 KiB each."""
+    """Dense ids for MSR indices (sparse u32s), looked up through the index's high 16 bits'
+    slot and its low 16 bits: two gathers a chunk. Slot 0 is all "unknown", so an unseen
+    high half needs no test; the few MSR ranges a log touches (0x0..., 0x4000_0000...,
+    0xc000_0000...) cost 256 KiB each."""
 
-    def __init__(self, ncat: int) -> None:
+    def __init__(self) -> None:
         self.slot = np.zeros(1 << 16, np.int32)  # high 16 bits -> row of `ids` (0: none)
         self.ids = np.full(1 << 16, -1, np.int32)  # row * 65536 + low 16 bits -> id
         self.msrs: list[int] = []  # id -> MSR index
-        self.acc = _Accumulator(ncat)
 
     def _learn(self, msr: np.ndarray) -> None:
         for index in np.unique(msr).tolist():
@@ -233,24 +209,89 @@ class _MsrAccumulator:
         flat |= (msr & 0xFFFF).view(np.int32)
         return self.ids[flat]
 
-    def add(self, msr: np.ndarray, cats: np.ndarray) -> None:
+    def ids_of(self, msr: np.ndarray) -> np.ndarray:
+        """Each MSR's dense id (int32), learning the new ones."""
         ids = self._dense(msr)
         if ids.min(initial=0) < 0:
             self._learn(msr[ids < 0])
             ids = self._dense(msr)
-        self.acc.add(ids, cats)
-
-    def table(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        ids, counts = _present(self.acc.per_key(), matrix)
-        msrs = np.array(self.msrs, dtype=np.int64)[ids] if len(ids) else ids
-        order = np.argsort(msrs)
-        return msrs[order], counts[order]
+        return ids
 
 
 def _rows(keys: np.ndarray, counts: np.ndarray, label: Callable[[int], str],
           filt: Callable[[int], str]) -> tuple[StatRow, ...]:
     return tuple(StatRow(label(k), tuple(c), filt(k))
                  for k, c in zip(keys.tolist(), counts.tolist(), strict=True))
+
+
+@dataclass(frozen=True)
+class _Part:
+    """The counts of one block of rows: per MSR index, and per (vCPU + 1, device + 1)."""
+
+    msrs: np.ndarray  # MSR indices
+    msr_counts: np.ndarray  # len(msrs) x categories
+    who: np.ndarray  # (vcpu + 1) x ndev x categories
+    events: int
+
+
+# Counts of whole chunks, per log: a full chunk never changes until rows are cut off
+# (generation), so after the first count a refresh only counts the last, growing chunk.
+_CHUNK_CACHE: weakref.WeakKeyDictionary[EventLog, tuple[int, dict[int, _Part]]] = (
+    weakref.WeakKeyDictionary())
+
+
+def forget_counts() -> None:
+    """Drop the kept counts of whole chunks (a benchmark times a first count with this)."""
+    _CHUNK_CACHE.clear()
+
+
+def _count(block: np.ndarray, keep: np.ndarray | None, dense: _MsrAccumulator,
+           ndev: int) -> _Part:
+    cats = _categories()
+    ncat = len(cats.matrix["msr"])
+    over = block.view(_OVERLAY)
+    cat, msr, who = cats.lut[_index(over["bits"])], over["msr"], over["who"].view(np.int32)
+    if keep is not None:  # select from the narrow results, not the 58-byte rows
+        cat, msr, who = cat[keep], msr[keep], who[keep]
+    ids = dense.ids_of(msr)
+    ids *= ncat
+    ids += cat
+    per_id = np.bincount(ids, minlength=len(dense.msrs) * ncat).reshape(-1, ncat)
+    present = np.flatnonzero(per_id.any(axis=1))
+    key = who + 1  # the vCPU in the low half: -1 (none) -> 0
+    key &= 0xFFFF
+    key *= ndev
+    device = who >> 16  # arithmetic: -1 stays -1
+    device += 1
+    key += device
+    key *= ncat
+    key += cat
+    counted = np.bincount(key, minlength=ndev * ncat)
+    per_who = np.zeros(-(-len(counted) // (ndev * ncat)) * ndev * ncat, np.int64)
+    per_who[:len(counted)] = counted
+    return _Part(np.array(dense.msrs, dtype=np.int64)[present], per_id[present],
+                 per_who.reshape(-1, ndev, ncat), len(cat))
+
+
+def _parts(log: EventLog, rows: range, mask: np.ndarray | None) -> list[_Part]:
+    ndev = max(log.devices, default=-1) + 2
+    generation, cached = _CHUNK_CACHE.get(log, (-1, {}))
+    if generation != log.generation:
+        cached = {}
+        _CHUNK_CACHE[log] = (log.generation, cached)
+    dense = _MsrAccumulator()
+    parts = []
+    for row, block in log.blocks(rows.start, rows.stop):
+        whole = mask is None and len(block) == log.chunk_rows
+        part = cached.get(row) if whole else None
+        if part is None or part.who.shape[1] != ndev:  # a device was added since
+            keep = None if mask is None else mask[row - rows.start:row - rows.start
+                                                  + len(block)]
+            part = _count(block, keep, dense, ndev)
+            if whole:
+                cached[row] = part
+        parts.append(part)
+    return parts
 
 
 def compute(log: EventLog, rows: range | None = None,
@@ -261,45 +302,35 @@ def compute(log: EventLog, rows: range | None = None,
     cats = _categories()
     ncat = len(cats.matrix["msr"])
     devices = log.devices
-    # vCPU and device are counted together, keyed (vcpu + 1) * ndev + device + 1 (-1, none,
-    # becomes 0): one bincount for both, and the exit reasons are its column sums.
-    ndev = max(devices, default=-1) + 2
-    by_msr, by_who = _MsrAccumulator(ncat), _Accumulator(ncat)
-    events = 0
-    for row, block in log.blocks(rows.start, rows.stop):
-        over = block.view(_OVERLAY)
-        cat, msr, who = cats.lut[_index(over["bits"])], over["msr"], over["who"].view(np.int32)
-        if mask is not None:  # select from the narrow results, not the 58-byte rows
-            keep = mask[row - rows.start:row - rows.start + len(block)]
-            cat, msr, who = cat[keep], msr[keep], who[keep]
-        events += len(cat)
-        by_msr.add(msr, cat)
-        key = who + 1  # the vCPU in the low half: -1 -> 0
-        key &= 0xFFFF
-        key *= ndev
-        device = who >> 16  # arithmetic: -1 stays -1
-        device += 1
-        key += device
-        by_who.add(key, cat)
-    keys = -(-len(by_who.counts) // ncat)
-    per_who = by_who.per_key(max(-(-keys // ndev), 1) * ndev).reshape(-1, ndev, ncat)
+    parts = _parts(log, rows, mask)
+    msrs, inverse = np.unique(np.concatenate([np.zeros(0, np.int64)]
+                                             + [p.msrs for p in parts]), return_inverse=True)
+    per_msr = np.zeros((len(msrs), ncat), np.int64)
+    np.add.at(per_msr, inverse, np.concatenate([np.zeros((0, ncat), np.int64)]
+                                              + [p.msr_counts for p in parts]))
+    ndev = max(log.devices, default=-1) + 2
+    per_who = np.zeros((max((p.who.shape[0] for p in parts), default=1), ndev, ncat),
+                       np.int64)
+    for p in parts:
+        per_who[:p.who.shape[0]] += p.who
     tables = []
-    for name, title, key_name, label, filt, per_key in (
-        ("msr", "MSRs", "MSR", lambda k: f"{k:#x} {msr_name(k)}",
-         lambda k: f"msr={k:#x}", None),
-        ("vcpu", "vCPUs", "vCPU", str, lambda k: f"vcpu={k}", per_who.sum(axis=1)[1:]),
+    for name, title, key_name, label, filt, (found, counts) in (
+        ("msr", "MSRs", "MSR", lambda k: f"{k:#x} {msr_name(k)}", lambda k: f"msr={k:#x}",
+         _present(per_msr, cats.matrix["msr"])),
+        ("vcpu", "vCPUs", "vCPU", str, lambda k: f"vcpu={k}",
+         _present(per_who.sum(axis=1)[1:], cats.matrix["vcpu"])),
         ("device", "PCI devices", "Device", lambda k: devices.get(k, str(k)),
-         lambda k: f"device={devices.get(k, k)}", per_who.sum(axis=0)[1:]),
+         lambda k: f"device={devices.get(k, k)}",
+         _present(per_who.sum(axis=0)[1:], cats.matrix["device"])),
     ):
-        found, counts = (by_msr.table(cats.matrix[name]) if per_key is None
-                         else _present(per_key, cats.matrix[name]))
+        keys = msrs[found] if name == "msr" else found
         tables.append(StatTable(title, key_name, tuple(c for c, _ in _COLUMNS[name]),
-                                _rows(found, counts, label, filt)))
+                                _rows(keys, counts, label, filt)))
     per_reason = per_who.sum(axis=(0, 1)) @ cats.matrix["reason"]
     tables.append(StatTable("Exit reasons", "Exit reason", ("Count",), tuple(
         StatRow(label, (int(count),), expr)
         for (label, expr, _), count in zip(REASONS, per_reason.tolist(), strict=True))))
-    return Statistics(events, tuple(tables))
+    return Statistics(sum(p.events for p in parts), tuple(tables))
 
 
 def reason_counts(log: EventLog, first: int, last: int) -> np.ndarray:

@@ -68,6 +68,17 @@ class RowStore:
         return self._n
 
     @property
+    def chunk_rows(self) -> int:
+        """Rows per chunk: blocks() yields whole chunks of this many rows."""
+        return self._chunk_rows
+
+    @property
+    def generation(self) -> int:
+        """Changes whenever rows are cut off: what a cache of whole chunks is keyed by
+        (a full chunk's rows never change otherwise)."""
+        return self._version
+
+    @property
     def nbytes(self) -> int:
         """Bytes held by the row storage (allocated chunks, including unused tail rows)."""
         return sum(c.nbytes for c in self._chunks)
