@@ -79,6 +79,15 @@ def _parser() -> argparse.ArgumentParser:
     capture_cmd.add_argument("--no-kernel-events", action="store_true",
                              help="do not record tracefs kvm events (ptrace only)")
     capture_cmd.add_argument("vmm", nargs=argparse.REMAINDER, metavar="-- VMM ARGS")
+    export_cmd = commands.add_parser(
+        "export", help="replay a recording and write its events (those a display filter "
+                       "keeps) as CSV or JSON Lines")
+    export_cmd.add_argument("file", type=Path, metavar="RECORDING")
+    export_cmd.add_argument("--format", choices=["csv", "jsonl"], default="csv")
+    export_cmd.add_argument("--filter", default="", metavar="EXPR",
+                            help="display filter, e.g. 'kind=MSR_EXIT and reason=FILTER'")
+    export_cmd.add_argument("-o", "--output", type=Path, required=True, metavar="FILE")
+    _add_limits(export_cmd)
     shot_cmd = commands.add_parser("screenshot", help="render each panel to a PNG")
     shot_cmd.add_argument("scenario", type=Path)
     shot_cmd.add_argument("--out", type=Path, required=True, metavar="DIR",
@@ -145,6 +154,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "capture":
         from workbench.capture.live import capture, main_args
         return capture(main_args(args.vmm), args.output, not args.no_kernel_events)
+    if args.command == "export":
+        from workbench.session.export_cli import export
+        return export(args.file, args.format, args.filter, args.output, _limits(args))
     if args.command in ("run", "record", "replay") and (args.command != "run" or args.headless):
         try:
             return _headless(args)

@@ -37,7 +37,7 @@ S390 = DEMO_SCENARIO.parent / "s390-detached-vf.toml"
 CHANNEL_DELTA = 16
 MAX_FRACTION = 0.001
 DEMO_PANELS = ("vcpu", "trap-log", "filter-editor", "bitmaps", "timeline", "compare",
-               "replay")
+               "replay", "statistics")
 S390_PANELS = ("vfio",)
 HEATMAPS = ("bitmaps-read", "bitmaps-write", "bitmaps-bitmap", "filter-editor-bitmap")
 
@@ -131,7 +131,7 @@ def test_heatmap_is_pixel_exact(demo, name, update):
 
 def test_panels_without_vcpus_are_left_out(s390):
     assert set(s390.widgets) == {"trap-log", "filter-editor", "timeline", "vfio",
-                                 "compare", "replay"}
+                                 "compare", "replay", "statistics"}
 
 
 def test_the_command_writes_the_same_images(tmp_path, update, capsys):
@@ -141,7 +141,7 @@ def test_the_command_writes_the_same_images(tmp_path, update, capsys):
     printed = capsys.readouterr().out.split()
     assert printed == [str(tmp_path / f"{name}.png") for name in
                        ("vcpu", "trap-log", "filter-editor", "bitmaps", "timeline", "vfio",
-                        "compare", "replay")]
+                        "compare", "replay", "statistics")]
     for name in DEMO_PANELS:
         assert compare(to_array(QImage(str(tmp_path / f"{name}.png"))),
                        GOLDEN / f"demo-{name}.png", exact=False) is None

@@ -33,6 +33,8 @@ def test_a_malformed_settings_file_runs_nothing_and_names_the_key(case, tmp_path
     shutil.copyfile(case, path)
     loaded = Settings(store(path))
     recent, (geometry, state) = loaded.recent_files(), loaded.layout()
+    rules = loaded.colour_rules()
+    assert rules is None or all(isinstance(r.filter, str) for r in rules)
     assert not (tmp_path / RAN).exists()
     assert expect["message"] in caplog.text
     assert all(isinstance(p, Path) for p in recent)

@@ -9,11 +9,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QSize, Qt
+from PySide6.QtCore import QSettings, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QWidget
+from PySide6.QtWidgets import (
+    QDialog,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QWidget,
+)
 
+from workbench.gui import exports
 from workbench.gui.bitmaps import BitmapInspector
+from workbench.gui.colour_rules import DEFAULT_RULES, ColourRulesDialog
 from workbench.gui.compare_view import CompareView
 from workbench.gui.controller import SessionController
 from workbench.gui.filter_editor import FilterEditor
@@ -22,9 +32,11 @@ from workbench.gui.profile_compare_view import ProfileCompareView
 from workbench.gui.replay import ReplayView
 from workbench.gui.runner_thread import Runner
 from workbench.gui.settings import Settings
+from workbench.gui.stats import StatsPanel
 from workbench.gui.timeline import TimelinePanel
 from workbench.gui.vcpu import VcpuPanel
 from workbench.gui.vfio_panel import VfioPanel
+from workbench.session.eventlog.colouring import ColourRule
 from workbench.session.recording import RECORDING_SUFFIXES, is_recording, open_recording
 from workbench.session.scenario import ScenarioError
 from workbench.session.session import Session
@@ -49,6 +61,10 @@ def status_texts(session: Session | None) -> dict[str, str]:
 
 
 class MainWindow(QMainWindow):
+    # The colouring rules changed (View -> Colouring rules…): the rules, in order, for
+    # every view that colours events (colouring.colour_rows evaluates them).
+    colour_rules_changed = Signal(list)
+
     def __init__(self, settings: Path | QSettings | None = None) -> None:
         super().__init__()
         self.setWindowTitle(TITLE)
@@ -67,6 +83,7 @@ class MainWindow(QMainWindow):
         self.vfio_panel = VfioPanel(self.controller)
         self.compare_view = CompareView(self.controller)
         self.replay_view = ReplayView(self.controller, busy=lambda: self.runner.running)
+        self.stats_panel = StatsPanel(self.controller, self.runner)
         self.docks = {
             "vcpu": self._dock("vCPU", self.vcpu_panel, Qt.DockWidgetArea.LeftDockWidgetArea),
             "log": self._dock("Trap log", self.log_panel, Qt.DockWidgetArea.RightDockWidgetArea),
@@ -83,9 +100,11 @@ class MainWindow(QMainWindow):
                                    Qt.DockWidgetArea.RightDockWidgetArea),
             "replay": self._dock("Replay", self.replay_view,
                                  Qt.DockWidgetArea.BottomDockWidgetArea),
+            "stats": self._dock("Statistics", self.stats_panel,
+                                Qt.DockWidgetArea.RightDockWidgetArea),
         }
         # The heatmaps need height to be readable: they share the tall right-hand area.
-        for tab in ("filter", "bitmaps", "vfio", "compare", "profiles"):
+        for tab in ("stats", "filter", "bitmaps", "vfio", "compare", "profiles"):
             self.tabifyDockWidget(self.docks["log"], self.docks[tab])
         self.splitDockWidget(self.docks["timeline"], self.docks["replay"],
                              Qt.Orientation.Horizontal)
@@ -97,6 +116,13 @@ class MainWindow(QMainWindow):
         self._build_status()
         self.log_panel.step_selected.connect(self.timeline.set_step)
         self.timeline.step_clicked.connect(self.log_panel.select_step)
+        self.stats_panel.filter_requested.connect(self._filter_log_on)
+        self.log_panel.filter_changed.connect(self.stats_panel.set_display_filter)
+        self.log_panel.step_range_changed.connect(self.stats_panel.set_visible_steps)
+        saved_rules = self.settings.colour_rules()
+        self.colour_rules: list[ColourRule] = (list(DEFAULT_RULES) if saved_rules is None
+                                               else saved_rules)
+        self.log_panel.model.set_colour_rules(self.colour_rules)
         # Panels that only follow applied commands learn of time travel here.
         self.controller.seeked.connect(lambda _step: self.filter_editor.revert())
         self.controller.changed.connect(self._show_session)
@@ -154,6 +180,12 @@ class MainWindow(QMainWindow):
         self.redo_action.setIconText("Redo")
         self.addActions([self.undo_action, self.redo_action])
         self.reset_layout_action = self._action("&Reset layout", self.reset_layout)
+        self.colour_rules_action = self._action("&Colouring rules…", self.edit_colour_rules)
+        self.export_csv_action = self._action("Trap log as &CSV…",
+                                              lambda: self.export_log("csv"))
+        self.export_jsonl_action = self._action("Trap log as &JSON Lines…",
+                                                lambda: self.export_log("jsonl"))
+        self.export_stats_action = self._action("&Statistics as CSV…", self.export_statistics)
         panel.toolbar.addActions([self.step_action, self.run_to_exit_action, self.run_action,
                                   self.pause_action])
 
@@ -162,6 +194,9 @@ class MainWindow(QMainWindow):
         file_menu = bar.addMenu("&File")
         file_menu.addAction(self.open_action)
         self.recent_menu = file_menu.addMenu("Open &recent")
+        self.export_menu = file_menu.addMenu("&Export")
+        self.export_menu.addActions([self.export_csv_action, self.export_jsonl_action,
+                                     self.export_stats_action])
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         self._fill_recent(self.settings.recent_files())
@@ -176,6 +211,7 @@ class MainWindow(QMainWindow):
         for dock in self.docks.values():
             view_menu.addAction(dock.toggleViewAction())
         view_menu.addSeparator()
+        view_menu.addAction(self.colour_rules_action)
         view_menu.addAction(self.reset_layout_action)
         toolbar = self.addToolBar("Session")
         toolbar.setObjectName("session-toolbar")
@@ -240,6 +276,41 @@ class MainWindow(QMainWindow):
             self.controller.seek(session.step - 1)
         except (ValueError, RuntimeError) as exc:
             self.statusBar().showMessage(str(exc), 8000)
+
+    def _filter_log_on(self, text: str) -> None:
+        """A statistics row was double-clicked: the trap log shows its events."""
+        self.log_panel.set_filter_text(text)
+        self.docks["log"].show()
+        self.docks["log"].raise_()
+
+    def edit_colour_rules(self) -> None:
+        dialog = ColourRulesDialog(self.colour_rules, self)
+        if dialog.exec() == QDialog.DialogCode.Accepted:
+            self.set_colour_rules(dialog.rules())
+
+    def set_colour_rules(self, rules: list[ColourRule]) -> None:
+        """Use and save `rules`; a file that cannot be written keeps them for this run."""
+        self.colour_rules = list(rules)
+        self.log_panel.model.set_colour_rules(self.colour_rules)
+        self.colour_rules_changed.emit(self.colour_rules)
+        try:
+            self.settings.save_colour_rules(self.colour_rules)
+        except OSError as exc:
+            self.statusBar().showMessage(f"colouring rules not saved: {exc}", 15000)
+
+    def export_log(self, fmt: str, path: Path | None = None) -> bool:
+        """File -> Export -> Trap log: the rows the trap log shows, as CSV or JSON Lines."""
+        if self.runner.running:
+            self.statusBar().showMessage("nothing is exported while a free run owns the "
+                                         "session", 8000)
+            return False
+        return exports.export_log(self, self.controller.session,
+                                  self.log_panel.model.shown_rows(), fmt, path)
+
+    def export_statistics(self, path: Path | None = None) -> bool:
+        """File -> Export -> Statistics: the Statistics dock's tables, in its scope."""
+        self.stats_panel.refresh()
+        return exports.export_statistics(self, self.stats_panel.statistics, path)
 
     def _show_failure(self, text: str) -> None:
         """A free run's worker failed: say so where the user looks, and stay usable."""

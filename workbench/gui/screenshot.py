@@ -126,6 +126,12 @@ def _timeline(controller: SessionController) -> QWidget:
     return TimelinePanel(controller)
 
 
+def _stats(controller: SessionController) -> QWidget:
+    from workbench.gui.stats import StatsPanel
+
+    return StatsPanel(controller)
+
+
 def _vfio(controller: SessionController) -> QWidget:
     from workbench.gui.vfio_panel import VfioPanel
 
@@ -160,6 +166,7 @@ PANELS: tuple[PanelKind, ...] = (
     PanelKind("vfio", _vfio),
     PanelKind("compare", _compare),
     PanelKind("replay", _replay),
+    PanelKind("statistics", _stats),
 )
 
 

@@ -18,11 +18,13 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QSettings, QSize
 
 from workbench.gui import ini
+from workbench.session.eventlog.colouring import MAX_RULES, ColourRule, decode, encode
 from workbench.session.journal import DIR_MODE, write_atomic
 
 MAX_RECENT = 8
 MAX_FILE_BYTES = 1 << 20       # far above what the three values need
 _GEOMETRY, _STATE, _RECENT = "window/geometry", "window/state", "files/recent"
+_RULES = "colouring/rules"  # one "#rrggbb<TAB>name<TAB>filter" string per rule, in order
 _SIZE = "window/size"  # "WxH" the layout was saved at: Qt clamps geometry on restore
 _log = logging.getLogger(__name__)
 
@@ -83,6 +85,9 @@ class Settings:
         if size is not None:
             values[_SIZE] = f"{size.width()}x{size.height()}"
         values[_RECENT] = [str(p) for p in self.recent_files()]
+        rules = self.colour_rules()
+        if rules is not None:
+            values[_RULES] = [encode(r) for r in rules] or ""
         return values
 
     # --- layout -------------------------------------------------------------------------
@@ -147,3 +152,32 @@ class Settings:
         values[_RECENT] = [str(p) for p in files]
         self._write(values)
         return files
+
+    # --- colouring rules --------------------------------------------------------------------
+    def colour_rules(self) -> list[ColourRule] | None:
+        """The saved colouring rules in order; None if none were saved (use the defaults).
+        A rule that cannot be read is dropped with a warning naming its position."""
+        value = self._read().get(_RULES)
+        if value is None:
+            return None
+        items = ([] if value == "" else [value]) if isinstance(value, str) else value
+        if not isinstance(items, list):
+            self._discard(_RULES, value, "a list of colouring rules")
+            return None
+        rules = []
+        for i, item in enumerate(items[:MAX_RULES], start=1):
+            if not isinstance(item, str):
+                self._discard(f"{_RULES} rule {i}", item, "colour<TAB>name<TAB>filter")
+                continue
+            try:
+                rules.append(decode(item))
+            except ValueError as exc:
+                self._warn(f"{_RULES}: rule {i} was discarded: {exc}")
+        if len(items) > MAX_RULES:
+            self._warn(f"{_RULES}: only the first {MAX_RULES} rules are used")
+        return rules
+
+    def save_colour_rules(self, rules: list[ColourRule]) -> None:
+        values = self._plain()
+        values[_RULES] = [encode(r) for r in rules] or ""
+        self._write(values)

@@ -19,14 +19,18 @@ import numpy as np
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor, QFont
 
+from workbench.gui.colour_rules import DEFAULT_RULES, tint
 from workbench.kvm.msrs.catalogue import msr_name
-from workbench.session.eventlog import EventKind, EventLog, MsrExitReason, parse_filter
+from workbench.session.eventlog import EventKind, EventLog, MsrExitReason
+from workbench.session.eventlog.colouring import ColourRule, colour_rows
+from workbench.session.eventlog.display_filter import DisplayFilter, compile_filter, step_rows
+from workbench.session.eventlog.filter_lang import FilterSyntaxError
 from workbench.session.eventlog.kinds import MSR_KINDS
-from workbench.session.eventlog.query import predicates
 
 COLUMNS = ("Kind", "Step", "vCPU", "MSR", "Reason", "Value", "Device", "Details")
 KIND, STEP, VCPU, MSR, REASON, VALUE, DEVICE, DETAILS = range(len(COLUMNS))
 _CACHE_ROWS = 512  # a few screens of formatted rows; the rest is numpy
+_COLOUR_WINDOW = 256  # rows coloured per colour_rows call, around the one Qt asks for
 
 _COLOURS: dict[EventKind, str] = {
     EventKind.MSR_READ: "#e3f0ff", EventKind.MSR_WRITE: "#e3f0ff",
@@ -86,7 +90,11 @@ class TrapLogModel(QAbstractTableModel):
         self.log: EventLog | None = None
         self.filter_text = ""
         self.future_from = 0  # log rows from here on belong to steps after the current one
-        self._filters: dict[str, Any] = {}
+        self._filter: DisplayFilter | None = None
+        self.step_range: tuple[int, int] | None = None  # inclusive; None: every step
+        self.colour_rules: list[ColourRule] = list(DEFAULT_RULES)
+        self._rule_brushes = [QBrush(tint(rule.colour)) for rule in self.colour_rules]
+        self._colours: dict[int, int] = {}  # log row -> rule index (-1 none), on screen
         self._rows = _Rows()
         self._seen = 0  # log rows the model has taken in
         self._batches: list[tuple[int, int]] = []
@@ -145,40 +153,79 @@ class TrapLogModel(QAbstractTableModel):
                                       self.index(self._rows.n - 1, len(COLUMNS) - 1))
 
     # --- filtering --------------------------------------------------------------------------
-    def set_filter(self, text: str) -> None:
-        """Apply display-filter text; FilterError (naming the token) leaves the old one."""
-        filters = parse_filter(text)
-        self.filter_text, self._filters = text, filters
+    def set_filter(self, text: str) -> FilterSyntaxError | None:
+        """Apply display-filter text; a syntax error is returned and the old filter stays."""
+        compiled = compile_filter(text)
+        if isinstance(compiled, FilterSyntaxError):
+            return compiled
+        self.filter_text = text
+        self._filter = None if compiled.everything else compiled
         self._refilter()
+        return None
+
+    def set_step_range(self, steps: tuple[int, int] | None) -> None:
+        """Show only the rows of steps first..last (inclusive), on top of the filter;
+        None shows every step again (the timeline's dragged range)."""
+        self.step_range = steps
+        self._refilter()
+
+    def set_colour_rules(self, rules: list[ColourRule]) -> None:
+        self.colour_rules = list(rules)
+        self._rule_brushes = [QBrush(tint(rule.colour)) for rule in self.colour_rules]
+        self._colours.clear()
+        if self._rows.n:
+            self.dataChanged.emit(self.index(0, 0),
+                                  self.index(self._rows.n - 1, len(COLUMNS) - 1))
+
+    def _scope(self, first: int, last: int) -> tuple[int, int]:
+        """Rows [first, last) cut to the step range."""
+        if self.step_range is None or self.log is None:
+            return first, last
+        rows = step_rows(self.log, *self.step_range)
+        return max(first, rows.start), max(min(last, rows.stop), max(first, rows.start))
 
     def _refilter(self) -> None:
         self.beginResetModel()
         self._cache.clear()
+        self._colours.clear()
         with self._lock:
             self._batches.clear()
         if self.log is None:
             self._rows, self._seen = _Rows(), 0
         else:
             self._seen = len(self.log)
-            rows = self.log.select(**self._filters) if self._filters else np.arange(self._seen)
-            self._rows = _Rows(rows)
+            self._rows = _Rows(self._match(0, self._seen))
         self.endResetModel()
 
     def _match(self, first: int, last: int) -> np.ndarray:
-        if not self._filters:
+        """The rows among [first, last) the filter and the step range let through."""
+        first, last = self._scope(first, last)
+        if self._filter is None:
             return np.arange(first, last, dtype=np.int64)
-        log = self.log
-        block = log.rows(first, last)
-        keep = np.ones(len(block), dtype=bool)
-        for pred in predicates(**self._filters, device_ids=self._device_ids):
-            keep &= pred(block)
-        return first + np.flatnonzero(keep)
+        return self._filter.select(self.log, first, last)
 
-    def _device_ids(self, address: str) -> list[int]:
-        address = address.lower()
-        return [i for i, a in self.log.devices.items() if a == address]
+    def colour_index(self, log_row: int) -> int:
+        """The colouring rule of `log_row` (-1: none), computed for a window of shown rows
+        at a time so painting a screen costs one numpy pass per rule."""
+        found = self._colours.get(log_row)
+        if found is not None:
+            return found
+        if len(self._colours) > 8 * _COLOUR_WINDOW:
+            self._colours.clear()
+        at = self.view_row(log_row)
+        shown = self._rows.view()
+        rows = shown[max(0, at - _COLOUR_WINDOW // 2):at + _COLOUR_WINDOW // 2]
+        if at < 0 or not len(rows):
+            rows = np.array([log_row], np.int64)
+        indices = colour_rows(self.colour_rules, self.log, rows)
+        self._colours.update(zip(rows.tolist(), indices.tolist(), strict=True))
+        return self._colours.get(log_row, -1)
 
     # --- lookups ----------------------------------------------------------------------------
+    def shown_rows(self) -> np.ndarray:
+        """The log rows the table shows (filter and step range applied), in order."""
+        return self._rows.view().copy()
+
     def log_row(self, view_row: int) -> int:
         return int(self._rows.data[view_row])
 
@@ -249,8 +296,11 @@ class TrapLogModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.BackgroundRole and row < self.future_from:
             try:
                 record = self.record(row)
+                rule = self.colour_index(row)
             except IndexError:
                 return None
+            if 0 <= rule < len(self._rule_brushes):
+                return self._rule_brushes[rule]
             colour = QColor(_FAILED_COLOUR) if failed_ioctl(record) else kind_colour(
                 record["kind"])
             return QBrush(colour) if colour is not None else None

@@ -7,6 +7,7 @@ user applies a command there (which cuts them off, as a new branch of history).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -25,13 +26,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.gui.colour_rules import show_filter_error
 from workbench.gui.controller import SessionController
 from workbench.gui.log.model import COLUMNS, DETAILS, TrapLogModel
-from workbench.session.eventlog import EventKind, FilterError
+from workbench.session.eventlog import EventKind
 from workbench.session.eventlog.kinds import MSR_KINDS
 
-_BAD = "QLineEdit { border: 2px solid #d02020; }"
-_FILTER_HELP = "kind=MSR_EXIT msr=0x35 vcpu=0 reason=FILTER step=3-9 device=0000:01:00.0"
+_FILTER_HELP = ("kind=MSR_EXIT and (reason=FILTER or value>0xffff) and not vcpu=0 "
+                "msr=IA32_PAT step=3-9 device=0000:01:00.0")
+_SIMPLE = re.compile(r"^[a-z]+=[^\s=<>!()&|]+$")  # one key=value token of the old syntax
 
 
 def format_counters(counters: dict[str, Any]) -> str:
@@ -46,6 +49,8 @@ def format_counters(counters: dict[str, Any]) -> str:
 
 class TrapLogPanel(QWidget):
     step_selected = Signal(int)  # the step of the row the user selected
+    filter_changed = Signal(str)  # a display filter was applied (its text)
+    step_range_changed = Signal(int, int)  # the steps shown (-1, -1: all)
 
     def __init__(self, controller: SessionController,
                  busy: Callable[[], bool] | None = None, parent: QWidget | None = None) -> None:
@@ -59,7 +64,7 @@ class TrapLogPanel(QWidget):
 
         self.filter_edit = QLineEdit(placeholderText=f"display filter: {_FILTER_HELP}")
         self.filter_edit.setClearButtonEnabled(True)
-        self.filter_error = QLabel(styleSheet="color: #d02020;")
+        self.filter_error = QLabel(styleSheet="color: #d02020; font-family: monospace;")
         self.filter_error.hide()
         self._filter_timer = QTimer(self, singleShot=True, interval=200)
         self._filter_timer.timeout.connect(self.apply_filter)
@@ -135,18 +140,30 @@ class TrapLogPanel(QWidget):
 
     # --- display filter -----------------------------------------------------------------------
     def apply_filter(self) -> bool:
+        """Apply the filter box; a syntax error is shown in place (red border, the text
+        with a caret at the position and the message) and the rows stay as they were."""
         self._filter_timer.stop()
         text = self.filter_edit.text()
-        try:
-            self.model.set_filter(text)
-        except FilterError as exc:
-            self.filter_edit.setStyleSheet(_BAD)
-            self.filter_error.setText(f"bad filter token {exc.token!r}: {exc}")
-            self.filter_error.show()
+        if not show_filter_error(self.filter_edit, self.filter_error, text):
             return False
-        self.filter_edit.setStyleSheet("")
-        self.filter_error.hide()
+        self.model.set_filter(text)
+        self.filter_changed.emit(text)
         return True
+
+    def set_filter_text(self, text: str) -> bool:
+        """Replace the display filter (statistics rows, the timeline) and apply it."""
+        self.filter_edit.setText(text)
+        return self.apply_filter()
+
+    def set_step_range(self, first: int, last: int) -> None:
+        """Show only the events of steps first..last (inclusive), on top of the display
+        filter: the timeline's dragged range. clear_step_range() undoes it."""
+        self.model.set_step_range((min(first, last), max(first, last)))
+        self.step_range_changed.emit(first, last)
+
+    def clear_step_range(self) -> None:
+        self.model.set_step_range(None)
+        self.step_range_changed.emit(-1, -1)
 
     def _context_menu(self, pos: QPoint) -> None:
         index = self.table.indexAt(pos)
@@ -168,8 +185,12 @@ class TrapLogPanel(QWidget):
     def add_filter_token(self, token: str) -> None:
         """Add `key=value` to the filter text, replacing the key's old value."""
         key = token.partition("=")[0]
-        kept = [t for t in self.filter_edit.text().split() if t.partition("=")[0] != key]
-        self.filter_edit.setText(" ".join([*kept, token]))
+        words = self.filter_edit.text().split()
+        if all(_SIMPLE.match(w) for w in words):
+            kept = [w for w in words if w.partition("=")[0] != key]
+            self.filter_edit.setText(" ".join([*kept, token]))
+        else:  # an expression: keep it whole and narrow it
+            self.filter_edit.setText(f"({self.filter_edit.text()}) and {token}")
         self.apply_filter()
 
     # --- selection and time travel -------------------------------------------------------------

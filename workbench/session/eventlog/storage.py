@@ -68,6 +68,17 @@ class RowStore:
         return self._n
 
     @property
+    def chunk_rows(self) -> int:
+        """Rows per chunk: blocks() yields whole chunks of this many rows."""
+        return self._chunk_rows
+
+    @property
+    def generation(self) -> int:
+        """Changes whenever rows are cut off: what a cache of whole chunks is keyed by
+        (a full chunk's rows never change otherwise)."""
+        return self._version
+
+    @property
     def nbytes(self) -> int:
         """Bytes held by the row storage (allocated chunks, including unused tail rows)."""
         return sum(c.nbytes for c in self._chunks)
@@ -80,6 +91,16 @@ class RowStore:
             take = min(self._chunk_rows - off, last - row)
             yield row, self._chunks[ci][off:off + take]
             row += take
+
+    def blocks(self, first: int | None = None, last: int | None = None
+               ) -> Iterator[tuple[int, np.ndarray]]:
+        """(first row, read-only view) chunk by chunk over rows [first, last): how the
+        views (filters, statistics) read millions of rows without one big copy."""
+        first, last = self._span(first, last)
+        for row, block in self._blocks(first, last):
+            view = block.view()
+            view.flags.writeable = False
+            yield row, view
 
     def _span(self, first: int | None, last: int | None) -> tuple[int, int]:
         first = 0 if first is None else first
@@ -104,6 +125,21 @@ class RowStore:
         out = np.empty(last - first, ROW_DTYPE)
         for row, block in self._blocks(first, last):
             out[row - first:row - first + len(block)] = block
+        return out
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        """A copy of the given rows (any order, in range) as one structured array."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if len(rows) and (rows.min() < 0 or rows.max() >= self._n):
+            raise IndexError(f"rows outside [0, {self._n})")
+        out = np.empty(len(rows), ROW_DTYPE)
+        chunk = rows // self._chunk_rows
+        ordered = bool(np.all(chunk[1:] >= chunk[:-1]))
+        order = np.arange(len(rows)) if ordered else np.argsort(chunk, kind="stable")
+        for part in np.split(order, np.flatnonzero(np.diff(chunk[order])) + 1):
+            if len(part):
+                ci = int(chunk[part[0]])
+                out[part] = self._chunks[ci][rows[part] - ci * self._chunk_rows]
         return out
 
     def column(self, name: str) -> np.ndarray:
