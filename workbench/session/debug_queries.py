@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from workbench.kvm.guest.layout import GUEST_MEM_SIZE
 from workbench.kvm.regs import CONTROL_NAMES, REG_NAMES
 from workbench.session import machine
 from workbench.session.errors import SessionError
@@ -86,6 +87,16 @@ class DebugQueries:
                                    engine.msr_file(), b"")
         rows = machine.state_rows(now, self._snapshot_before(vcpu), self.msr_last_writes(vcpu))
         return machine.MachineState(self.step, tuple(rows), engine.msr_file_note)
+
+    def regs_before(self, vcpu: int) -> dict[str, int] | None:
+        """The general registers before the current step's command (None: not known)."""
+        before = self._snapshot_before(vcpu)
+        return None if before is None else dict(before.regs)
+
+    @property
+    def ram_size(self) -> int:
+        """Bytes of guest RAM, from address 0, on either engine."""
+        return GUEST_MEM_SIZE
 
     def read_memory(self, vcpu: int, address: int, size: int) -> bytes:
         """Guest memory as `vcpu` sees it now; ValueError outside guest RAM."""
