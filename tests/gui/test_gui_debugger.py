@@ -49,6 +49,12 @@ def writes(tmp_path: Path) -> Path:
     return path
 
 
+def shown(window, dock: str):
+    """Raise a panel's tab: a hidden panel waits until it is shown to read the session."""
+    window.docks[dock].raise_()
+    return window
+
+
 def step(qtbot, window, times: int) -> None:
     for _ in range(times):
         qtbot.keyClick(window, Qt.Key.Key_F10)
@@ -61,7 +67,7 @@ def highlighted(item) -> bool:
 
 
 def test_stepping_over_wrmsr_highlights_and_decodes_efer_then_pat(qtbot, make_window, writes):
-    window = make_window(writes)
+    window = shown(make_window(writes), "machine")
     panel = window.machine_state
     step(qtbot, window, WRITE_EFER)
     efer = panel.item(EFER)
@@ -80,7 +86,7 @@ def test_stepping_over_wrmsr_highlights_and_decodes_efer_then_pat(qtbot, make_wi
 
 
 def test_memory_view_follows_rsp_and_highlights_the_pushed_value(qtbot, make_window, writes):
-    window = make_window(writes)
+    window = shown(make_window(writes), "memory")
     view = window.memory_view
     step(qtbot, window, PUSH - 1)
     assert view.address == window.controller.session.regs(0).rsp
@@ -124,7 +130,7 @@ def log_row(panel, kind: EventKind, msr: int) -> int:
 
 def test_previous_write_from_a_trap_log_row_then_back_and_forward(qtbot, make_window,
                                                                    recording):
-    window = make_window(recording)
+    window = shown(make_window(recording), "machine")
     session = window.controller.session
     panel = window.log_panel
     assert session.step == HLT
@@ -150,7 +156,7 @@ def test_previous_write_from_a_trap_log_row_then_back_and_forward(qtbot, make_wi
 
 
 def test_msr_file_context_menu_goes_to_the_previous_write(qtbot, make_window, writes):
-    window = make_window(writes)
+    window = shown(make_window(writes), "machine")
     step(qtbot, window, HLT)
     panel = window.machine_state
     menu = QMenu()
@@ -159,6 +165,16 @@ def test_msr_file_context_menu_goes_to_the_previous_write(qtbot, make_window, wr
     actions[0].trigger()
     assert window.controller.session.step == WRITE_EFER
     assert highlighted(panel.item(EFER))
+    qtbot.keyClick(window, Qt.Key.Key_Left, Qt.KeyboardModifier.AltModifier)
+    assert window.controller.session.step == HLT
+    panel.tree.setCurrentItem(panel.item(PAT))  # by key, from the tree
+    assert window.controller.selected_msr == PAT  # linked selection
+    panel.tree.setFocus()
+    ctrl_shift = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    qtbot.keyClick(panel.tree, Qt.Key.Key_P, ctrl_shift)
+    assert window.controller.session.step == WRITE_PAT
+    qtbot.keyClick(panel.tree, Qt.Key.Key_N, ctrl_shift)
+    assert window.controller.session.step == READ_PAT
 
 
 def test_reverse_continue_from_the_end_of_the_demo_lands_on_the_last_exit(qtbot, make_window):
@@ -198,8 +214,17 @@ def test_host_engine_shows_its_msr_file_with_a_note(qtbot, make_window, writes):
     window.controller.open_scenario(writes, engine="host")
     qtbot.keyClick(window, Qt.Key.Key_F8)
     qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)
-    panel = window.machine_state
+    panel = shown(window, "machine").machine_state
     assert panel.note.isVisible() and "host engine" in panel.note.text()
     assert panel.item(PAT).text(1) == "0x0000000700000001"
     assert "NXE" in panel.item(EFER).text(2)
-    assert window.memory_view.byte_item(0).text() == "88"
+    assert shown(window, "memory").memory_view.byte_item(0).text() == "88"
+
+
+def test_a_hidden_panel_reads_the_session_when_shown(qtbot, make_window, writes):
+    window = shown(make_window(writes), "log")
+    step(qtbot, window, WRITE_EFER)
+    assert window.machine_state.state is None  # a background tab: not read at every step
+    shown(window, "machine")
+    assert window.machine_state.state.step == WRITE_EFER
+    assert highlighted(window.machine_state.item(EFER))

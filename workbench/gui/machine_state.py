@@ -67,8 +67,8 @@ class MachineStatePanel(QWidget):
         layout.addWidget(self.note)
         layout.addWidget(self.tree, 1)
         self.state: MachineState | None = None
+        self._stale = True
         controller.changed.connect(self.refresh)
-        self.refresh()
 
     def _add_shortcuts(self) -> None:
         """The context menu's commands on the selected row, by key."""
@@ -83,6 +83,18 @@ class MachineStatePanel(QWidget):
 
     # --- following the session -------------------------------------------------------------
     def refresh(self, *_: object) -> None:
+        """Re-read the session; a hidden panel (a background tab) waits for reveal()."""
+        self._stale = not self.isVisible() or self.visibleRegion().isEmpty()
+        if not self._stale:
+            self._read()
+
+    def reveal(self, visible: bool = True) -> None:
+        """The panel's tab came to the front: catch up if a step went by meanwhile."""
+        if visible and self._stale:
+            self._stale = False
+            self._read()
+
+    def _read(self) -> None:
         session = self.controller.session
         count = 0 if session is None else session.vcpu_count
         self.vcpu.setMaximum(max(count - 1, 0))

@@ -95,6 +95,8 @@ class MainWindow(QMainWindow):
             "memory": self._dock("Memory", self.memory_view,
                                  Qt.DockWidgetArea.RightDockWidgetArea),
         }
+        for name in ("machine", "memory"):  # they read the session only while in front
+            self.docks[name].visibilityChanged.connect(self.docks[name].widget().reveal)
         # The heatmaps need height to be readable: they share the tall right-hand area.
         for tab in ("filter", "bitmaps", "vfio", "compare", "profiles", "machine", "memory"):
             self.tabifyDockWidget(self.docks["log"], self.docks[tab])

@@ -70,14 +70,26 @@ class MemoryView(QWidget):
         layout.addWidget(self.table, 1)
         self.address: int | None = None
         self.changed: set[int] = set()  # addresses the current step changed
+        self._stale = True
         controller.changed.connect(self.refresh)
-        self.refresh()
 
     def show_address(self, text: str) -> None:
         self.expression.setText(text)
         self.refresh()
 
     def refresh(self, *_: object) -> None:
+        """Re-read the session; a hidden panel (a background tab) waits for reveal()."""
+        self._stale = not self.isVisible() or self.visibleRegion().isEmpty()
+        if not self._stale:
+            self._read()
+
+    def reveal(self, visible: bool = True) -> None:
+        """The panel's tab came to the front: catch up if a step went by meanwhile."""
+        if visible and self._stale:
+            self._stale = False
+            self._read()
+
+    def _read(self) -> None:
         session = self.controller.session
         count = 0 if session is None else session.vcpu_count
         self.vcpu.setMaximum(max(count - 1, 0))
