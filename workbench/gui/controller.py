@@ -15,6 +15,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
+from workbench.gui.navigation import Navigator
 from workbench.kvm.filter import MsrFilter
 from workbench.kvm.guest.assembler import Program
 from workbench.session import commands as c
@@ -102,6 +103,9 @@ class SessionController(QObject):
         self.session: Session | None = session
         self.path: Path | None = None
         self.selected_msr = -1
+        self.navigator = Navigator(self, self)  # Back/Forward and reverse navigation
+        if session is not None:
+            session.track_changes(True)
 
     # --- opening ----------------------------------------------------------------------
     def open_scenario(self, path: Path, engine: str = "sim") -> Scenario:
@@ -116,6 +120,7 @@ class SessionController(QObject):
         if self.session is not None:
             self.session.close()
         self.session, self.path = session, path
+        session.track_changes(True)  # the panels show what each step changed
         if not keep_undo:
             self.undo_stack.clear()
         self.session_replaced.emit()

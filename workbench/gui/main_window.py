@@ -28,6 +28,9 @@ from workbench.gui.compare_view import CompareView
 from workbench.gui.controller import SessionController
 from workbench.gui.filter_editor import FilterEditor
 from workbench.gui.log import TrapLogPanel
+from workbench.gui.machine_state import MachineStatePanel
+from workbench.gui.memory_view import MemoryView
+from workbench.gui.navigation import SHORTCUTS
 from workbench.gui.profile_compare_view import ProfileCompareView
 from workbench.gui.replay import ReplayView
 from workbench.gui.runner_thread import Runner
@@ -84,6 +87,10 @@ class MainWindow(QMainWindow):
         self.compare_view = CompareView(self.controller)
         self.replay_view = ReplayView(self.controller, busy=lambda: self.runner.running)
         self.stats_panel = StatsPanel(self.controller, self.runner)
+        self.machine_state = MachineStatePanel(self.controller)
+        self.memory_view = MemoryView(self.controller)
+        self.navigator = self.controller.navigator
+        self.navigator.busy = lambda: self.runner.running
         self.docks = {
             "vcpu": self._dock("vCPU", self.vcpu_panel, Qt.DockWidgetArea.LeftDockWidgetArea),
             "log": self._dock("Trap log", self.log_panel, Qt.DockWidgetArea.RightDockWidgetArea),
@@ -102,9 +109,16 @@ class MainWindow(QMainWindow):
                                  Qt.DockWidgetArea.BottomDockWidgetArea),
             "stats": self._dock("Statistics", self.stats_panel,
                                 Qt.DockWidgetArea.RightDockWidgetArea),
+            "machine": self._dock("Machine state", self.machine_state,
+                                  Qt.DockWidgetArea.RightDockWidgetArea),
+            "memory": self._dock("Memory", self.memory_view,
+                                 Qt.DockWidgetArea.RightDockWidgetArea),
         }
+        for name in ("machine", "memory"):  # they read the session only while in front
+            self.docks[name].visibilityChanged.connect(self.docks[name].widget().reveal)
         # The heatmaps need height to be readable: they share the tall right-hand area.
-        for tab in ("stats", "filter", "bitmaps", "vfio", "compare", "profiles"):
+        for tab in ("stats", "filter", "bitmaps", "vfio", "compare", "profiles", "machine",
+                    "memory"):
             self.tabifyDockWidget(self.docks["log"], self.docks[tab])
         self.splitDockWidget(self.docks["timeline"], self.docks["replay"],
                              Qt.Orientation.Horizontal)
@@ -128,6 +142,8 @@ class MainWindow(QMainWindow):
         self.controller.changed.connect(self._show_session)
         self.controller.error.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.controller.notice.connect(lambda text: self.statusBar().showMessage(text, 15000))
+        self.navigator.moved.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.navigator.history_changed.connect(self._update_actions)
         self.runner.failed.connect(self._show_failure)
         self.runner.started.connect(self._on_run_state)
         self.runner.stopped.connect(self._on_run_state)
@@ -186,6 +202,20 @@ class MainWindow(QMainWindow):
         self.export_jsonl_action = self._action("Trap log as &JSON Lines…",
                                                 lambda: self.export_log("jsonl"))
         self.export_stats_action = self._action("&Statistics as CSV…", self.export_statistics)
+        nav = self.navigator
+        self.back_action = self._action("&Back", nav.back, SHORTCUTS["back"],
+                                        "Go back to the step navigation left")
+        self.forward_action = self._action("&Forward", nav.forward, SHORTCUTS["forward"],
+                                           "Go forward again")
+        self.reverse_continue_action = self._action(
+            "Reverse-continue to previous e&xit", lambda: nav.reverse_continue(),
+            SHORTCUTS["reverse_continue"], "Back to the last step with an exit")
+        self.previous_breakpoint_action = self._action(
+            "Reverse-continue to previous brea&kpoint", lambda: nav.previous_breakpoint(),
+            SHORTCUTS["previous_breakpoint"], "Back to the last breakpoint hit")
+        self.navigation_actions = [self.back_action, self.forward_action,
+                                   self.reverse_continue_action,
+                                   self.previous_breakpoint_action]
         panel.toolbar.addActions([self.step_action, self.run_to_exit_action, self.run_action,
                                   self.pause_action])
 
@@ -207,6 +237,8 @@ class MainWindow(QMainWindow):
         run_menu = bar.addMenu("&Run")
         run_menu.addActions([self.step_action, self.run_to_exit_action, self.run_action,
                              self.pause_action, self.step_back_action])
+        go_menu = bar.addMenu("&Go")
+        go_menu.addActions(self.navigation_actions)
         view_menu = bar.addMenu("&View")
         for dock in self.docks.values():
             view_menu.addAction(dock.toggleViewAction())
@@ -219,6 +251,9 @@ class MainWindow(QMainWindow):
         toolbar.addSeparator()
         toolbar.addActions([self.step_back_action, self.step_action, self.run_to_exit_action,
                             self.run_action, self.pause_action])
+        toolbar.addSeparator()
+        toolbar.addActions([self.back_action, self.forward_action,
+                            self.reverse_continue_action])
 
     def _build_status(self) -> None:
         self.status = {name: QLabel() for name in ("engine", "profile", "vendor", "step")}
@@ -337,8 +372,11 @@ class MainWindow(QMainWindow):
     def _update_actions(self) -> None:
         """Enable what can act now; a disabled run action's tooltip says why."""
         running = self.runner.running
-        for action in (self.step_back_action, self.open_action):
+        for action in (self.step_back_action, self.open_action, self.reverse_continue_action,
+                       self.previous_breakpoint_action):
             action.setEnabled(not running)
+        self.back_action.setEnabled(not running and bool(self.navigator.back_steps))
+        self.forward_action.setEnabled(not running and bool(self.navigator.forward_steps))
         self.undo_action.setEnabled(not running and self.controller.undo_stack.canUndo())
         self.redo_action.setEnabled(not running and self.controller.undo_stack.canRedo())
         step_tip, run_tip = self.vcpu_panel.action_tips()

@@ -24,7 +24,8 @@ from workbench.kvm.engine import ClosedError, SimOnlyError
 from workbench.kvm.exits import ExitKind, VcpuExit
 from workbench.kvm.guest.assembler import Program
 from workbench.kvm.guest.layout import GUEST_STACK_TOP, RFLAGS_RESET
-from workbench.kvm.regs import REG_NAMES, Regs
+from workbench.kvm.msrs.catalogue import single_indices
+from workbench.kvm.regs import REG_NAMES, Regs, Sregs
 
 if TYPE_CHECKING:
     from workbench.hostkvm.vm import HostVm
@@ -38,6 +39,7 @@ _MSR_EXITS = (uapi.KVM_EXIT_X86_RDMSR, uapi.KVM_EXIT_X86_WRMSR)
 # pause() kicks a vCPU thread out of KVM_RUN with this signal (as QEMU's SIG_IPI does);
 # its handler does nothing, it is there so that the signal interrupts instead of killing.
 PAUSE_SIGNAL = signal.SIGRTMIN + 3
+_MAX_IO_MSRS = 255  # arch/x86/kvm/x86.c: msr_io() refuses nmsrs >= MAX_IO_MSRS (256), E2BIG
 
 
 def no_checkpoints(call: str) -> SimOnlyError:
@@ -67,6 +69,9 @@ class HostVcpu:
     can_breakpoint = False
     can_budget = False
     has_msr_bitmap = False
+    can_read_state = True
+    msr_file_note = ("host engine: the MSR file lists the catalogue's MSRs KVM_GET_MSRS "
+                     "answers; the kernel reports no in-kernel access, so no last-write step")
     instruction_budget = 0  # KVM_RUN cannot count guest instructions (can_budget)
 
     def __init__(self, vm: HostVm, vcpu_id: int, program: Program) -> None:
@@ -125,6 +130,36 @@ class HostVcpu:
         for name, value in values.items():
             setattr(raw, name, value & 0xFFFF_FFFF_FFFF_FFFF)
         ioctl(self.fd, uapi.KVM_SET_REGS, raw, "KVM_SET_REGS")
+
+    def get_sregs(self) -> Sregs:
+        """KVM_GET_SREGS."""
+        raw = uapi.kvm_sregs()
+        ioctl(self.fd, uapi.KVM_GET_SREGS, raw, "KVM_GET_SREGS")
+        return long_mode_sregs.from_kvm(raw)
+
+    def msr_file(self) -> dict[int, int]:
+        """KVM_GET_MSRS for the catalogue's indices, at most MAX_IO_MSRS a call. The kernel
+        reads entries in order and stops at the first it refuses, so each call resumes
+        after the refused one."""
+        indices = single_indices(self.vm.vendor, self.vm.profile)
+        header = ctypes.sizeof(uapi.kvm_msrs)
+        entry_size = ctypes.sizeof(uapi.kvm_msr_entry)
+        out: dict[int, int] = {}
+        while indices:
+            batch = indices[:_MAX_IO_MSRS]
+            buffer = (ctypes.c_uint8 * (header + entry_size * len(batch)))()
+            uapi.kvm_msrs.from_buffer(buffer).nmsrs = len(batch)
+            entries = [uapi.kvm_msr_entry.from_buffer(buffer, header + i * entry_size)
+                       for i in range(len(batch))]
+            for entry, index in zip(entries, batch, strict=True):
+                entry.index = index
+            done = ioctl(self.fd, uapi.KVM_GET_MSRS, buffer, "KVM_GET_MSRS")
+            out.update((entry.index, entry.data) for entry in entries[:done])
+            indices = indices[done + 1:]
+        return out
+
+    def read_memory(self, address: int, size: int) -> bytes:
+        return self.vm.read_memory(address, size)
 
     def _msrs(self, index: int, value: int = 0) -> tuple[ctypes.Array, uapi.kvm_msr_entry]:
         header_size = ctypes.sizeof(uapi.kvm_msrs)

@@ -26,7 +26,7 @@ from workbench.kvm.engine import ClosedError, SimOnlyError
 from workbench.kvm.filter import MsrFilter
 from workbench.kvm.guest.assembler import Program
 from workbench.kvm.guest.image import guest_image
-from workbench.kvm.guest.layout import GUEST_MEM_SIZE
+from workbench.kvm.guest.layout import GUEST_MEM_SIZE, check_ram_range
 from workbench.kvm.handles import as_program
 from workbench.kvm.profiles import PROFILES, KvmProfile
 from workbench.values import U64_MAX
@@ -108,6 +108,7 @@ class HostVm:
 
     can_checkpoint = False
     can_inspect_filter = False
+    observes_msrs = False  # the kernel tells user space nothing of what it handles
 
     def __init__(self, kvm: HostKvm, vendor: str, profile_name: str, irqchip: bool,
                  cpuid: list[CpuidTuple]) -> None:
@@ -188,6 +189,13 @@ class HostVm:
         vcpu = HostVcpu(self, vcpu_id, program)
         self.vcpus.append(vcpu)
         return vcpu
+
+    def read_memory(self, address: int, size: int) -> bytes:
+        """Guest RAM (memory slot 0); ValueError outside it."""
+        if self._memory is None:
+            raise ClosedError("the VM is closed")
+        check_ram_range(address, size)
+        return bytes(self._memory[address : address + size])
 
     # --- sim-only inspection ------------------------------------------------------------------
     def msr_allowed(self, index: int, write: bool) -> bool:

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from workbench.kvm.filter import MsrFilter
     from workbench.kvm.guest.assembler import Program
     from workbench.kvm.msr_exits import MsrAccess
-    from workbench.kvm.regs import Regs
+    from workbench.kvm.regs import Regs, Sregs
 
 
 class ClosedError(ValueError):
@@ -41,6 +41,8 @@ class Vcpu(Protocol):
     can_breakpoint: bool          # set_breakpoint(), set_msr_breakpoint(), breakpoints()
     can_budget: bool              # instruction_budget bounds a run deterministically
     has_msr_bitmap: bool          # msr_bitmap() shows the VMX bitmap / SVM MSRPM
+    can_read_state: bool          # get_sregs(), msr_file(), read_memory(): the debugger views
+    msr_file_note: str            # what msr_file() cannot show on this engine ("" = nothing)
     instruction_budget: int       # guest instructions per run(), 0 = unbounded
 
     def get_regs(self) -> Regs: ...
@@ -48,6 +50,16 @@ class Vcpu(Protocol):
     def get_tsc_khz(self) -> int: ...
     def get_msr(self, index: int) -> int: ...
     def set_msr(self, index: int, value: int) -> None: ...
+    def get_sregs(self) -> Sregs:
+        """KVM_GET_SREGS: segments with their hidden parts, CRs, EFER, GDTR/IDTR."""
+
+    def msr_file(self) -> dict[int, int]:
+        """Index -> value of every MSR the in-kernel emulation holds for this vCPU that
+        KVM_GET_MSRS answers (where the engine can only ask, the catalogue's indices)."""
+
+    def read_memory(self, address: int, size: int) -> bytes:
+        """Guest physical memory as this vCPU sees it; ValueError outside guest RAM."""
+
     def run(self) -> VcpuExit: ...
     def step(self) -> VcpuExit | None: ...
 
@@ -90,6 +102,7 @@ class Vm(Protocol):
     # Capabilities (False = SimOnlyError).
     can_checkpoint: bool          # save_state()/restore_state(), vCPU export/import_state
     can_inspect_filter: bool      # msr_allowed(), filter_map(): the filter's decisions
+    observes_msrs: bool           # the observer sees accesses the kernel handles itself
 
     @property
     def profile_name(self) -> str:

@@ -18,7 +18,8 @@ from workbench.kvm.engine import ClosedError
 from workbench.kvm.exits import ExitKind, VcpuExit
 from workbench.kvm.guest.assembler import Program
 from workbench.kvm.guest.cpu import RIP, GuestCpu, Special, SpecialInsn, Stop
-from workbench.kvm.guest.layout import GUEST_MEM_SIZE
+from workbench.kvm.guest.layout import GUEST_MEM_SIZE, check_ram_range
+from workbench.kvm.guest.sregs import runtime_sregs
 from workbench.kvm.handles import Closed
 from workbench.kvm.insn_exits import (
     complete_fast_pio_in,
@@ -32,8 +33,8 @@ from workbench.kvm.intercepts import InterceptState, is_intercepted, msr_bitmap
 from workbench.kvm.intercepts import has_msr_bitmap as vendor_has_msr_bitmap
 from workbench.kvm.msr_exits import complete_userspace_msr, kvm_emulate_rdmsr, kvm_emulate_wrmsr
 from workbench.kvm.msrs.emulate import MsrContext, MsrFile, MsrResult
-from workbench.kvm.msrs.numbers import MSR_IA32_SPEC_CTRL
-from workbench.kvm.regs import Regs
+from workbench.kvm.msrs.numbers import MSR_EFER, MSR_IA32_APICBASE, MSR_IA32_SPEC_CTRL
+from workbench.kvm.regs import Regs, Sregs
 from workbench.kvm.sim_state import PendingExit, VcpuState, export_vcpu_state, import_vcpu_state
 
 if TYPE_CHECKING:
@@ -49,6 +50,8 @@ class SimVcpu:
     can_step = True
     can_breakpoint = True
     can_budget = True
+    can_read_state = True
+    msr_file_note = ""
 
     def __init__(self, vm: SimVm, vcpu_id: int, program: Program) -> None:
         self.vm = vm
@@ -101,6 +104,28 @@ class SimVcpu:
         """KVM_SET_MSRS: host-initiated, never filtered."""
         if self.msrs.host_set(index, value) != MsrResult.OK:
             raise OSError(errno.EINVAL, f"KVM_SET_MSRS: MSR {index:#x} rejects {value:#x}")
+
+    def get_sregs(self) -> Sregs:
+        """KVM_GET_SREGS: the runtime's long mode (Unicorn never walks its tables), with
+        EFER and the APIC base from the MSR file and FS/GS base as the guest set them."""
+        base, arch = runtime_sregs(), self.cpu.arch_state()
+        return replace(
+            base, efer=self.get_msr(MSR_EFER), apic_base=self.get_msr(MSR_IA32_APICBASE),
+            fs=replace(base.fs, base=arch["fs_base"]), gs=replace(base.gs, base=arch["gs_base"]),
+        )
+
+    def msr_file(self) -> dict[int, int]:
+        """Every MSR the MSR file holds, as KVM_GET_MSRS reads it (the TSC, not its offset)."""
+        out = {}
+        for index in sorted(self.msrs.regs):
+            result, value = self.msrs.host_get(index)
+            if result == MsrResult.OK:
+                out[index] = value
+        return out
+
+    def read_memory(self, address: int, size: int) -> bytes:
+        check_ram_range(address, size)
+        return self.cpu.read_memory(address, size)
 
     # --- running -------------------------------------------------------------------------------
     # Each intercepted instruction is handled by a method returning either the exit to give

@@ -89,6 +89,7 @@ class SimVm:
 
     can_checkpoint = True
     can_inspect_filter = True
+    observes_msrs = True
 
     def __init__(
         self,

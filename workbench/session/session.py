@@ -25,6 +25,7 @@ from workbench.kvm.exits import ExitKind, VcpuExit
 from workbench.kvm.filter import MsrFilter
 from workbench.session import commands as c
 from workbench.session.checkpoints import CheckpointStore
+from workbench.session.debug_queries import DebugQueries
 from workbench.session.errors import SessionError
 from workbench.session.eventlog import EventKind, EventLog
 from workbench.session.handlers import UserSpaceMsrs
@@ -59,7 +60,7 @@ class _VcpuView:
 
 
 @dataclass
-class Session(SessionQueries, TimeTravel):
+class Session(SessionQueries, DebugQueries, TimeTravel):
     scenario: Scenario
     engine: str = "sim"
     checkpoint_every: int = 1000
@@ -73,6 +74,9 @@ class Session(SessionQueries, TimeTravel):
         self.history: list[c.Command] = []
         self.digests: list[str] = []
         self.observers: list[Callable[[CommandResult], None]] = []
+        self._tracking = False  # track_changes(): snapshots before each command
+        self._before: dict[int, Any] = {}
+        self._before_step = -1
         self.handlers = UserSpaceMsrs()
         for handler in self.scenario.handlers.values():
             self.handlers.set(handler.msr, handler.kind, handler.value)
@@ -125,6 +129,7 @@ class Session(SessionQueries, TimeTravel):
             if self.checkpoints is not None:
                 self.checkpoints.drop_after(self.step)
         first = len(self.log)
+        self._remember_before()
         self.step += 1
         error = None
         self._rewritten = None

@@ -9,7 +9,7 @@ its recorded events bit for bit; at most `checkpoint_every` commands run again.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from workbench.session.checkpoints import Checkpoint, CheckpointStore
@@ -42,6 +42,8 @@ class TimeTravel:
     _dispatch: Callable[[c.Command], None]
     _vcpu_views: Callable[[], list[tuple[bool, bool, bool]]]
     _restore_vcpu_views: Callable[[list[tuple[bool, bool, bool]]], None]
+    _tracking: bool
+    _remember_before: Callable[[], None]
 
     def _checkpoint(self) -> None:
         if self.checkpoints is None:
@@ -58,13 +60,26 @@ class TimeTravel:
         """Put the session in the state it had after `step` commands (0 = the scenario).
 
         The log keeps every row of the history; `visible_rows` says how many belong to the
-        current step. Commands re-applied from the checkpoint log into a scratch log, only
-        to check that they reproduce their recorded events bit for bit."""
+        current step. A viewer tracking changes gets the snapshot before the command that
+        made `step`, so the replay starts at a checkpoint before that command."""
         if self.checkpoints is None:
             raise SessionError("the host engine cannot go back in time; replay instead")
         if not 0 <= step <= len(self.history):
             raise SessionError(f"step {step} is outside 0..{len(self.history)}")
-        checkpoint = self.checkpoints.at_or_before(step)
+        start = step - 1 if self._tracking and step else step
+        for _ in self._replay_to(step, start=start, remember=self._tracking):
+            pass
+        self.visible_rows = self.log.row_of_step(step + 1)
+
+    def _replay_to(self, step: int, start: int, remember: bool = False) -> Iterator[int]:
+        """Restore the checkpoint at or before `start`, then re-apply the commands up to
+        `step`, yielding each step the session stands at (the checkpoint's first).
+
+        Commands re-applied log into a scratch log, only to check that they reproduce
+        their recorded events bit for bit; the main log is back in place once the
+        generator ends or is closed."""
+        assert self.checkpoints is not None
+        checkpoint = self.checkpoints.at_or_before(start)
         self.vm.restore_state(checkpoint.vm)
         if checkpoint.pci is not None:
             self.pci = checkpoint.pci.clone(self._on_vfio)
@@ -74,7 +89,10 @@ class TimeTravel:
         self.step = checkpoint.step
         main_log, self.log = self.log, EventLog()
         try:
+            yield self.step
             for command in self.history[checkpoint.step:step]:
+                if remember and self.step == step - 1:
+                    self._remember_before()
                 self.step += 1
                 first = len(self.log)
                 with contextlib.suppress(OSError, ValueError, RuntimeError):
@@ -85,9 +103,9 @@ class TimeTravel:
                 if self.step % self.checkpoint_every == 0 and not self.checkpoints.has(
                         self.step):
                     self._checkpoint()
+                yield self.step
         finally:
             self.log = main_log
-        self.visible_rows = self.log.row_of_step(step + 1)
 
     def step_back(self) -> None:
         if self.step == 0:

@@ -171,7 +171,24 @@ class TrapLogPanel(QWidget):
             return
         menu = QMenu(self)
         self.filter_action(index.row(), index.column(), menu)
+        menu.addSeparator()
+        menu.addActions(self.navigation_actions(index.row(), menu))
         menu.popup(self.table.viewport().mapToGlobal(pos))
+
+    def navigation_actions(self, view_row: int, menu: QMenu) -> list[QAction]:
+        """Reverse navigation from this row's step: the previous exit and, for an MSR
+        row, the previous write and the next access of its MSR."""
+        navigator = self.controller.navigator
+        record = self.model.record(self.model.log_row(view_row))
+        step = record["step"]
+        back = QAction("Reverse-continue to the previous exit", menu)
+        back.triggered.connect(lambda: navigator.reverse_continue(step))
+        actions = [back]
+        if record["kind"] in MSR_KINDS:
+            actions += navigator.msr_actions(menu, record["msr"], step)
+        for action in actions:
+            action.setEnabled(not self._busy())
+        return actions
 
     def filter_action(self, view_row: int, column: int, menu: QMenu) -> QAction:
         """'Filter on this value' for one cell (disabled where no filter key fits)."""

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QLabel,
+    QMenu,
     QSplitter,
     QTabWidget,
     QToolBar,
@@ -21,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.gui.controller import SessionController
+from workbench.gui.navigation import SHORTCUTS
 from workbench.gui.runner_thread import Runner
 from workbench.gui.vcpu.breakpoints import MsrBreakpoints
 from workbench.gui.vcpu.disassembly import DisassemblyView
@@ -30,6 +33,7 @@ from workbench.gui.vcpu.registers import RegistersView
 from workbench.gui.vcpu.source_editor import SourceEditor
 from workbench.kvm import uapi
 from workbench.kvm.guest.assembler import Program
+from workbench.kvm.regs import REG_NAMES
 from workbench.session import commands as c
 from workbench.session.runner import next_pci_command
 from workbench.session.session import Session
@@ -63,6 +67,12 @@ class VcpuPanel(QWidget):
         self.source = SourceEditor()
         self.source.assembled.connect(self._replace_program)
         self.registers = RegistersView()
+        self.registers.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.registers.customContextMenuRequested.connect(self._register_menu)
+        trace = QAction(self.registers, shortcut=QKeySequence(SHORTCUTS["register_change"]),
+                        shortcutContext=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        trace.triggered.connect(lambda: self._trace_register(self.registers.currentRow()))
+        self.registers.addAction(trace)
         self.pending = PendingExitEditor()
         self.pending.answered.connect(self.answer)
         self.msr_breakpoints = MsrBreakpoints()
@@ -146,6 +156,23 @@ class VcpuPanel(QWidget):
     def _idle(self) -> bool:
         return self.controller.session is not None and not self.runner.running
 
+    # --- reverse navigation from a register ---------------------------------------------------
+    def register_actions(self, row: int, menu: QMenu) -> list[QAction]:
+        """"When did this register get this value?" for the register in `row`."""
+        return [self.controller.navigator.register_action(menu, self.vcpu, REG_NAMES[row])]
+
+    def _register_menu(self, pos: QPoint) -> None:
+        row = self.registers.rowAt(pos.y())
+        if row < 0 or not self._idle():
+            return
+        menu = QMenu(self)
+        menu.addActions(self.register_actions(row, menu))
+        menu.popup(self.registers.viewport().mapToGlobal(pos))
+
+    def _trace_register(self, row: int) -> None:
+        if row >= 0 and self._idle():
+            self.controller.navigator.register_change(self.vcpu, REG_NAMES[row])
+
     # --- edits ---------------------------------------------------------------------------------
     def _toggle_address(self, address: int, enable: bool) -> None:
         self._push_breakpoint("address", address, enable, f"address {address:#x}")
@@ -210,7 +237,7 @@ class VcpuPanel(QWidget):
             self._show_nothing()
             return
         regs = session.regs(self.vcpu)
-        self.registers.show_regs(regs, session.step)
+        self.registers.show_regs(regs, session.step, session.regs_before(self.vcpu))
         addresses, msrs = (session.breakpoints(self.vcpu) if session.can_breakpoint(self.vcpu)
                            else (frozenset(), frozenset()))
         self.disassembly.set_state(regs.rip, addresses)

@@ -49,14 +49,17 @@ class RegistersView(QTableWidget):
             item.setBackground(QBrush())
             item.setFont(self.font())
 
-    def show_regs(self, regs: Regs, step: int) -> None:
-        """Show `regs` as of session step `step`; changed = differs from the previous step
-        shown (showing the same step twice keeps the highlight)."""
+    def show_regs(self, regs: Regs, step: int, before: dict[str, int] | None = None) -> None:
+        """Show `regs` as of session step `step`; changed = differs from `before` (the
+        registers before that step's command, where the session knows them), else from
+        the previous step shown (showing the same step twice keeps the highlight)."""
         values = regs.as_dict()
         if step != self._step:
             self._before, self._shown, self._step = self._shown, values, step
         else:
             self._shown = values
+        if before is not None:
+            self._before = before
         before = self._before
         self.changed = {n for n in REG_NAMES if before is not None and before[n] != values[n]}
         for row, name in enumerate(REG_NAMES):

@@ -125,6 +125,7 @@ class GuestCpu:
         self._break_at: int | None = None
         self._pass_breakpoint: int | None = None  # resume over this one without stopping
         self.fault: str | None = None
+        self._read_buffer: ctypes.Array[ctypes.c_char] | None = None  # read_memory's
         self._pause_requested = False  # set from another thread; a bool store is atomic
         self._add_special_hooks()
         self.uc.hook_add(unicorn.UC_HOOK_INTR, self._on_interrupt)
@@ -191,7 +192,17 @@ class GuestCpu:
         self.uc.context_restore(context)
 
     def read_memory(self, address: int, size: int) -> bytes:
-        return bytes(self.uc.mem_read(address, size))
+        """One library call into a buffer kept for it: the binding allocates and copies
+        anew, 40 ms for guest RAM, which checkpoints and the debugger's snapshots read."""
+        if not 0 <= size <= GUEST_MEM_SIZE:
+            raise unicorn.UcError(unicorn.UC_ERR_READ_UNMAPPED)
+        if self._read_buffer is None:
+            self._read_buffer = ctypes.create_string_buffer(GUEST_MEM_SIZE)
+        status = fastuc.mem_read(self._handle, ctypes.c_uint64(address), self._read_buffer,
+                                 ctypes.c_size_t(size))
+        if status:
+            raise unicorn.UcError(status)
+        return bytes(memoryview(self._read_buffer)[:size])
 
     def write_memory(self, address: int, data: bytes) -> None:
         self.uc.mem_write(address, data)

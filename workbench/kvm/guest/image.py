@@ -2,7 +2,7 @@
 
 Both engines load exactly these bytes, so a program sees identical memory on either. The
 CPU state that points into them (CR3, GDTR, IDTR, TR, segments) is set by the host engine
-(workbench.hostkvm.sregs) from the constants here.
+(workbench.kvm.guest.sregs) from the constants here.
 
 Only GUEST_MEM_SIZE is mapped (2 MiB pages), so any access beyond it page-faults; only
 vector 13 has an IDT gate, so every other exception escalates to a triple fault

@@ -19,3 +19,10 @@ GP_VECTOR = 13
 # The #GP convention: the handler adds 1 to this register and writes the vector to the next.
 GP_COUNT_REG = "r14"
 GP_VECTOR_REG = "r15"
+
+
+def check_ram_range(address: int, size: int) -> None:
+    """ValueError unless [address, address + size) lies in guest RAM."""
+    if size < 0 or address < 0 or address + size > GUEST_MEM_SIZE:
+        raise ValueError(f"address: {address:#x}+{size:#x} is outside guest RAM "
+                         f"(0..{GUEST_MEM_SIZE:#x})")

@@ -132,6 +132,14 @@ def rows_in_force(vendor: str, profile: KvmProfile) -> Iterator[MsrInfo]:
                 if row.applies(vendor, profile) and (row.count > 1 or row.index not in replaced))
 
 
+def single_indices(vendor: str, profile: KvmProfile | None) -> list[int]:
+    """The indices of the single-MSR rows a vendor module and kernel use (every vendor
+    row's, for a kernel the catalogue has no profile of), ascending."""
+    rows = rows_in_force(vendor, profile) if profile is not None else (
+        row for row in CATALOGUE if row.vendor in (None, vendor))
+    return sorted({row.index for row in rows if row.count == 1})
+
+
 def lookup(index: int, vendor: str | None = None, profile: KvmProfile | None = None
            ) -> MsrInfo | None:
     """The catalogue row KVM uses for `index` (for that vendor and kernel when given)."""
