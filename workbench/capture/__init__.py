@@ -10,6 +10,8 @@ shows a loaded capture in every panel.
 
 from __future__ import annotations
 
+from workbench.capture.detect import load
+from workbench.capture.errors import CaptureError
 from workbench.capture.model import (
     Capture,
     ConfigAccess,
@@ -21,6 +23,6 @@ from workbench.capture.model import (
 )
 
 __all__ = [
-    "Capture", "ConfigAccess", "IoctlRecord", "MsrAccess", "MsrExitAnswer", "SkippedLine",
-    "UserExit",
+    "Capture", "CaptureError", "ConfigAccess", "IoctlRecord", "MsrAccess", "MsrExitAnswer", "SkippedLine",
+    "UserExit", "load",
 ]
