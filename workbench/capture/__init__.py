@@ -23,6 +23,6 @@ from workbench.capture.model import (
 )
 
 __all__ = [
-    "Capture", "CaptureError", "ConfigAccess", "IoctlRecord", "MsrAccess", "MsrExitAnswer", "SkippedLine",
-    "UserExit", "load",
+    "Capture", "CaptureError", "ConfigAccess", "IoctlRecord", "MsrAccess", "MsrExitAnswer",
+    "SkippedLine", "UserExit", "load",
 ]

@@ -59,8 +59,6 @@ def load(path: str | Path) -> Capture:
     capfile = _capfile()
     if capfile is not None and capfile.sniff(data[:4096]):
         return capfile.read(path)
-    if b"\0" in data[:4096]:
-        raise CaptureError(f"{path}: a binary file of no known capture format")
     lines = data.decode("utf-8", errors="replace").splitlines()
     capture = _text_reader(path, lines)(path, lines)
     if truncated:
