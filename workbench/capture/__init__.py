@@ -21,8 +21,10 @@ from workbench.capture.model import (
     SkippedLine,
     UserExit,
 )
+from workbench.capture.whatif import AccessReport, WhatIfResult, whatif
 
 __all__ = [
+    "AccessReport", "WhatIfResult", "whatif",
     "Capture", "CaptureError", "ConfigAccess", "IoctlRecord", "MsrAccess", "MsrExitAnswer",
     "SkippedLine", "UserExit", "load",
 ]
