@@ -72,6 +72,10 @@ def _parser() -> argparse.ArgumentParser:
     compare_cmd.add_argument("b", metavar="PROFILE_B")
     compare_cmd.add_argument("--steps", type=int, default=1000, metavar="N",
                              help="stop each vCPU after N exits (default 1000)")
+    whatif_cmd = commands.add_parser(
+        "whatif", help="replay a capture or trace under another filter, profile or vendor")
+    from workbench.capture.cli import add_arguments as add_whatif_arguments
+    add_whatif_arguments(whatif_cmd)
     shot_cmd = commands.add_parser("screenshot", help="render each panel to a PNG")
     shot_cmd.add_argument("scenario", type=Path)
     shot_cmd.add_argument("--out", type=Path, required=True, metavar="DIR",
@@ -130,6 +134,9 @@ def _screenshot(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "whatif":
+        from workbench.capture.cli import run as run_whatif
+        return run_whatif(args)
     if args.command in ("profiles", "compare-profiles"):
         from workbench.session import profile_cli
         if args.command == "profiles":
