@@ -31,6 +31,12 @@ def _reproduces(cap: Capture, engine: str) -> None:
     assert {r.access.index for r in result.volatile} == {TSC, EFER}
 
 
+@pytest.fixture(scope="module")
+def boot() -> Capture:
+    """The whole run: SeaBIOS's MTRR and kvmclock writes, then the probe."""
+    return load(FIXTURES / "boot.tracefs.txt.gz")
+
+
 def test_own_filter_on_the_sim_reproduces_the_kernel_except_volatile_values(probe) -> None:
     _reproduces(probe, "sim")
 
@@ -38,6 +44,16 @@ def test_own_filter_on_the_sim_reproduces_the_kernel_except_volatile_values(prob
 @pytest.mark.host
 def test_own_filter_on_the_host_reproduces_the_kernel_except_volatile_values(probe) -> None:
     _reproduces(probe, "host")
+
+
+def test_a_whole_seabios_boot_reproduces_on_the_sim(boot) -> None:
+    assert len(boot.msr_accesses()) > 30
+    _reproduces(boot, "sim")
+
+
+@pytest.mark.host
+def test_a_whole_seabios_boot_reproduces_on_the_host(boot) -> None:
+    _reproduces(boot, "host")
 
 
 def test_denying_apic_base_reads_turns_an_in_kernel_read_into_a_filter_exit(probe) -> None:
