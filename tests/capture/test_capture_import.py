@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from workbench.capture import CaptureError, load
+from workbench.capture import Capture, CaptureError, load
 from workbench.kvm import uapi
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -136,3 +136,28 @@ def test_cut_or_flipped_kernel_traces_never_crash(tmp_path: Path, cut: int, flip
     except CaptureError:
         return
     assert all(a.index <= 0xFFFFFFFF for a in cap.msr_accesses())
+
+
+def test_capture_files_go_to_the_capture_reader(tmp_path: Path, monkeypatch) -> None:
+    """load() hands a file the capture-file module recognises to its reader, gzipped or not,
+    and turns the reader's ValueError into the CaptureError callers catch."""
+    import sys
+    import types
+
+    fake = types.ModuleType("workbench.capture.capfile")
+    fake.sniff = lambda head: head.startswith(b'{"format": "workbench-capture"')
+
+    def read(path):
+        if "bad" in Path(path).name:
+            raise ValueError(f"{path}: line 1: capture version 9 is not supported")
+        return Capture(source=Path(path), format="capture")
+
+    fake.read = read
+    monkeypatch.setitem(sys.modules, "workbench.capture.capfile", fake)
+    good = tmp_path / "vmm.capture"
+    good.write_bytes(gzip.compress(b'{"format": "workbench-capture", "version": 1}\n'))
+    assert load(good).format == "capture"
+    bad = tmp_path / "bad.capture"
+    bad.write_bytes(b'{"format": "workbench-capture", "version": 9}\n')
+    with pytest.raises(CaptureError, match="bad.capture: line 1"):
+        load(bad)

@@ -58,7 +58,12 @@ def load(path: str | Path) -> Capture:
         raise CaptureError(f"{path}: the file is empty")
     capfile = _capfile()
     if capfile is not None and capfile.sniff(data[:4096]):
-        return capfile.read(path)
+        try:
+            return capfile.read(path)
+        except CaptureError:
+            raise
+        except ValueError as why:     # the reader's own message names the file and line
+            raise CaptureError(str(why)) from None
     lines = data.decode("utf-8", errors="replace").splitlines()
     capture = _text_reader(path, lines)(path, lines)
     if truncated:
