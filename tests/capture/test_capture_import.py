@@ -144,6 +144,8 @@ def test_capture_files_go_to_the_capture_reader(tmp_path: Path, monkeypatch) -> 
     import sys
     import types
 
+    import workbench.capture
+
     fake = types.ModuleType("workbench.capture.capfile")
     fake.sniff = lambda head: head.startswith(b'{"format": "workbench-capture"')
 
@@ -154,6 +156,7 @@ def test_capture_files_go_to_the_capture_reader(tmp_path: Path, monkeypatch) -> 
 
     fake.read = read
     monkeypatch.setitem(sys.modules, "workbench.capture.capfile", fake)
+    monkeypatch.setattr(workbench.capture, "capfile", fake, raising=False)
     good = tmp_path / "vmm.capture"
     good.write_bytes(gzip.compress(b'{"format": "workbench-capture", "version": 1}\n'))
     assert load(good).format == "capture"
