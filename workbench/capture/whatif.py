@@ -60,7 +60,8 @@ class WhatIfResult:
         return [r for r in self.reports if r.volatile and not r.differences]
 
 
-def _program_text(accesses: list[MsrAccess]) -> str:
+def replay_program(accesses: list[MsrAccess]) -> str:
+    """The guest source that performs `accesses` in order, reporting each with an `out`."""
     lines = []
     for a in accesses:
         lines.append(f"mov ecx, {a.index:#x}")
@@ -142,7 +143,7 @@ def whatif(cap: Capture, msr_filter: MsrFilter | None = None,
             vm.enable_cap(uapi.KVM_CAP_X86_USER_SPACE_MSR, mask)
         if chosen_filter is not None:
             vm.set_msr_filter(chosen_filter)
-        lanes = lanes_for(vm, accesses, _program_text)
+        lanes = lanes_for(vm, accesses, replay_program)
         for position, access in enumerate(accesses):
             outcome, by_whatif = run_access(lanes[access.vcpu], access)
             differences, volatile = _compare(access, outcome)
