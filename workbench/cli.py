@@ -165,7 +165,10 @@ def _gui(args: argparse.Namespace) -> int:
     if args.command == "screenshot":
         return _screenshot(args)
     if args.command == "open":
+        from workbench.session.capture_session import check_capture_openable
         from workbench.session.recording.cli import check_openable
+        if (status := check_capture_openable(args.file)) != 0:
+            return status
         if (status := check_openable(args.file)) != 0:
             return status
     from workbench.gui.app import run_gui

@@ -47,6 +47,27 @@ def _text_reader(path: Path, lines: list[str]):
                        "QEMU -trace log of config-space accesses")
 
 
+def sniff_format(path: str | Path, head_bytes: int = 1 << 16) -> str | None:
+    """The capture or trace format a file's head says it is, or None (a scenario, a
+    recording, anything else). Reads at most `head_bytes`; never raises but OSError."""
+    with open(path, "rb") as f:
+        head = f.read(head_bytes)
+    if head.startswith(GZIP_MAGIC):
+        try:
+            head = zlib.decompressobj(wbits=31).decompress(head, head_bytes)
+        except zlib.error:
+            return None
+    capfile = _capfile()
+    if capfile is not None and capfile.sniff(head[:4096]):
+        return "capture"
+    lines = head.decode("utf-8", errors="replace").splitlines()[:_SNIFF_LINES]
+    for name, module in (("tracefs", tracefs), ("trace-cmd", tracecmd),
+                         ("qemu-trace", qemu_trace)):
+        if module.looks_like(lines):
+            return name
+    return "tracefs" if any(EVENT_LINE.match(line) for line in lines) else None
+
+
 def load(path: str | Path) -> Capture:
     """Reads any supported capture or trace; OSError where the file cannot be read."""
     path = Path(path)

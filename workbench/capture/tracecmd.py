@@ -18,7 +18,8 @@ _HEADER = re.compile(r"^(?:cpus=\d+|version = \S+|CPU \d+ is empty|CPU:\d+ \[LOS
 
 
 def looks_like(lines: list[str]) -> bool:
-    return bool(lines) and re.match(r"^(?:cpus=\d+|version = \S+)\s*$", lines[0]) is not None
+    """`cpus=N` near the top: `version = N` alone would also match a scenario file."""
+    return any(re.match(r"^cpus=\d+\s*$", line) for line in lines[:10])
 
 
 def parse(source: Path, lines: list[str]) -> Capture:

@@ -48,6 +48,11 @@ class FilterEditor(QWidget):
                                     "(KVM_MSR_FILTER_DEFAULT_ALLOW / _DENY)")
         self.apply_button = QPushButton("Apply")
         self.apply_button.setToolTip("KVM_X86_SET_MSR_FILTER with this filter (undoable)")
+        self.use_button = QPushButton("Use in a scenario")
+        self.use_button.setToolTip("This capture's filter is the VMM's, shown read-only: open a "
+                                   "runnable copy (the captured accesses as a guest program) "
+                                   "to edit and run it")
+        self.use_button.hide()
         self.revert_button = QPushButton("Revert")
         self.revert_button.setToolTip("Discard the edit: reload the filter in force")
         self.banner = QLabel()
@@ -66,6 +71,7 @@ class FilterEditor(QWidget):
         top.addStretch(1)
         for button in buttons.values():
             top.addWidget(button)
+        top.addWidget(self.use_button)
         top.addWidget(self.revert_button)
         top.addWidget(self.apply_button)
         split = QSplitter(Qt.Orientation.Vertical)
@@ -81,6 +87,9 @@ class FilterEditor(QWidget):
         buttons["Remove"].clicked.connect(lambda: self.remove_range(self.current_row()))
         buttons["Up"].clicked.connect(lambda: self.move_range(self.current_row(), -1))
         buttons["Down"].clicked.connect(lambda: self.move_range(self.current_row(), 1))
+        self.edit_widgets = [self.default_box, self.table, self.lane, self.apply_button,
+                             self.revert_button, *buttons.values()]
+        self.use_button.clicked.connect(self.use_in_scenario)
         self.apply_button.clicked.connect(self.apply)
         self.revert_button.clicked.connect(self.revert)
         self.default_box.currentIndexChanged.connect(self._default_changed)
@@ -107,9 +116,20 @@ class FilterEditor(QWidget):
                                                 min(row, len(self.draft.ranges) - 1)].base)
 
     def revert(self) -> None:
-        """Reload the filter in force from the session (drops the edit)."""
+        """Reload the filter in force from the session (drops the edit); a capture's filter
+        is the VMM's and stays read-only until "Use in a scenario"."""
         session = self.controller.session
         self.load(session.msr_filter() if session is not None else MsrFilter())
+        read_only = bool(getattr(session, "read_only", False))
+        for widget in self.edit_widgets:
+            widget.setEnabled(not read_only)
+        self.use_button.setVisible(read_only)
+
+    def use_in_scenario(self) -> None:
+        """Replace the read-only capture by a runnable session on its scenario."""
+        session = self.controller.session
+        if session is not None and getattr(session, "read_only", False):
+            self.controller.restart(session.scenario)
 
     def _show_draft(self, row: int | None) -> None:
         self.default_box.blockSignals(True)
