@@ -5,56 +5,93 @@ event's print fmt (/sys/kernel/tracing/events/kvm/*/format) or, where the reader
 format it, `[FAILED TO PARSE] field=value ...`. The thread id is the vCPU: a kernel trace
 knows nothing of vCPU indexes. A user-space MSR exit shows only as kvm_userspace_exit with
 reason KVM_EXIT_X86_RDMSR/WRMSR and no index, so it is a UserExit and not an MsrAccess.
+
+Lines are split with str methods, not one regular expression: a trace has millions of them.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from workbench.capture.model import Event, MsrAccess, SkippedLine, UserExit
 from workbench.kvm import uapi
 
-# [instance: ]COMM-TID [(TGID)] [CPU] [FLAGS] SECONDS: EVENT: TEXT
+# For sniffing a file's format: [instance: ]COMM-TID [(TGID)] [CPU] [FLAGS] SECONDS: EVENT:
 EVENT_LINE = re.compile(
     r"^(?:[\w.-]+:\s+)?\s*(?P<comm>.+?)-(?P<tid>\d+)\s+(?:\(\s*[\d-]+\)\s+)?\[(?P<cpu>\d+)\]"
-    r"\s+(?:\S{4,6}\s+)?(?P<ts>\d+\.\d+):\s+(?P<event>\w+):\s*(?P<text>.*?)\s*$")
-_MSR = re.compile(r"^msr_(?P<rw>read|write) (?P<index>[0-9a-fA-F]+) = 0x(?P<value>[0-9a-fA-F]+)"
-                  r"(?P<gp> \(#GP\))?$")
-_EXIT = re.compile(r"^reason (?:(?P<name>KVM_EXIT_\w+)|(?P<err>restart|error)) \((?P<num>\d+)\)$")
-_PIO = re.compile(r"^pio_(?P<rw>read|write) at 0x(?P<port>[0-9a-fA-F]+) size (?P<size>\d+) "
-                  r"count (?P<count>\d+) val 0x(?P<val>[0-9a-fA-F]+)")
-_MMIO = re.compile(r"^mmio (?P<type>unsatisfied-read|read|write) len (?P<len>\d+) "
-                   r"gpa 0x(?P<gpa>[0-9a-fA-F]+) val 0x(?P<val>[0-9a-fA-F]+)$")
+    r"\s+(?:\S{4,6}\s+)?(?P<ts>\d+\.\d+):\s+(?P<event>\w+):")
 _RAW = re.compile(r"(\w+)=(-?(?:0x[0-9a-fA-F]+|\d+))")
+_U32, _U64 = 0xFFFF_FFFF, 0xFFFF_FFFF_FFFF_FFFF
+_WANTED_DETAIL = {uapi.KVM_EXIT_IO: "port", uapi.KVM_EXIT_MMIO: "phys_addr"}
 
 
 class _Garbled(ValueError):
     """A line of a known event whose text does not parse."""
 
 
+class EventLine(NamedTuple):
+    comm: str
+    tid: int
+    seconds: float
+    event: str
+    text: str
+
+
+def split_line(line: str) -> EventLine | None:
+    """The parts of an event line, or None if `line` is not one."""
+    close = line.find("] ")
+    start = line.rfind("[", 0, close)
+    if close < 0 or start < 0 or not line[start + 1:close].isdigit():
+        return None
+    who = line[:start].rstrip()
+    if who.endswith(")"):                           # the tgid column: "(  1234)"
+        who = who[:who.rfind("(")].rstrip()
+    comm, dash, tid = who.rpartition("-")
+    rest = line[close + 2:]
+    stamp, colon, tail = rest.partition(": ")
+    event, colon2, text = tail.partition(":")
+    if not (dash and tid.isdigit() and colon and colon2 and event.isidentifier()):
+        return None
+    try:
+        seconds = float(stamp.rsplit(None, 1)[-1])
+    except (ValueError, IndexError):
+        return None
+    return EventLine(comm.rpartition(": ")[2].strip(), int(tid), seconds, event, text.strip())
+
+
 def _raw_fields(text: str) -> dict[str, int]:
     return {k: int(v, 0) for k, v in _RAW.findall(text)}
 
 
-def _msr(tid: int, ts: float, text: str, line: int) -> MsrAccess:
-    if text.startswith("[FAILED TO PARSE]"):
-        f = _raw_fields(text)
-        try:
+def _hex(word: str) -> int:
+    return int(word[2:] if word.startswith("0x") else "!", 16)
+
+
+def _msr(e: EventLine, line: int) -> MsrAccess:
+    text = e.text
+    try:
+        if text.startswith("[FAILED TO PARSE]"):
+            f = _raw_fields(text)
             write, index, value, gp = bool(f["write"]), f["ecx"], f["data"], bool(f["exception"])
-        except KeyError as missing:
-            raise _Garbled(f"kvm_msr without the field {missing}") from None
-    else:
-        m = _MSR.match(text)
-        if m is None:
-            raise _Garbled("kvm_msr text is not 'msr_read|msr_write INDEX = 0xVALUE'")
-        write, index = m["rw"] == "write", int(m["index"], 16)
-        value, gp = int(m["value"], 16), m["gp"] is not None
-    if index > 0xFFFF_FFFF or value > 0xFFFF_FFFF_FFFF_FFFF:
+        else:
+            words = text.split()
+            if words[0] not in ("msr_read", "msr_write") or words[2] != "=" or \
+                    words[4:] not in ([], ["(#GP)"]):
+                raise ValueError
+            write, index, value, gp = words[0] == "msr_write", int(words[1], 16), \
+                _hex(words[3]), len(words) == 5
+    except KeyError as missing:
+        raise _Garbled(f"kvm_msr without the field {missing}") from None
+    except (ValueError, IndexError):
+        raise _Garbled("kvm_msr text is not 'msr_read|msr_write INDEX = 0xVALUE'") from None
+    if not 0 <= index <= _U32 or not 0 <= value <= _U64:
         raise _Garbled("kvm_msr index or value out of range")
     # A faulting read returns nothing to the guest; the trace prints 0 for it.
-    return MsrAccess(vcpu=tid, index=index, write=write, value=None if gp and not write else value,
-                     gp=gp, exit=None, time=ts, line=line)
+    return MsrAccess(vcpu=e.tid, index=index, write=write,
+                     value=None if gp and not write else value, gp=gp, exit=None,
+                     time=e.seconds, line=line)
 
 
 def _exit_reason(text: str) -> int | None:
@@ -64,24 +101,30 @@ def _exit_reason(text: str) -> int | None:
         if "reason" not in f:
             raise _Garbled("kvm_userspace_exit without the field 'reason'")
         return None if f.get("errno", 0) < 0 else f["reason"]
-    m = _EXIT.match(text)
-    if m is None:
+    words = text.split()
+    number = words[-1] if words else ""
+    if len(words) != 3 or words[0] != "reason" or number[:1] != "(" or number[-1:] != ")" \
+            or not number[1:-1].isdigit():
         raise _Garbled("kvm_userspace_exit text is not 'reason NAME (NUMBER)'")
-    return None if m["err"] else int(m["num"])
+    return None if words[1] in ("restart", "error") else int(number[1:-1])
 
 
 def _io_detail(event: str, text: str) -> dict[str, int]:
-    if event == "kvm_pio":
-        m = _PIO.match(text)
-        if m is None:
-            raise _Garbled("kvm_pio text is not 'pio_read|pio_write at 0xPORT size N ...'")
-        return {"direction": int(m["rw"] == "write"), "port": int(m["port"], 16),
-                "size": int(m["size"]), "count": int(m["count"]), "data": int(m["val"], 16)}
-    m = _MMIO.match(text)
-    if m is None:
-        raise _Garbled("kvm_mmio text is not 'mmio read|write len N gpa 0x.. val 0x..'")
-    return {"is_write": int(m["type"] == "write"), "len": int(m["len"]),
-            "phys_addr": int(m["gpa"], 16), "data": int(m["val"], 16)}
+    words = text.split()
+    try:
+        if event == "kvm_pio":
+            if words[0] not in ("pio_read", "pio_write") or words[1::2][:4] != [
+                    "at", "size", "count", "val"]:
+                raise ValueError
+            return {"direction": int(words[0] == "pio_write"), "port": _hex(words[2]),
+                    "size": int(words[4]), "count": int(words[6]), "data": _hex(words[8])}
+        if words[0] != "mmio" or words[1] not in ("unsatisfied-read", "read", "write") or \
+                words[2::2][:3] != ["len", "gpa", "val"]:
+            raise ValueError
+        return {"is_write": int(words[1] == "write"), "len": int(words[3]),
+                "phys_addr": _hex(words[5]), "data": _hex(words[7])}
+    except (ValueError, IndexError):
+        raise _Garbled(f"{event} text is not in the event's print format") from None
 
 
 @dataclass
@@ -95,30 +138,31 @@ class KernelEvents:
 
     def feed(self, line_no: int, line: str) -> bool:
         """Reads one line; False if it is not an event line at all (the caller decides)."""
-        m = EVENT_LINE.match(line)
-        if m is None:
+        e = split_line(line)
+        if e is None:
             return False
-        tid, ts, event, text = int(m["tid"]), float(m["ts"]), m["event"], m["text"]
         try:
-            self._event(line_no, tid, ts, event, text)
+            self._event(line_no, e)
         except _Garbled as why:
-            self.skipped.append(SkippedLine(line_no, f"{event}: {why}"))
+            self.skipped.append(SkippedLine(line_no, f"{e.event}: {why}"))
         else:
-            self.threads.setdefault(tid, m["comm"].strip())
+            if e.tid not in self.threads:
+                self.threads[e.tid] = e.comm
         return True
 
-    def _event(self, line_no: int, tid: int, ts: float, event: str, text: str) -> None:
+    def _event(self, line_no: int, e: EventLine) -> None:
+        event = e.event
         if event == "kvm_msr":
-            self.events.append(_msr(tid, ts, text, line_no))
+            self.events.append(_msr(e, line_no))
         elif event == "kvm_userspace_exit":
-            reason = _exit_reason(text)
-            detail = self._pending_io.pop(tid, {})
+            reason = _exit_reason(e.text)
+            detail = self._pending_io.pop(e.tid, {})
             if reason is not None:
-                wanted = {uapi.KVM_EXIT_IO: "port", uapi.KVM_EXIT_MMIO: "phys_addr"}.get(reason)
-                self.events.append(UserExit(vcpu=tid, exit_reason=reason,
+                wanted = _WANTED_DETAIL.get(reason)
+                self.events.append(UserExit(vcpu=e.tid, exit_reason=reason,
                                             detail=detail if wanted in detail else {},
-                                            time=ts, line=line_no))
+                                            time=e.seconds, line=line_no))
         elif event in ("kvm_pio", "kvm_mmio"):
             # Printed before the exit it causes, or alone where the kernel handled it.
-            self._pending_io[tid] = _io_detail(event, text)
+            self._pending_io[e.tid] = _io_detail(event, e.text)
         # Other events (kvm_inj_exception, kvm_entry, sched_*) say nothing the model keeps.
