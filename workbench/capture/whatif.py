@@ -1,10 +1,8 @@
 """Replay a capture's guest MSR accesses as a guest program under another filter, user-space
 mask, profile or vendor, and mark what the real kernel would have done differently.
 
-Each captured vCPU (thread) becomes one replay vCPU whose program performs its accesses in
-order with the captured values, each followed by an `out` so the replay reads the result
-(RAX/RDX, and R14, the runtime's #GP count) access by access. The vCPUs are run in the
-capture's global order. A user-space exit is answered with the VMM's recorded answer; an
+Each captured vCPU (thread) becomes one replay vCPU that performs its accesses in order with
+the captured values (workbench.capture.replay), the vCPUs run in the capture's global order. A user-space exit is answered with the VMM's recorded answer; an
 access the kernel handled that now exits is answered as the kernel did (its value, #GP as
 error) and marked "answered by whatif".
 """
@@ -15,12 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from workbench.capture.model import Capture, MsrAccess
-from workbench.capture.replay import lanes_for, run_access
+from workbench.capture.replay import REPORT_PORT, lanes_for, run_access
 from workbench.capture.volatile import why_volatile
 from workbench.kvm import uapi
 from workbench.kvm.filter import MsrFilter
 
-REPORT_PORT = 0x80
 _REASONS = {uapi.KVM_MSR_EXIT_REASON_INVAL: "INVAL", uapi.KVM_MSR_EXIT_REASON_UNKNOWN: "UNKNOWN",
             uapi.KVM_MSR_EXIT_REASON_FILTER: "FILTER"}
 
@@ -61,7 +58,8 @@ class WhatIfResult:
 
 
 def replay_program(accesses: list[MsrAccess]) -> str:
-    """The guest source that performs `accesses` in order, reporting each with an `out`."""
+    """The guest source that performs `accesses` in order, reporting each with an `out`: the
+    replay as a standalone program, for a scenario (whatif itself runs replay's loop)."""
     lines = []
     for a in accesses:
         lines.append(f"mov ecx, {a.index:#x}")
@@ -143,7 +141,7 @@ def whatif(cap: Capture, msr_filter: MsrFilter | None = None,
             vm.enable_cap(uapi.KVM_CAP_X86_USER_SPACE_MSR, mask)
         if chosen_filter is not None:
             vm.set_msr_filter(chosen_filter)
-        lanes = lanes_for(vm, accesses, replay_program)
+        lanes = lanes_for(vm, accesses)
         for position, access in enumerate(accesses):
             outcome, by_whatif = run_access(lanes[access.vcpu], access)
             differences, volatile = _compare(access, outcome)
