@@ -2,9 +2,10 @@
 mask, profile or vendor, and mark what the real kernel would have done differently.
 
 Each captured vCPU (thread) becomes one replay vCPU that performs its accesses in order with
-the captured values (workbench.capture.replay), the vCPUs run in the capture's global order. A user-space exit is answered with the VMM's recorded answer; an
-access the kernel handled that now exits is answered as the kernel did (its value, #GP as
-error) and marked "answered by whatif".
+the captured values (workbench.capture.replay); the vCPUs run in the capture's global order.
+A user-space exit is answered with the VMM's recorded answer; an access the kernel handled
+that now exits is answered as the kernel did (its value, #GP as error) and marked "answered
+by whatif".
 """
 
 from __future__ import annotations
