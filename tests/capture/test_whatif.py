@@ -115,3 +115,16 @@ def test_several_vcpus_replay_on_their_own_vcpus(probe) -> None:
     bsp, ap = (o["value"] for o in result.outcomes)
     assert bsp & 0x100 and not ap & 0x100        # APIC base: only the first vCPU is the BSP
     assert [r.differences for r in result.reports] == [(), ("value 0xfee00900 -> 0xfee00800",)]
+
+
+def test_a_filter_may_be_given_as_a_dict(probe) -> None:
+    deny = {"flags": 0, "ranges": [{"flags": "1", "base": "0x1b", "nmsrs": 1, "bitmap": "00"}]}
+    result = whatif(probe, msr_filter=deny, user_space_msr_mask=FILTER)
+    assert result.outcomes[0]["exit"]["msr_reason"] == FILTER
+
+
+def test_a_capture_from_another_vendors_host_replays_as_that_vendor() -> None:
+    cap = Capture(Path("amd.capture"), "capture", [MsrAccess(0, 0x3A, False, None, True, None)],
+                  meta={"host": {"kvm_vendor": "amd"}})
+    result = whatif(cap)
+    assert result.vm["vendor"] == "amd" and result.differences == []

@@ -10,6 +10,7 @@ by whatif".
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,16 +97,29 @@ def _compare(access: MsrAccess, outcome: dict[str, Any]) -> tuple[list[str], str
     return decision + ([] if volatile else effects), volatile
 
 
-def _vm_args(engine: str, vendor: str | None, profile: str | None) -> dict[str, Any]:
-    """None/None on the sim = this machine as the sim models it (the capture's likely host),
-    where /dev/kvm can say; an explicit vendor or profile is taken as given."""
+def _captured_vendor(cap: Capture) -> str | None:
+    """The KVM module the capture names for its host (a capture file does; a trace not)."""
+    host = cap.meta.get("host")
+    vendor = host.get("kvm_vendor") if isinstance(host, dict) else None
+    return vendor if isinstance(vendor, str) else None
+
+
+def _vm_args(cap: Capture, engine: str, vendor: str | None,
+             profile: str | None) -> dict[str, Any]:
+    """None/None on the sim = the capture's host as the sim models it: this machine (its
+    traits from /dev/kvm) unless the capture names another vendor; an explicit vendor or
+    profile is taken as given."""
     if engine != "sim" or vendor is not None or profile is not None:
         return {"vendor": vendor, "profile": profile}
     import workbench.kvm
 
+    captured = _captured_vendor(cap)
     if "host" not in workbench.kvm.available_engines():
-        return {"vendor": None, "profile": None}
-    return workbench.kvm.host_traits().sim_vm_args()
+        return {"vendor": captured, "profile": None}
+    traits = workbench.kvm.host_traits()
+    if captured is not None and captured != traits.module:
+        return {"vendor": captured, "profile": None}
+    return traits.sim_vm_args()
 
 
 def _mask(cap: Capture, asked: int | None, notes: list[str]) -> int | None:
@@ -124,17 +138,20 @@ def _mask(cap: Capture, asked: int | None, notes: list[str]) -> int | None:
     return None
 
 
-def whatif(cap: Capture, msr_filter: MsrFilter | None = None,
+def whatif(cap: Capture, msr_filter: MsrFilter | Mapping[str, Any] | None = None,
            user_space_msr_mask: int | None = None, engine: str = "sim",
            vendor: str | None = None, profile: str | None = None) -> WhatIfResult:
-    """Replays cap.msr_accesses(); None = as captured (no filter where the capture has none)."""
+    """Replays cap.msr_accesses(); None = as captured (no filter where the capture has none).
+    `msr_filter` may also be MsrFilter.to_dict()'s shape (hex strings allowed)."""
     import workbench.kvm
 
     accesses = cap.msr_accesses()
     notes: list[str] = []
+    if isinstance(msr_filter, Mapping):
+        msr_filter = MsrFilter.from_dict(msr_filter)
     chosen_filter = msr_filter if msr_filter is not None else cap.msr_filter
     mask = _mask(cap, user_space_msr_mask, notes)
-    args = _vm_args(engine, vendor, profile)
+    args = _vm_args(cap, engine, vendor, profile)
     outcomes: list[dict[str, Any]] = []
     reports: list[AccessReport] = []
     with workbench.kvm.open(engine) as kvm, kvm.create_vm(**args) as vm:
