@@ -128,3 +128,28 @@ def test_a_capture_from_another_vendors_host_replays_as_that_vendor() -> None:
                   meta={"host": {"kvm_vendor": "amd"}})
     result = whatif(cap)
     assert result.vm["vendor"] == "amd" and result.differences == []
+
+
+REAL_CAPTURE = Path(__file__).parent / "data" / "qemu-probe.capture.gz"
+
+
+def _real_capture() -> Capture:
+    """The `workbench capture` of QEMU that the capture-file work ships (once merged)."""
+    pytest.importorskip("workbench.capture.capfile", reason="no capture-file reader yet")
+    if not REAL_CAPTURE.exists():
+        pytest.skip(f"{REAL_CAPTURE.name} is not in this tree")
+    return load(REAL_CAPTURE)
+
+
+@pytest.mark.parametrize("engine", ["sim", pytest.param("host", marks=pytest.mark.host)])
+def test_a_real_capture_replays_under_its_own_filter_as_the_kernel_ran_it(engine: str) -> None:
+    cap = _real_capture()
+    exited = [a for a in cap.msr_accesses() if a.exit is not None]
+    assert cap.msr_filter is not None and exited      # QEMU's filter sends 0x35 reads out
+    result = whatif(cap, engine=engine)
+    assert result.differences == []
+    for access, outcome in zip(cap.msr_accesses(), result.outcomes, strict=True):
+        assert (outcome["exit"] is None) == (access.exit is None)
+        if access.exit is not None:
+            assert outcome["exit"]["msr_reason"] == access.exit.msr_reason
+            assert outcome["value"] == access.value
