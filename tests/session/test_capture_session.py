@@ -114,3 +114,16 @@ def test_an_unusable_capture_is_refused_before_the_gui(tmp_path: Path, monkeypat
     path.write_bytes(b"CAPTURE\n")
     assert check_capture_openable(path) == 2
     assert "future.capture: line 1" in capsys.readouterr().err
+
+
+def test_a_real_capture_shows_qemus_filter_and_its_answer() -> None:
+    pytest.importorskip("workbench.capture.capfile", reason="no capture-file reader yet")
+    path = FIXTURES.parent / "data" / "qemu-probe.capture.gz"
+    if not path.exists():
+        pytest.skip(f"{path.name} is not in this tree")
+    session = open_capture(path)
+    assert session.msr_filter().ranges[0].base == 0x35          # QEMU's own filter
+    exits = [i for i in range(len(session.log))
+             if session.log.row(i)["kind"] == EventKind.MSR_EXIT]
+    assert exits and session.log.row(exits[0])["msr"] == 0x35
+    assert session.log.row(exits[0] + 1)["kind"] == EventKind.USER_ANSWER
