@@ -12,8 +12,22 @@ def test_kernel_trace_fills_the_trap_log_and_locks_the_filter(make_window) -> No
     assert window.controller.session.read_only
     assert window.log_panel.model.rowCount() == 9
     editor = window.filter_editor
-    assert not editor.apply_button.isEnabled() and not editor.table.isEnabled()
-    assert editor.use_button.isVisible()
+    assert not editor.apply_button.isEnabled()
+    assert editor.use_button.isVisible() and editor.whatif_button.isVisible()
+
+
+def test_what_if_replays_the_edited_filter(make_window) -> None:
+    from workbench.kvm import MsrFilter, MsrFilterRange, uapi
+
+    window = make_window(FIXTURES / "probe.tracefs.txt")
+    editor = window.filter_editor
+    editor.load(MsrFilter(0, [MsrFilterRange(uapi.KVM_MSR_FILTER_READ, 0x1B, 1, b"\x00")]))
+    dialog = editor.what_if()
+    assert "rdmsr 0x1b (line 13): stays in kernel -> exits with FILTER" in dialog.text.toPlainText()
+    dialog.vendor_box.setCurrentText("amd")
+    dialog.replay()
+    assert "(amd vendor" in dialog.text.toPlainText()
+    assert window.controller.session.msr_filter() == MsrFilter()   # nothing was applied
 
 
 def test_use_in_a_scenario_gives_a_runnable_session(make_window) -> None:

@@ -47,23 +47,12 @@ def read_filter(path: str) -> MsrFilter:
         raise CaptureError(f"{path}: {error}") from None
 
 
-def _print_msr(result: WhatIfResult, cap: Capture, source: str, count: int) -> None:
-    vm = result.vm
-    mask = "none" if not vm["mask"] else f"{vm['mask']:#x}"
-    ranges = "none" if vm["filter"] is None else f"{len(vm['filter'].ranges)} range(s)"
-    print(f"whatif {source}: {count} MSR accesses on {vm['engine']} ({vm['vendor'] or 'default'}"
-          f" vendor, {vm['profile']}), user-space mask {mask}, filter {ranges}")
-    for note in result.notes:
-        print(f"note: {note}")
-    if count == 0 and cap.config_accesses():
+def _print_msr(result: WhatIfResult, cap: Capture, source: str) -> None:
+    print("\n".join(result.lines(source)))
+    if not result.outcomes and cap.config_accesses():
         devices = sorted({a.device for a in cap.config_accesses()})
         print(f"note: no MSR accesses; replay a device's config accesses with --device "
               f"({', '.join(devices)})")
-    for report in result.differences:
-        print(report.describe())
-    for report in result.volatile:
-        print(report.describe())
-    print(f"{len(result.differences)} difference(s), {len(result.volatile)} volatile")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -78,5 +67,5 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError, RuntimeError) as error:
         print(f"workbench: {error}", file=sys.stderr)
         return 2
-    _print_msr(result, cap, args.capture, len(result.outcomes))
+    _print_msr(result, cap, args.capture)
     return 0

@@ -58,6 +58,19 @@ class WhatIfResult:
     def volatile(self) -> list[AccessReport]:
         return [r for r in self.reports if r.volatile and not r.differences]
 
+    def lines(self, source: str) -> list[str]:
+        """What the replay ran on, its notes, each difference and each volatile access."""
+        vm = self.vm
+        mask = "none" if not vm["mask"] else f"{vm['mask']:#x}"
+        ranges = "none" if vm["filter"] is None else f"{len(vm['filter'].ranges)} range(s)"
+        out = [f"whatif {source}: {len(self.outcomes)} MSR accesses on {vm['engine']} "
+               f"({vm['vendor'] or 'default'} vendor, {vm['profile']}), user-space mask "
+               f"{mask}, filter {ranges}"]
+        out += [f"note: {note}" for note in self.notes]
+        out += [r.describe() for r in self.differences + self.volatile]
+        out.append(f"{len(self.differences)} difference(s), {len(self.volatile)} volatile")
+        return out
+
 
 def replay_program(accesses: list[MsrAccess]) -> str:
     """The guest source that performs `accesses` in order, reporting each with an `out`: the

@@ -18,8 +18,9 @@ from pathlib import Path
 from workbench.capture import Capture, ConfigAccess, MsrAccess, UserExit, load
 from workbench.capture.detect import sniff_format
 from workbench.capture.vfio_whatif import infer_size
-from workbench.capture.whatif import replay_program
+from workbench.capture.whatif import replay_program, whatif
 from workbench.kvm import uapi
+from workbench.kvm.filter import MsrFilter
 from workbench.session import commands as c
 from workbench.session.errors import SessionError
 from workbench.session.eventlog import EventKind, EventLog
@@ -155,6 +156,18 @@ class CaptureSession(Session):
 
     def apply(self, command: c.Command) -> CommandResult:
         raise SessionError(READ_ONLY)
+
+    def whatif_lines(self, msr_filter: MsrFilter | None = None, profile: str | None = None,
+                     vendor: str | None = None) -> list[str]:
+        """The capture's accesses replayed on the sim under `msr_filter` (None: as captured),
+        profile and vendor (None: the capture's host): workbench.capture.whatif, as text."""
+        if self.capture is None:
+            raise SessionError("no capture is open")
+        try:
+            result = whatif(self.capture, msr_filter=msr_filter, profile=profile, vendor=vendor)
+        except (OSError, ValueError) as error:
+            raise SessionError(f"what if: {error}") from None
+        return result.lines(self.capture.source.name)
 
     def captured_config_lines(self) -> list[str]:
         """The capture's config-space accesses, one line each, for the VFIO panel."""
