@@ -88,6 +88,10 @@ def _parser() -> argparse.ArgumentParser:
                             help="display filter, e.g. 'kind=MSR_EXIT and reason=FILTER'")
     export_cmd.add_argument("-o", "--output", type=Path, required=True, metavar="FILE")
     _add_limits(export_cmd)
+    whatif_cmd = commands.add_parser(
+        "whatif", help="replay a capture or trace under another filter, profile or vendor")
+    from workbench.capture.cli import add_arguments as add_whatif_arguments
+    add_whatif_arguments(whatif_cmd)
     shot_cmd = commands.add_parser("screenshot", help="render each panel to a PNG")
     shot_cmd.add_argument("scenario", type=Path)
     shot_cmd.add_argument("--out", type=Path, required=True, metavar="DIR",
@@ -146,6 +150,9 @@ def _screenshot(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "whatif":
+        from workbench.capture.cli import run as run_whatif
+        return run_whatif(args)
     if args.command in ("profiles", "compare-profiles"):
         from workbench.session import profile_cli
         if args.command == "profiles":
@@ -180,7 +187,10 @@ def _gui(args: argparse.Namespace) -> int:
     if args.command == "screenshot":
         return _screenshot(args)
     if args.command == "open":
+        from workbench.session.capture_session import check_capture_openable
         from workbench.session.recording.cli import check_openable
+        if (status := check_capture_openable(args.file)) != 0:
+            return status
         if (status := check_openable(args.file)) != 0:
             return status
     from workbench.gui.app import run_gui

@@ -10,6 +10,8 @@ shows a loaded capture in every panel.
 
 from __future__ import annotations
 
+from workbench.capture.detect import load
+from workbench.capture.errors import CaptureError
 from workbench.capture.model import (
     Capture,
     ConfigAccess,
@@ -19,8 +21,10 @@ from workbench.capture.model import (
     SkippedLine,
     UserExit,
 )
+from workbench.capture.whatif import AccessReport, WhatIfResult, whatif
 
 __all__ = [
-    "Capture", "ConfigAccess", "IoctlRecord", "MsrAccess", "MsrExitAnswer", "SkippedLine",
-    "UserExit",
+    "AccessReport", "WhatIfResult", "whatif",
+    "Capture", "CaptureError", "ConfigAccess", "IoctlRecord", "MsrAccess", "MsrExitAnswer",
+    "SkippedLine", "UserExit", "load",
 ]

@@ -39,6 +39,7 @@ from workbench.gui.stats import StatsPanel
 from workbench.gui.timeline import TimelinePanel
 from workbench.gui.vcpu import VcpuPanel
 from workbench.gui.vfio_panel import VfioPanel
+from workbench.session.capture_session import is_capture, open_capture
 from workbench.session.eventlog.colouring import ColourRule
 from workbench.session.recording import RECORDING_SUFFIXES, is_recording, open_recording
 from workbench.session.scenario import ScenarioError
@@ -265,7 +266,7 @@ class MainWindow(QMainWindow):
     def _choose_file(self) -> None:
         recordings = " ".join(f"*{suffix}" for suffix in RECORDING_SUFFIXES)
         kinds = f"Scenarios and recordings (*.toml {recordings});;Scenarios (*.toml);;" \
-            f"Recordings ({recordings})"
+            f"Recordings ({recordings});;Captures and traces (*.capture *.txt *.log *.gz)"
         name, _ = QFileDialog.getOpenFileName(self, "Open", "", kinds + ";;All files (*)")
         if name:
             self.open_path(Path(name))
@@ -276,6 +277,8 @@ class MainWindow(QMainWindow):
         try:
             if is_recording(path):
                 self._open_recording(path)
+            elif is_capture(path):
+                self.controller.replace_session(open_capture(path), path)
             else:
                 self.controller.open_scenario(path)
         except (ScenarioError, OSError, ValueError, RuntimeError) as exc:

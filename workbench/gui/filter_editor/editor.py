@@ -29,6 +29,7 @@ from workbench.gui.filter_editor.draft import (
 from workbench.gui.filter_editor.lane import WINDOWS, LaneView
 from workbench.gui.filter_editor.painter import PAST_END, BitmapPainter
 from workbench.gui.filter_editor.table import RangesTable
+from workbench.gui.filter_editor.whatif_dialog import WhatIfDialog
 from workbench.kvm.filter import MsrFilter
 from workbench.session import commands as c
 from workbench.session.session import CommandResult
@@ -48,6 +49,15 @@ class FilterEditor(QWidget):
                                     "(KVM_MSR_FILTER_DEFAULT_ALLOW / _DENY)")
         self.apply_button = QPushButton("Apply")
         self.apply_button.setToolTip("KVM_X86_SET_MSR_FILTER with this filter (undoable)")
+        self.use_button = QPushButton("Use in a scenario")
+        self.use_button.setToolTip("This capture's filter is the VMM's, shown read-only: open a "
+                                   "runnable copy (the captured accesses as a guest program) "
+                                   "to edit and run it")
+        self.use_button.hide()
+        self.whatif_button = QPushButton("What if…")
+        self.whatif_button.setToolTip("Replay the capture's accesses under this filter (as "
+                                      "edited, never applied) and list what would change")
+        self.whatif_button.hide()
         self.revert_button = QPushButton("Revert")
         self.revert_button.setToolTip("Discard the edit: reload the filter in force")
         self.banner = QLabel()
@@ -66,6 +76,8 @@ class FilterEditor(QWidget):
         top.addStretch(1)
         for button in buttons.values():
             top.addWidget(button)
+        top.addWidget(self.whatif_button)
+        top.addWidget(self.use_button)
         top.addWidget(self.revert_button)
         top.addWidget(self.apply_button)
         split = QSplitter(Qt.Orientation.Vertical)
@@ -81,6 +93,8 @@ class FilterEditor(QWidget):
         buttons["Remove"].clicked.connect(lambda: self.remove_range(self.current_row()))
         buttons["Up"].clicked.connect(lambda: self.move_range(self.current_row(), -1))
         buttons["Down"].clicked.connect(lambda: self.move_range(self.current_row(), 1))
+        self.use_button.clicked.connect(self.use_in_scenario)
+        self.whatif_button.clicked.connect(self.what_if)
         self.apply_button.clicked.connect(self.apply)
         self.revert_button.clicked.connect(self.revert)
         self.default_box.currentIndexChanged.connect(self._default_changed)
@@ -107,9 +121,33 @@ class FilterEditor(QWidget):
                                                 min(row, len(self.draft.ranges) - 1)].base)
 
     def revert(self) -> None:
-        """Reload the filter in force from the session (drops the edit)."""
+        """Reload the filter in force from the session (drops the edit). A capture's filter
+        is the VMM's: never applied (until "Use in a scenario"), an edit of it only feeds
+        "What if"."""
         session = self.controller.session
         self.load(session.msr_filter() if session is not None else MsrFilter())
+        read_only = bool(getattr(session, "read_only", False))
+        self.apply_button.setEnabled(not read_only)
+        self.use_button.setVisible(read_only)
+        self.whatif_button.setVisible(read_only)
+
+    def what_if(self) -> WhatIfDialog | None:
+        """Open the what-if dialog on the edited filter, already replayed once."""
+        session = self.controller.session
+        if session is None or not getattr(session, "read_only", False):
+            return None
+        msr_filter = self.draft.to_filter()
+        dialog = WhatIfDialog(lambda profile, vendor: session.whatif_lines(
+            msr_filter, profile, vendor), self)
+        dialog.replay()
+        dialog.show()
+        return dialog
+
+    def use_in_scenario(self) -> None:
+        """Replace the read-only capture by a runnable session on its scenario."""
+        session = self.controller.session
+        if session is not None and getattr(session, "read_only", False):
+            self.controller.restart(session.scenario)
 
     def _show_draft(self, row: int | None) -> None:
         self.default_box.blockSignals(True)

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.gui.controller import SessionController
+from workbench.gui.vfio_panel.captured import CapturedAccesses
 from workbench.gui.vfio_panel.controls import BarAccess, BitBoxes
 from workbench.gui.vfio_panel.grid import ConfigGrid
 from workbench.gui.vfio_panel.profiles import ProfileSideBySide
@@ -52,6 +53,7 @@ class VfioPanel(QWidget):
         self.grid = ConfigGrid()
         self.bar_access = BarAccess()
         self.profiles = ProfileSideBySide(controller)
+        self.captured = CapturedAccesses()
 
         device_view = QWidget()
         column = QVBoxLayout(device_view)
@@ -95,7 +97,15 @@ class VfioPanel(QWidget):
 
     def refresh(self) -> None:
         session = self.session
-        self.tabs.setEnabled(session is not None)
+        traced = getattr(self.controller.session, "captured_config_lines", lambda: [])()
+        self._show_traced(traced)
+        self.tabs.setEnabled(session is not None or bool(traced))
+        if traced and session is None:
+            self.header.setText(f"A capture: {len(traced)} traced config-space accesses "
+                                "(Traced accesses). Replay a device's through vfio-pci with "
+                                "`workbench whatif FILE --device NAME --as pf|vf|detached-vf`.")
+            self.tabs.setCurrentWidget(self.captured)
+            return
         if session is None:
             self.device = None
             self.header.setText("This scenario has no PCI system ([pci] table).")
@@ -115,6 +125,15 @@ class VfioPanel(QWidget):
         if self.device is None or self.device not in session.pci_function_names().values():
             self.device = self.tree.current_name()
         self._show_device()
+
+    def _show_traced(self, lines: list[str]) -> None:
+        """The "Traced accesses" tab exists only while a capture with config accesses is open."""
+        self.captured.show_lines(lines)
+        index = self.tabs.indexOf(self.captured)
+        if lines and index < 0:
+            self.tabs.addTab(self.captured, "Traced accesses")
+        elif not lines and index >= 0:
+            self.tabs.removeTab(index)
 
     def select_device(self, name: str) -> None:
         if name != self.device:

@@ -1,0 +1,57 @@
+"""`workbench open CAPTURE`: every panel shows a capture, read-only until "Use in a scenario"."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+FIXTURES = Path(__file__).parent.parent / "capture" / "fixtures"
+
+
+def test_kernel_trace_fills_the_trap_log_and_locks_the_filter(make_window) -> None:
+    window = make_window(FIXTURES / "probe.tracefs.txt")
+    assert window.controller.session.read_only
+    assert window.log_panel.model.rowCount() == 9
+    editor = window.filter_editor
+    assert not editor.apply_button.isEnabled()
+    assert editor.use_button.isVisible() and editor.whatif_button.isVisible()
+
+
+def test_what_if_replays_the_edited_filter(make_window) -> None:
+    from workbench.kvm import MsrFilter, MsrFilterRange, uapi
+
+    window = make_window(FIXTURES / "probe.tracefs.txt")
+    editor = window.filter_editor
+    editor.load(MsrFilter(0, [MsrFilterRange(uapi.KVM_MSR_FILTER_READ, 0x1B, 1, b"\x00")]))
+    dialog = editor.what_if()
+    assert "rdmsr 0x1b (line 13): stays in kernel -> exits with FILTER" in dialog.text.toPlainText()
+    dialog.vendor_box.setCurrentText("amd")
+    dialog.replay()
+    assert "(amd vendor" in dialog.text.toPlainText()
+    assert window.controller.session.msr_filter() == MsrFilter()   # nothing was applied
+
+
+def test_use_in_a_scenario_gives_a_runnable_session(make_window) -> None:
+    window = make_window(FIXTURES / "probe.tracefs.txt")
+    editor = window.filter_editor
+    editor.use_button.click()
+    session = window.controller.session
+    assert not getattr(session, "read_only", False)
+    assert session.scenario.name == "capture: probe.tracefs.txt"
+    assert editor.apply_button.isEnabled() and not editor.use_button.isVisible()
+
+
+def test_qemu_config_trace_is_listed_in_the_vfio_panel(make_window) -> None:
+    window = make_window(FIXTURES / "seabios-e1000.qemu.log")
+    vfio = window.vfio_panel
+    assert vfio.tabs.isEnabled() and vfio.tabs.currentWidget() is vfio.captured
+    assert "e1000 @0x010/? <- 0xffffffff" in vfio.captured.toPlainText()
+    assert "traced config-space accesses" in vfio.header.text()
+
+
+def test_opening_a_scenario_after_a_capture_unlocks_the_editor(make_window) -> None:
+    window = make_window(FIXTURES / "probe.tracefs.txt")
+    from workbench.cli import DEMO_SCENARIO
+
+    assert window.open_path(DEMO_SCENARIO)
+    assert window.filter_editor.apply_button.isEnabled()
+    assert window.vfio_panel.captured.toPlainText() == ""
