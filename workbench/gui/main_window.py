@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMe
 from workbench.gui.bitmaps import BitmapInspector
 from workbench.gui.compare_view import CompareView
 from workbench.gui.controller import SessionController
+from workbench.gui.export_image import ImageExport
 from workbench.gui.filter_editor import FilterEditor
 from workbench.gui.log import TrapLogPanel
 from workbench.gui.profile_compare_view import ProfileCompareView
@@ -92,11 +93,14 @@ class MainWindow(QMainWindow):
         self.docks["log"].raise_()
         self.docks["timeline"].raise_()
 
+        self.image_export = ImageExport(self, self.docks)
         self._build_actions()
         self._build_menus()
         self._build_status()
         self.log_panel.step_selected.connect(self.timeline.set_step)
-        self.timeline.step_clicked.connect(self.log_panel.select_step)
+        self.timeline.event_clicked.connect(self.log_panel.select_row)
+        self.timeline.range_selected.connect(
+            lambda first, last: self.log_panel.add_filter_token(f"step={first}-{last}"))
         # Panels that only follow applied commands learn of time travel here.
         self.controller.seeked.connect(lambda _step: self.filter_editor.revert())
         self.controller.changed.connect(self._show_session)
@@ -162,6 +166,8 @@ class MainWindow(QMainWindow):
         file_menu = bar.addMenu("&File")
         file_menu.addAction(self.open_action)
         self.recent_menu = file_menu.addMenu("Open &recent")
+        self.export_menu = file_menu.addMenu("&Export")
+        self.export_menu.addActions(self.image_export.actions())
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         self._fill_recent(self.settings.recent_files())
