@@ -130,8 +130,11 @@ class LaneIndex:
             else:       # a bucket of 2**k steps: the pixels it spans
                 start = np.floor((keys - 0.5 - lo) / per_px)
                 end = np.floor((keys + (1 << k) - 0.5 - lo) / per_px)
-            start = np.clip(start, 0, width - 1).astype(np.int64)
-            end = np.clip(np.maximum(end, start + 1), 1, width).astype(np.int64)
+            end = np.maximum(end, start + 1)
+            seen = (end > 0) & (start < width)   # a mark just off screen stays off it
+            start = np.clip(start[seen], 0, width - 1).astype(np.int64)
+            end = np.clip(end[seen], 1, width).astype(np.int64)
+            codes = codes[seen]
             lengths = end - start
             offsets = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths,
                                                                 lengths)
