@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+import pyqtgraph as pg
+import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QMouseEvent, QWheelEvent
 from PySide6.QtTest import QTest
@@ -15,6 +17,16 @@ from workbench.gui.timeline.marks import CATEGORIES, COLOUR_MASK, categories
 S390 = DEMO_SCENARIO.parent / "s390-detached-vf.toml"
 NO_BUTTON = Qt.MouseButton.NoButton
 NO_MODIFIER = Qt.KeyboardModifier.NoModifier
+
+
+@pytest.fixture(autouse=True)
+def every_mouse_move():
+    """pyqtgraph drops mouse moves closer than 1/mouseRateLimit s apart; synthetic moves
+    come faster than that, and a dropped move would turn a drag into a click."""
+    limit = pg.getConfigOption("mouseRateLimit")
+    pg.setConfigOptions(mouseRateLimit=-1)
+    yield
+    pg.setConfigOptions(mouseRateLimit=limit)
 
 
 def wheel(widget, pos: QPoint, clicks: int) -> None:

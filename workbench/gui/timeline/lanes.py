@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from workbench.gui.timeline.marks import ColourFunction, ColourTable, by_kind, categories
-from workbench.gui.timeline.pyramid import Pyramid
+from workbench.gui.timeline.pyramid import Pyramid, reduce_max
 from workbench.session.eventlog import EventLog
 
 INGEST_ROWS = 1 << 20   # rows read from the log at a time (a copy of ~60 MB at most)
@@ -116,6 +116,7 @@ class LaneIndex:
         if width <= 0 or hi <= lo:
             return out
         per_px = (hi - lo) / width
+        cells, marks = [], []   # flat (lane * width + column) indices and their codes
         for row, lane in enumerate(lanes):
             pyramid = self.pyramids.get(lane.key)
             if pyramid is None:
@@ -123,23 +124,28 @@ class LaneIndex:
             keys, codes, k = pyramid.query(lo - 1, hi + 1, per_px)
             if not len(keys):
                 continue
-            if k == 0:  # one step: a mark centred on it, at most 2 * MARK_PX wide
+            if k == 0:  # one step: a mark centred on it, at most 2 * MARK_PX wide; marks
+                # are at most 0.8 of a step wide, so they never overlap and cells ascend
                 centre = (keys - lo) / per_px
                 half = min(max(0.4 / per_px, 0.5), MARK_PX)
-                start, end = np.round(centre - half), np.round(centre + half)
+                start, end = np.floor(centre - half + 0.5), np.floor(centre + half + 0.5)
             else:       # a bucket of 2**k steps: the pixels it spans
                 start = np.floor((keys - 0.5 - lo) / per_px)
                 end = np.floor((keys + (1 << k) - 0.5 - lo) / per_px)
             end = np.maximum(end, start + 1)
             seen = (end > 0) & (start < width)   # a mark just off screen stays off it
             start = np.clip(start[seen], 0, width - 1).astype(np.int64)
-            end = np.clip(end[seen], 1, width).astype(np.int64)
-            codes = codes[seen]
-            lengths = end - start
-            offsets = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths,
-                                                                lengths)
-            np.maximum.at(out[row], np.repeat(start, lengths) + offsets,
-                          np.repeat(codes.astype(np.int64), lengths))
+            lengths = np.clip(end[seen], 1, width).astype(np.int64) - start
+            codes = codes[seen].astype(np.int64)
+            if len(lengths) and lengths.max() > 1:   # zoomed in: marks wider than a pixel
+                offsets = np.arange(int(lengths.sum())) - np.repeat(
+                    np.cumsum(lengths) - lengths, lengths)
+                start, codes = np.repeat(start, lengths) + offsets, np.repeat(codes, lengths)
+            cells.append(start + row * width)
+            marks.append(codes)
+        if cells:   # cells ascend (lanes in order, columns sorted): reduce runs, no ufunc.at
+            flat, codes = reduce_max(np.concatenate(cells), np.concatenate(marks))
+            out.ravel()[flat] = codes
         return out
 
     # --- finding one event ----------------------------------------------------------------

@@ -25,11 +25,12 @@ from workbench.gui.timeline.marks import CATEGORIES, COLOUR_MASK, ColourFunction
 from workbench.gui.timeline.view import LaneAxis, StepAxis, TimelineView
 
 BUSY_HZ = 4            # redraws per second while a free run adds rows
-ROWS_PER_LANE = 8      # image rows per lane: marks fill the middle six
+ROWS_PER_LANE = 5      # image rows per lane: marks fill the middle three
 PICK_PX = 3            # how far (pixels) from a mark a click or hover still finds it
 MIN_STEPS = 4          # the narrowest zoom, in steps
 MIN_LANES = 6          # lanes get at most 1/MIN_LANES of the height: marks, not walls
-BAND = (243, 243, 243, 255)   # every other lane's background, so lanes read as rows
+# Lane backgrounds, alternating white and a light band so lanes read as rows.
+BACKGROUNDS = np.array([(255, 255, 255, 255), (243, 243, 243, 255)], np.uint8)
 TSC_UNAVAILABLE = (
     "Guest TSC axis unavailable: the event log records the step of each event, not a "
     "clock reading (a replay must reproduce the log bit for bit, so no row carries a "
@@ -67,7 +68,6 @@ class TimelinePanel(QWidget):
         self.plot = pg.PlotWidget(background="w", viewBox=self.view, axisItems={
             "bottom": StepAxis("bottom"), "left": self.lane_axis})
         self.plot.setLabel("bottom", "step")
-        self.plot.showGrid(x=True, y=False, alpha=0.2)
         self.view.invertY(True)
         self.image = pg.ImageItem(axisOrder="row-major")
         self.view.addItem(self.image, ignoreBounds=True)
@@ -178,15 +178,14 @@ class TimelinePanel(QWidget):
                                  f"{len(self.lanes)} lanes   {self.index.seen:,} events")
         if not self.lanes:
             return
-        table = self.index.colours.rgba()
-        rgba = np.zeros((len(self.lanes) * ROWS_PER_LANE, width, 4), np.uint8)
-        for i in range(len(self.lanes)):
-            band = rgba[i * ROWS_PER_LANE:(i + 1) * ROWS_PER_LANE]
-            if i % 2:
-                band[:] = BAND
-            codes = self.codes[i]
-            marked = codes != EMPTY
-            band[1:-1, marked] = table[codes[marked] & COLOUR_MASK]
+        lanes = len(self.lanes)
+        table = np.vstack([self.index.colours.rgba(), BACKGROUNDS])
+        background = len(table) - 2 + np.arange(lanes) % 2   # each lane's, alternating
+        colours = np.where(self.codes == EMPTY, background[:, None], self.codes & COLOUR_MASK)
+        rgba = np.empty((lanes, ROWS_PER_LANE, width, 4), np.uint8)
+        rgba[:] = table[background][:, None, None, :]
+        rgba[:, 1:-1] = table[colours][:, None]
+        rgba = rgba.reshape(lanes * ROWS_PER_LANE, width, 4)
         self.image.setImage(rgba, autoLevels=False)
         self.image.setRect(QRectF(lo, -0.5, hi - lo, len(self.lanes)))
 
