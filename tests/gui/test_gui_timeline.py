@@ -68,13 +68,16 @@ def timeline_of(window):
 def test_lanes_name_each_vcpu_and_each_pci_device(qtbot, make_window):
     window = make_window(DEMO_SCENARIO)
     assert timeline_of(window).lane_labels() == ["vcpu0", "VM ioctls"]
+    steps_on(window, 12)
+    assert window.timeline.visible_steps()[1] > 12
     window.open_path(S390)   # another scenario: its lanes, its steps
     timeline = window.timeline
     log = window.controller.session.log
     assert timeline.lane_labels() == [log.devices[d] for d in sorted(log.devices)]
     assert timeline.lane_labels()[0].count(":") == 2   # a PCI address
     lo, hi = timeline.visible_steps()
-    assert lo < 0 <= window.controller.session.step < hi
+    assert lo < 0 <= window.controller.session.step < hi < 12
+    assert not timeline.tsc_box.isEnabled() and "no TSC" in timeline.tsc_box.toolTip()
 
 
 def test_wheel_zooms_and_drag_pans_the_visible_steps(qtbot, make_window, loop):

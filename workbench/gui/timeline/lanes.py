@@ -13,12 +13,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from workbench.gui.timeline.marks import ColourFunction, ColourTable, by_kind, categories
+from workbench.gui.timeline.marks import (
+    SEVERITY_SHIFT,
+    ColourFunction,
+    ColourTable,
+    by_kind,
+    categories,
+)
 from workbench.gui.timeline.pyramid import Pyramid, reduce_max
 from workbench.session.eventlog import EventLog
 
 INGEST_ROWS = 1 << 20   # rows read from the log at a time (a copy of ~60 MB at most)
-LOOKUP_ROWS = 1 << 18   # rows a hover or click looks through at most
+LOOKUP_ROWS = 1 << 18   # rows of one step a hover or click looks through at most
 VM_KEY = 0              # lane keys: 0 the VM, 1 + vCPU, DEVICE_BASE + device id
 DEVICE_BASE = 1 << 15
 MARK_PX = 4.0           # half the widest a single step's mark gets when zoomed in
@@ -150,20 +156,21 @@ class LaneIndex:
 
     # --- finding one event ----------------------------------------------------------------
     def event_at(self, lane: Lane, lo: float, hi: float, centre: float) -> int | None:
-        """The log row to show for steps [lo, hi] of `lane`: its most severe event, the
-        one nearest `centre` among equals, the first logged among those. None: nothing."""
-        log = self.log
-        if log is None or hi < 0 or not len(log):
+        """The log row to show for steps [lo, hi] of `lane`: the most severe event, at the
+        step nearest `centre` among equals, the first logged among those. None: nothing.
+        The step comes from the lane's own marks, so only that step's rows are read."""
+        log, pyramid = self.log, self.pyramids.get(lane.key)
+        if log is None or pyramid is None:
             return None
-        first = log.row_of_step(max(0, int(np.ceil(lo))))
-        last = min(log.row_of_step(int(np.floor(hi)) + 1), first + LOOKUP_ROWS, self.seen)
-        if last <= first:
+        keys, codes = pyramid.steps(lo, hi)
+        if not len(keys):
             return None
+        distance = np.abs(keys - centre)
+        step = int(keys[np.lexsort((distance, -(codes >> SEVERITY_SHIFT).astype(np.int64)))[0]])
+        first = log.row_of_step(step)
+        last = min(log.row_of_step(step + 1), first + LOOKUP_ROWS, self.seen)
         rows = log.rows(first, last)
         mine = np.flatnonzero(lane_keys(rows) == lane.key)
         if not len(mine):
             return None
-        severity = categories(rows[mine]).astype(np.int64)
-        distance = np.abs(rows["step"][mine].astype(np.float64) - centre)
-        best = np.lexsort((mine, distance, -severity))[0]
-        return first + int(mine[best])
+        return first + int(mine[np.argmax(categories(rows[mine]))])

@@ -44,7 +44,6 @@ def legend_html() -> str:
 
 
 class TimelinePanel(QWidget):
-    step_clicked = Signal(int)        # kept for callers that follow steps
     event_clicked = Signal(int)       # a log row the user clicked
     range_selected = Signal(int, int)  # steps a..b (inclusive) the user dragged over
 
@@ -236,7 +235,6 @@ class TimelinePanel(QWidget):
                 self.controller.notice.emit(f"cannot go to step {step}: {exc}")
         self.cursor.setValue(step)
         self.event_clicked.emit(row)
-        self.step_clicked.emit(step)
 
     def _show_region(self, start: float, now: float) -> None:
         self.region.setRegion(sorted((start, now)))

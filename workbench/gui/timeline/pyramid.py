@@ -13,6 +13,8 @@ level and rebuilds its last bucket from the level below.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -110,6 +112,14 @@ class Pyramid:
                                          below.codes.view()[tail])
                 level.merge(keys, codes)
             below = level
+
+    def steps(self, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
+        """The steps within [lo, hi] that have events, and their codes (level 0)."""
+        level = self.levels[0]
+        keys = level.keys.view()
+        first = int(np.searchsorted(keys, math.ceil(lo), side="left"))
+        last = int(np.searchsorted(keys, math.floor(hi), side="right"))
+        return keys[first:last], level.codes.view()[first:last]
 
     def query(self, lo: float, hi: float, steps_per_pixel: float
               ) -> tuple[np.ndarray, np.ndarray, int]:
