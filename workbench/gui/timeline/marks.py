@@ -131,12 +131,9 @@ class ColourTable:
             self.rgb.append(rgb)
         return at
 
-    def rgba(self) -> np.ndarray:
-        """The table as (n, 4) uint8 RGBA, opaque, for the lane image."""
-        values = np.array(self.rgb or [0], np.uint32)
-        out = np.full((len(values), 4), 255, np.uint8)
-        out[:, 0], out[:, 1], out[:, 2] = values >> 16, (values >> 8) & 255, values & 255
-        return out
+    def argb(self) -> np.ndarray:
+        """The table as opaque 0xAARRGGBB (uint32), the lane image's pixels."""
+        return np.array(self.rgb or [0], np.uint32) | np.uint32(0xFF000000)
 
 
 SEVERITY_SHIFT = 16

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QVBox
 from workbench.gui.controller import SessionController
 from workbench.gui.timeline.lanes import EMPTY, Lane, LaneIndex
 from workbench.gui.timeline.marks import CATEGORIES, COLOUR_MASK, ColourFunction, by_kind
-from workbench.gui.timeline.view import LaneAxis, StepAxis, TimelineView
+from workbench.gui.timeline.view import LaneAxis, LaneImage, StepAxis, TimelineView
 
 BUSY_HZ = 4            # redraws per second while a free run adds rows
 ROWS_PER_LANE = 5      # image rows per lane: marks fill the middle three
@@ -30,7 +30,7 @@ PICK_PX = 3            # how far (pixels) from a mark a click or hover still fin
 MIN_STEPS = 4          # the narrowest zoom, in steps
 MIN_LANES = 6          # lanes get at most 1/MIN_LANES of the height: marks, not walls
 # Lane backgrounds, alternating white and a light band so lanes read as rows.
-BACKGROUNDS = np.array([(255, 255, 255, 255), (243, 243, 243, 255)], np.uint8)
+BACKGROUNDS = np.array([0xFFFFFFFF, 0xFFF3F3F3], np.uint32)
 TSC_UNAVAILABLE = (
     "Guest TSC axis unavailable: the event log records the step of each event, not a "
     "clock reading (a replay must reproduce the log bit for bit, so no row carries a "
@@ -68,7 +68,7 @@ class TimelinePanel(QWidget):
             "bottom": StepAxis("bottom"), "left": self.lane_axis})
         self.plot.setLabel("bottom", "step")
         self.view.invertY(True)
-        self.image = pg.ImageItem(axisOrder="row-major")
+        self.image = LaneImage()
         self.view.addItem(self.image, ignoreBounds=True)
         self.cursor = pg.InfiniteLine(pos=0, angle=90, movable=False,
                                       pen=pg.mkPen("#202020", width=1))
@@ -179,15 +179,14 @@ class TimelinePanel(QWidget):
         if not self.lanes:
             return
         lanes = len(self.lanes)
-        table = np.vstack([self.index.colours.rgba(), BACKGROUNDS])
+        table = np.concatenate([self.index.colours.argb(), BACKGROUNDS])
         background = len(table) - 2 + np.arange(lanes) % 2   # each lane's, alternating
         colours = np.where(self.codes == EMPTY, background[:, None], self.codes & COLOUR_MASK)
-        rgba = np.empty((lanes, ROWS_PER_LANE, width, 4), np.uint8)
-        rgba[:] = table[background][:, None, None, :]
-        rgba[:, 1:-1] = table[colours][:, None]
-        rgba = rgba.reshape(lanes * ROWS_PER_LANE, width, 4)
-        self.image.setImage(rgba, autoLevels=False)
-        self.image.setRect(QRectF(lo, -0.5, hi - lo, len(self.lanes)))
+        pixels = np.empty((lanes, ROWS_PER_LANE, width), np.uint32)
+        pixels[:] = table[background][:, None, None]
+        pixels[:, 1:-1] = table[colours][:, None]
+        self.image.set_pixels(pixels.reshape(lanes * ROWS_PER_LANE, width),
+                              QRectF(lo, -0.5, hi - lo, lanes))
 
     def set_colour_function(self, fn: ColourFunction | None) -> None:
         """Colour marks with fn(rows) -> colours ((n, 3|4) uint8 or '#rrggbb' strings, one

@@ -11,9 +11,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Qt, Signal
-from PySide6.QtGui import QFont, QFontMetrics
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QFont, QFontMetrics, QImage, QPainter
 
 
 class StepAxis(pg.AxisItem):
@@ -36,6 +37,39 @@ class LaneAxis(pg.AxisItem):
         self.setTicks([[(float(i), label) for i, label in enumerate(labels)], []])
         metrics = QFontMetrics(self.style.get("tickFont") or QFont())
         self.setWidth(max((metrics.horizontalAdvance(t) for t in labels), default=0) + 16)
+
+
+class LaneImage(pg.GraphicsObject):
+    """The marks: one ARGB32 image (rows of lanes x pixel columns) stretched over a view
+    rectangle. Qt's raster engine blits premultiplied ARGB32 without conversion, which
+    pyqtgraph's ImageItem (levels, lookup tables, a format change per frame) cannot."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pixels = np.zeros((1, 1), np.uint32)   # kept alive: the QImage shares it
+        self._image = QImage()
+        self._rect = QRectF()
+
+    def set_pixels(self, pixels: np.ndarray, rect: QRectF) -> None:
+        """`pixels`: (rows, columns) uint32 0xAARRGGBB, opaque, shown over `rect`."""
+        self.prepareGeometryChange()
+        self._pixels = np.ascontiguousarray(pixels, np.uint32)
+        rows, columns = self._pixels.shape
+        self._image = QImage(self._pixels.data, columns, rows, columns * 4,
+                             QImage.Format.Format_ARGB32_Premultiplied)
+        self._rect = QRectF(rect)
+        self.update()
+
+    @property
+    def pixels(self) -> np.ndarray:
+        return self._pixels
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 (Qt's name)
+        return self._rect
+
+    def paint(self, painter: QPainter, *_: Any) -> None:
+        if not self._image.isNull():
+            painter.drawImage(self._rect, self._image)
 
 
 class TimelineView(pg.ViewBox):
