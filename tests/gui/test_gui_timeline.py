@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 import pytest
-from PySide6.QtCore import QPoint, QPointF, Qt
-from PySide6.QtGui import QMouseEvent, QWheelEvent
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
+from PySide6.QtGui import QHelpEvent, QMouseEvent, QWheelEvent
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QToolTip
 
 from workbench.cli import DEMO_SCENARIO
 from workbench.gui.timeline.lanes import EMPTY
@@ -115,7 +115,7 @@ def test_clicking_a_mark_selects_its_event_and_travels_there(qtbot, make_window,
     at_step = session.log.rows(session.log.row_of_step(2), session.log.row_of_step(3))
     assert categories(session.log.rows(row, row + 1))[0] == categories(at_step).max()
     assert session.step == 2 and timeline.step == 2
-    assert timeline.plot.toolTip() == session.log.format_row(row)   # the hover said so
+    assert timeline.image.toolTip() == session.log.format_row(row)   # the hover said so
 
 
 def test_hover_shows_the_events_trap_log_line(qtbot, make_window, filtered):
@@ -125,10 +125,14 @@ def test_hover_shows_the_events_trap_log_line(qtbot, make_window, filtered):
     timeline.view.setXRange(-0.5, 4.5, padding=0)
     hover(timeline.plot.viewport(), timeline.point_of(2, 0))
     log = window.controller.session.log
-    assert "MSR_EXIT" in timeline.plot.toolTip()
-    assert timeline.plot.toolTip() == log.format_row(timeline.hover_row)
+    assert "MSR_EXIT" in timeline.image.toolTip()
+    assert timeline.image.toolTip() == log.format_row(timeline.hover_row)
+    at = timeline.point_of(2, 0)   # resting there: Qt's tooltip event shows that line
+    viewport = timeline.plot.viewport()
+    QApplication.sendEvent(viewport, QHelpEvent(QEvent.Type.ToolTip, at, viewport.mapToGlobal(at)))
+    assert QToolTip.text() == log.format_row(timeline.hover_row)
     hover(timeline.plot.viewport(), timeline.point_of(2, 1))   # the empty VM lane
-    assert timeline.plot.toolTip() == ""
+    assert timeline.image.toolTip() == ""
 
 
 def test_a_dragged_range_filters_the_trap_log(qtbot, make_window, filtered):

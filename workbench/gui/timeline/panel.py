@@ -214,7 +214,8 @@ class TimelinePanel(QWidget):
         if row != self.hover_row:
             self.hover_row = row
             log = self.index.log
-            self.plot.setToolTip("" if row is None or log is None else log.format_row(row))
+            # On the image item: QGraphicsView shows only the tooltips of scene items.
+            self.image.setToolTip("" if row is None or log is None else log.format_row(row))
 
     def _on_click(self, pos: QPointF) -> None:
         row = self._pick(pos)
