@@ -17,6 +17,9 @@ import numpy as np
 from workbench.gui import palette
 from workbench.session.eventlog import EventKind, MsrExitReason
 
+SEVERITY_SHIFT = 16
+COLOUR_MASK = (1 << SEVERITY_SHIFT) - 1
+
 
 @dataclass(frozen=True)
 class Category:
@@ -116,11 +119,15 @@ class ColourTable:
 
     def codes(self, rows: np.ndarray, colour: ColourFunction) -> np.ndarray:
         """Each row's code: severity << 16 | colour index (uint32)."""
+        category = categories(rows).astype(np.uint32)
+        if colour is by_kind:   # the default needs no per-row colours: one per category
+            index = np.array([self._intern(int(c.colour[1:], 16)) for c in CATEGORIES],
+                             np.uint32)
+            return (category << SEVERITY_SHIFT) | index[category]
         packed = packed_rgb(colour(rows), len(rows))
         unique, inverse = np.unique(packed, return_inverse=True)
         index = np.array([self._intern(int(u)) for u in unique], np.uint32)
-        severity = categories(rows).astype(np.uint32) << 16
-        return severity | index[inverse.reshape(-1)]
+        return (category << SEVERITY_SHIFT) | index[inverse.reshape(-1)]
 
     def _intern(self, rgb: int) -> int:
         at = self._index.get(rgb)
@@ -136,5 +143,3 @@ class ColourTable:
         return np.array(self.rgb or [0], np.uint32) | np.uint32(0xFF000000)
 
 
-SEVERITY_SHIFT = 16
-COLOUR_MASK = (1 << SEVERITY_SHIFT) - 1
