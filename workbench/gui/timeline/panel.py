@@ -67,6 +67,7 @@ class TimelinePanel(QWidget):
         self.plot = pg.PlotWidget(background="w", viewBox=self.view, axisItems={
             "bottom": StepAxis("bottom"), "left": self.lane_axis})
         self.plot.setLabel("bottom", "step")
+        self.plot.getPlotItem().hideButtons()   # pyqtgraph's auto-range "A": Fit does that
         self.view.invertY(True)
         self.image = LaneImage()
         self.view.addItem(self.image, ignoreBounds=True)
