@@ -116,6 +116,10 @@ def test_clicking_a_mark_selects_its_event_and_travels_there(qtbot, make_window,
     assert categories(session.log.rows(row, row + 1))[0] == categories(at_step).max()
     assert session.step == 2 and timeline.step == 2
     assert timeline.image.toolTip() == session.log.format_row(row)   # the hover said so
+    assert timeline.future.isVisible()   # step 3 is now history ahead: faded, still clickable
+    qtbot.mouseClick(timeline.plot.viewport(), Qt.MouseButton.LeftButton,
+                     pos=timeline.point_of(3, 0))
+    assert session.step == 3 and not timeline.future.isVisible()
 
 
 def test_hover_shows_the_events_trap_log_line(qtbot, make_window, filtered):
@@ -161,6 +165,7 @@ def test_the_cursor_follows_steps_seeks_and_runs(qtbot, make_window, loop):
     assert timeline.step == window.controller.session.step == 3
     window.controller.seek(1)
     assert timeline.step == 1
+    assert timeline.future.isVisible() and timeline.future.getRegion() == (1.5, 3.5)
     QTest.keyClick(window, Qt.Key.Key_F10, Qt.KeyboardModifier.ShiftModifier)   # step back
     assert timeline.step == 0
     QTest.keyClick(window, Qt.Key.Key_F5)
@@ -169,6 +174,7 @@ def test_the_cursor_follows_steps_seeks_and_runs(qtbot, make_window, loop):
     qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)
     session = window.controller.session
     assert session.step > 0 and timeline.step == session.step
+    assert not timeline.future.isVisible()   # the run replaced the later steps
     assert timeline.index.seen == len(session.log)
 
 

@@ -77,6 +77,13 @@ class TimelinePanel(QWidget):
         self.region = pg.LinearRegionItem(movable=False, brush=pg.mkBrush(86, 180, 233, 50))
         self.region.hide()
         self.view.addItem(self.region, ignoreBounds=True)
+        # After travelling back, later steps' events are history that a new command will
+        # replace: faded, as the trap log greys their rows.
+        self.future = pg.LinearRegionItem(movable=False, brush=pg.mkBrush(255, 255, 255, 160),
+                                          pen=pg.mkPen(None))
+        self.future.setZValue(5)
+        self.future.hide()
+        self.view.addItem(self.future, ignoreBounds=True)
 
         self.range_label = QLabel()
         self.tsc_box = QCheckBox("guest TSC axis", enabled=False, toolTip=TSC_UNAVAILABLE)
@@ -139,6 +146,9 @@ class TimelinePanel(QWidget):
         if cut is not None:
             self.index.cut(cut)
         self.index.ingest()
+        step, last = (0 if session is None else session.step), self.index.last_step
+        self.future.setVisible(step < last)
+        self.future.setRegion((step + 0.5, last + 0.5))
         lanes = self.index.lanes()
         if lanes != self.lanes:
             self.lanes = lanes
