@@ -184,8 +184,8 @@ class TimelinePanel(QWidget):
         self.codes = self.index.render(self.lanes, lo, hi, width)
         self.image.setVisible(bool(self.lanes))
         shown = f"steps {max(0, math.ceil(lo))}–{max(0, math.floor(hi))}"
-        lanes = f"{len(self.lanes)} lane{'' if len(self.lanes) == 1 else 's'}"
-        self.range_label.setText(f"{shown} of {self.index.last_step + 1}   {lanes}   "
+        count = f"{len(self.lanes)} lane{'' if len(self.lanes) == 1 else 's'}"
+        self.range_label.setText(f"{shown} of {self.index.last_step + 1}   {count}   "
                                  f"{self.index.seen:,} events")
         if not self.lanes:
             return
