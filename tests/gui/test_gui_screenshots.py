@@ -38,7 +38,7 @@ CHANNEL_DELTA = 16
 MAX_FRACTION = 0.001
 DEMO_PANELS = ("vcpu", "trap-log", "filter-editor", "bitmaps", "timeline", "compare",
                "replay", "statistics")
-S390_PANELS = ("vfio",)
+S390_PANELS = ("vfio", "timeline")
 HEATMAPS = ("bitmaps-read", "bitmaps-write", "bitmaps-bitmap", "filter-editor-bitmap")
 
 

@@ -11,6 +11,8 @@ from workbench.gui import palette
 from workbench.gui.colour_rules import DEFAULT_RULES, ColourRulesDialog, tint
 from workbench.gui.log.model import KIND, STEP
 from workbench.gui.settings import Settings
+from workbench.gui.timeline.lanes import EMPTY
+from workbench.gui.timeline.marks import COLOUR_MASK
 from workbench.session.eventlog import EventKind
 from workbench.session.eventlog.colouring import ColourRule
 from workbench.session.eventlog.stats import compute
@@ -98,6 +100,24 @@ def test_a_colouring_rule_colours_matching_rows_and_is_saved(qtbot, make_window,
     window.set_colour_rules([])
     assert _background(model, EventKind.MSR_GP).color() != tint(palette.VERMILLION)
     assert Settings(settings.fileName()).colour_rules() == []
+
+
+def test_a_colouring_rule_colours_the_timeline_marks(qtbot, make_window):
+    window = make_window()
+    _ran(qtbot, window)
+    timeline = window.timeline
+    blue = int(palette.BLUE[1:], 16)
+
+    def mark_colours() -> set[int]:
+        marked = timeline.codes[timeline.codes != EMPTY]
+        return {timeline.index.colours.rgb[c & COLOUR_MASK] for c in marked}
+
+    assert blue not in mark_colours()
+    # A free run is one step: its crowded mark shows the most severe event, the #GP.
+    window.set_colour_rules([ColourRule("#GP", "kind=MSR_GP", palette.BLUE)])
+    assert blue in mark_colours()
+    window.set_colour_rules([])
+    assert blue not in mark_colours()
 
 
 def test_colour_rules_dialog_edits_the_ordered_list(qtbot):

@@ -8,6 +8,9 @@ the trap log's filter box does) and pick a colour.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
@@ -25,7 +28,8 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.gui import palette
-from workbench.session.eventlog.colouring import ColourRule, check_rule
+from workbench.gui.timeline.marks import ColourFunction, by_kind
+from workbench.session.eventlog.colouring import ColourRule, check_rule, match_rules
 from workbench.session.eventlog.display_filter import compile_filter
 from workbench.session.eventlog.filter_lang import FilterSyntaxError
 
@@ -191,3 +195,24 @@ class ColourRulesDialog(QDialog):
         chosen = QColorDialog.getColor(QColor(rule.colour), self, "Rule colour")
         if chosen.isValid():
             self.set_current(colour=chosen.name())
+
+
+def timeline_colours(rules: Sequence[ColourRule],
+                     devices: Callable[[], Mapping[int, str]]) -> ColourFunction | None:
+    """The timeline's colour function for `rules`: a mark takes the colour of the first rule
+    its event matches, else its kind's; None (colour by kind) when there are no rules.
+    `devices` gives the current log's device names, which `device=` tests read."""
+    if not rules:
+        return None
+    rgb = np.array([[int(rule.colour[i:i + 2], 16) for i in (1, 3, 5)] for rule in rules],
+                   np.uint8)
+    chosen = list(rules)
+
+    def colour(rows: np.ndarray, first: int) -> np.ndarray:
+        index = match_rules(chosen, rows, first, devices())
+        out = by_kind(rows).copy()
+        hit = index >= 0
+        out[hit] = rgb[index[hit]]
+        return out
+
+    return colour

@@ -7,6 +7,7 @@ layout that outlives the run (workbench.gui.settings, with View -> Reset layout)
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, QSize, Qt, Signal
@@ -23,9 +24,10 @@ from PySide6.QtWidgets import (
 
 from workbench.gui import exports
 from workbench.gui.bitmaps import BitmapInspector
-from workbench.gui.colour_rules import DEFAULT_RULES, ColourRulesDialog
+from workbench.gui.colour_rules import DEFAULT_RULES, ColourRulesDialog, timeline_colours
 from workbench.gui.compare_view import CompareView
 from workbench.gui.controller import SessionController
+from workbench.gui.export_image import ImageExport
 from workbench.gui.filter_editor import FilterEditor
 from workbench.gui.log import TrapLogPanel
 from workbench.gui.machine_state import MachineStatePanel
@@ -126,18 +128,22 @@ class MainWindow(QMainWindow):
         self.docks["log"].raise_()
         self.docks["timeline"].raise_()
 
+        self.image_export = ImageExport(self, self.docks)
         self._build_actions()
         self._build_menus()
         self._build_status()
         self.log_panel.step_selected.connect(self.timeline.set_step)
-        self.timeline.step_clicked.connect(self.log_panel.select_step)
         self.stats_panel.filter_requested.connect(self._filter_log_on)
         self.log_panel.filter_changed.connect(self.stats_panel.set_display_filter)
         self.log_panel.step_range_changed.connect(self.stats_panel.set_visible_steps)
         saved_rules = self.settings.colour_rules()
         self.colour_rules: list[ColourRule] = (list(DEFAULT_RULES) if saved_rules is None
                                                else saved_rules)
-        self.log_panel.model.set_colour_rules(self.colour_rules)
+        self._use_colour_rules()
+        self.timeline.view.sigXRangeChanged.connect(self._visible_steps_changed)
+        self.timeline.event_clicked.connect(self.log_panel.select_row)
+        self.timeline.range_selected.connect(
+            lambda first, last: self.log_panel.add_filter_token(f"step={first}-{last}"))
         # Panels that only follow applied commands learn of time travel here.
         self.controller.seeked.connect(lambda _step: self.filter_editor.revert())
         self.controller.changed.connect(self._show_session)
@@ -228,6 +234,8 @@ class MainWindow(QMainWindow):
         self.export_menu = file_menu.addMenu("&Export")
         self.export_menu.addActions([self.export_csv_action, self.export_jsonl_action,
                                      self.export_stats_action])
+        self.export_menu.addSeparator()
+        self.export_menu.addActions(self.image_export.actions())
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         self._fill_recent(self.settings.recent_files())
@@ -329,12 +337,25 @@ class MainWindow(QMainWindow):
     def set_colour_rules(self, rules: list[ColourRule]) -> None:
         """Use and save `rules`; a file that cannot be written keeps them for this run."""
         self.colour_rules = list(rules)
-        self.log_panel.model.set_colour_rules(self.colour_rules)
+        self._use_colour_rules()
         self.colour_rules_changed.emit(self.colour_rules)
         try:
             self.settings.save_colour_rules(self.colour_rules)
         except OSError as exc:
             self.statusBar().showMessage(f"colouring rules not saved: {exc}", 15000)
+
+    def _use_colour_rules(self) -> None:
+        """The trap log's rows and the timeline's marks take the rules' colours."""
+        self.log_panel.model.set_colour_rules(self.colour_rules)
+        session = self.controller
+        self.timeline.set_colour_function(timeline_colours(
+            self.colour_rules,
+            lambda: session.session.log.devices if session.session is not None else {}))
+
+    def _visible_steps_changed(self) -> None:
+        """The Statistics dock's "visible steps" scope follows the timeline's x range."""
+        lo, hi = self.timeline.visible_steps()
+        self.stats_panel.set_visible_steps(max(0, math.ceil(lo)), math.floor(hi))
 
     def export_log(self, fmt: str, path: Path | None = None) -> bool:
         """File -> Export -> Trap log: the rows the trap log shows, as CSV or JSON Lines."""

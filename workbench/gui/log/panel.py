@@ -245,6 +245,13 @@ class TrapLogPanel(QWidget):
         if row >= 0:
             self.table.scrollTo(self.model.index(row, 0))
 
+    def select_row(self, log_row: int) -> None:
+        """Select log row `log_row` (or, if the filter hides it, the next row shown)."""
+        row = self.model.view_row(log_row)
+        if row >= 0:
+            self.table.selectRow(row)
+            self.table.scrollTo(self.model.index(row, 0))
+
     def select_step(self, step: int) -> None:
         """Select the first shown row of `step` (or the next one shown)."""
         row = self.model.view_row_of_step(step)

@@ -54,8 +54,14 @@ def colour_rows(rules: Sequence[ColourRule], log: EventLog,
     else:
         numbers = np.asarray(rows, dtype=np.int64)
         block = log.take(numbers)
+    return match_rules(rules, block, numbers, log.devices)
+
+
+def match_rules(rules: Sequence[ColourRule], block: np.ndarray, numbers: int | np.ndarray,
+                devices: dict) -> np.ndarray:
+    """For each row of a structured `block` (log rows `numbers`, or from `numbers` on),
+    the index of the first rule it matches, or -1."""
     out = np.full(len(block), -1, dtype=np.int16)
-    devices = log.devices
     for i, rule in enumerate(rules[:MAX_RULES]):
         if check_rule(rule) is not None:
             continue
