@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from clicks import click_row
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
 
@@ -142,11 +143,6 @@ def test_pause_shows_the_real_last_exit(qtbot, make_window, loop):
     state = window.vcpu_panel.state.text()
     assert state == "paused (KVM_EXIT_INTR)" and "halted" not in state
     assert np.any(window.controller.session.log.column("kind") == EventKind.INTR)
-
-
-def click_row(qtbot, table, row: int) -> None:
-    rect = table.visualRect(table.model().index(row, 0))
-    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
 
 
 def test_handlers_remove_acts_on_the_highlighted_row_and_never_pushes_a_no_op(

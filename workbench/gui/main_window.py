@@ -97,8 +97,6 @@ class MainWindow(QMainWindow):
         self._build_status()
         self.log_panel.step_selected.connect(self.timeline.set_step)
         self.timeline.step_clicked.connect(self.log_panel.select_step)
-        # Panels that only follow applied commands learn of time travel here.
-        self.controller.seeked.connect(lambda _step: self.filter_editor.revert())
         self.controller.changed.connect(self._show_session)
         self.controller.error.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.controller.notice.connect(lambda text: self.statusBar().showMessage(text, 15000))

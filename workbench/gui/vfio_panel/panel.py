@@ -41,7 +41,6 @@ class VfioPanel(QWidget):
         super().__init__(parent)
         self.controller = controller
         self.device: str | None = None
-        self.traps: dict[int, int] = {}
         self.header = QLabel()
         self.header.setWordWrap(True)
         self.tree = TopologyTree()
@@ -76,10 +75,8 @@ class VfioPanel(QWidget):
         self.command_bits.bit_clicked.connect(self.set_bits)
         self.sriov_bits.bit_clicked.connect(self.set_bits)
         self.bar_access.requested.connect(self.bar_op)
-        controller.applied.connect(self._on_applied)
-        controller.seeked.connect(self._on_seeked)
-        controller.session_replaced.connect(self.reload)
-        self.reload()
+        controller.changed.connect(self.refresh)
+        self.refresh()
 
     # --- reading ----------------------------------------------------------------------------
     @property
@@ -88,12 +85,9 @@ class VfioPanel(QWidget):
         session = self.controller.session
         return session if session is not None and session.has_pci else None
 
-    def reload(self) -> None:
-        """A new session: rebuild everything, forget the traps of the old one."""
-        self.traps = {}
-        self.refresh()
-
     def refresh(self) -> None:
+        """Everything from the session as it stands: after a command, a seek or a swap
+        alike (the controller's `changed`), so nothing shown can be an older state's."""
         session = self.session
         self.tabs.setEnabled(session is not None)
         if session is None:
@@ -118,15 +112,14 @@ class VfioPanel(QWidget):
 
     def select_device(self, name: str) -> None:
         if name != self.device:
-            self.device, self.traps = name, {}
+            self.device = name
             self._show_device()
 
     def _show_device(self) -> None:
         session, name = self.session, self.device
         if session is None or name is None:
             return
-        words = session.pci_grid(name)
-        self.grid.show_words(words, self.traps)
+        self.grid.show_words(session.pci_grid(name), session.pci_step_trap_bits(name))
         opened = session.pci_is_open(name)
         note = "" if opened else "not open through vfio yet: the physical value is shown"
         command = session.pci_word(name, cs.COMMAND)
@@ -137,19 +130,6 @@ class VfioPanel(QWidget):
         else:
             word = session.pci_word(name, control)
             self.sriov_bits.show_word(control, word.user, word.phys, note)
-
-    def _on_applied(self, result: CommandResult) -> None:
-        """Only PCI commands change PCI state; a free-running vCPU costs nothing here."""
-        if not isinstance(result.command, c.Pci):
-            return
-        session = self.session
-        if session is not None and self.device is not None:
-            self.traps = session.pci_trap_bits(self.device, result.first_row, result.last_row)
-        self.refresh()
-
-    def _on_seeked(self, _step: int) -> None:
-        self.traps = {}
-        self.refresh()
 
     # --- changing -----------------------------------------------------------------------------
     def _user_word(self, offset: int) -> int:
