@@ -110,6 +110,6 @@ def test_journey_toggle_mse_on_the_s390_vf_under_both_profiles(qtbot, make_windo
         assert EventKind.VFIO_CONFIG_WRITE in kinds, "the write trapped into vfio-pci"
         bar = window.vfio_panel.bar_access
         qtbot.mouseClick(bar.buttons["region_read"], Qt.MouseButton.LeftButton)
-        reads[profile] = (checked_after_write, bar.result.text())
+        reads[profile] = (checked_after_write, bar.result.toolTip())
     assert reads["linux-5.9"][0] is False and "EIO" in reads["linux-5.9"][1]
     assert reads["linux-5.10"][0] is True and "EIO" not in reads["linux-5.10"][1]

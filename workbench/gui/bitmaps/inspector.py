@@ -17,7 +17,7 @@ from workbench.gui.bitmaps.cells import Cell, CellImage, CellMarker
 from workbench.gui.controller import SessionController
 from workbench.kvm.filter import X2APIC_FIRST, X2APIC_LAST
 from workbench.kvm.intercepts import NoMsrBitmap, has_msr_bitmap
-from workbench.kvm.msrs.catalogue import msr_name
+from workbench.kvm.msrs.catalogue import msr_label
 
 DENY, ALLOW, EXEMPT, GAP = 0, 1, 2, 3
 FILTER_COLOURS = (palette.DENY, palette.ALLOW, palette.EXEMPT, "#1b1b1b")
@@ -183,7 +183,7 @@ class BitmapInspector(QWidget):
 
     def describe(self, index: int) -> str:
         """Tooltip text: the MSR, the filter's decisions and its intercept bits."""
-        lines = [f"{index:#010x}  {msr_name(index)}"]
+        lines = [msr_label(index)]
         if lay.filter_cell(index) is not None and self.images["read"].values is not None:
             words = {DENY: "deny", ALLOW: "allow", EXEMPT: "allow (x2APIC, not filtered)"}
             lines.append(f"filter: read {words[self.pixel('read', index)]}, "

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWi
 from workbench.gui import palette
 from workbench.gui.bitmaps.cells import CellImage, CellMarker
 from workbench.gui.filter_editor.draft import Draft, DraftRange
-from workbench.kvm.msrs.catalogue import msr_name
+from workbench.kvm.msrs.catalogue import msr_label
 
 ROW_BITS = 64
 DENY, ALLOW, PAST_END = 0, 1, 2
@@ -145,7 +145,7 @@ class BitmapPainter(QWidget):
         rng = self._range()
         bit = "allow" if rng is not None and rng.bits[index - rng.base] else "deny"
         words = {True: "allow", False: "deny"}
-        return (f"{index:#010x}  {msr_name(index)}\nthis bit: {bit}\n"
+        return (f"{msr_label(index)}\nthis bit: {bit}\n"
                 f"draft decides: read {words[self.draft.decision(index, False)]}, "
                 f"write {words[self.draft.decision(index, True)]}")
 

@@ -19,7 +19,7 @@ import numpy as np
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor, QFont
 
-from workbench.kvm.msrs.catalogue import msr_name
+from workbench.kvm.msrs.catalogue import msr_label
 from workbench.session.eventlog import EventKind, EventLog, MsrExitReason, parse_filter
 from workbench.session.eventlog.kinds import MSR_KINDS
 from workbench.session.eventlog.query import predicates
@@ -268,7 +268,7 @@ class TrapLogModel(QAbstractTableModel):
         if column == VCPU:
             return str(r["vcpu"]) if r["vcpu"] >= 0 else ""
         if column == MSR:
-            return f"{r['msr']:#x} {msr_name(r['msr'])}" if kind in MSR_KINDS else ""
+            return msr_label(r['msr']) if kind in MSR_KINDS else ""
         if column == REASON:
             return reason_text(r["reason"]) if kind in _REASON_KINDS else ""
         if column == VALUE:

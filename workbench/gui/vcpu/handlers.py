@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 
 from workbench.gui.controller import SessionController
 from workbench.gui.vcpu.hexedit import HexLineEdit
-from workbench.kvm.msrs.catalogue import msr_name
+from workbench.kvm.msrs.catalogue import msr_label
 from workbench.session import commands as c
 from workbench.session.handlers import KINDS
 from workbench.session.queries import HandlerRule
@@ -75,7 +75,7 @@ class HandlersEditor(QWidget):
         self.table.setRowCount(len(self.msrs))
         for row, msr in enumerate(self.msrs):
             rule = rules[msr]
-            cells = (f"{msr:#x} {msr_name(msr)}", rule.kind,
+            cells = (msr_label(msr), rule.kind,
                      f"{rule.value:#x}" if rule.kind in ("constant", "register") else "")
             for column, text in enumerate(cells):
                 self.table.setItem(row, column, QTableWidgetItem(text))

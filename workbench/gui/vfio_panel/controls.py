@@ -3,7 +3,7 @@ form (region and mmap reads and writes). Both only ask; the panel applies the co
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.gui.msr_input import parse_int
+from workbench.gui.widgets import ElidedLabel
 from workbench.vfio import config_space as cs
 
 BAR_OPS = ("region_read", "region_write", "mmap_read", "mmap_write")
@@ -75,9 +76,7 @@ class BarAccess(QGroupBox):
             self.size.addItem(str(size), size)
         self.size.setCurrentIndex(ACCESS_SIZES.index(4))
         self.value = QLineEdit("0x0")
-        self.result = QLabel("—")
-        self.result.setWordWrap(True)
-        self.result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.result = ElidedLabel("—")
         form = QHBoxLayout()
         for label, field in (("BAR", self.bar), ("offset", self.offset), ("size", self.size),
                              ("value", self.value)):

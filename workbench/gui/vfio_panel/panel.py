@@ -59,10 +59,13 @@ class VfioPanel(QWidget):
         column.addWidget(self.sriov_bits)
         column.addWidget(self.grid, 1)
         column.addWidget(self.bar_access)
-        split = QSplitter(Qt.Orientation.Horizontal)
+        # The tree above the device, not beside it: the config grid needs the dock's whole
+        # width to show a word's 16 bits beside its register name.
+        split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.tree)
         split.addWidget(device_view)
-        split.setStretchFactor(1, 2)
+        split.setStretchFactor(0, 0)
+        split.setStretchFactor(1, 1)
         self.tabs = QTabWidget()
         self.tabs.addTab(split, "Devices")
         self.tabs.addTab(self.profiles, "linux-5.9 vs linux-5.10")
@@ -125,6 +128,7 @@ class VfioPanel(QWidget):
         command = session.pci_word(name, cs.COMMAND)
         self.command_bits.show_word(cs.COMMAND, command.user, command.phys, note)
         control = session.pci_sriov_control(name)
+        self.sriov_bits.setVisible(control is not None)  # a PF's: its room is the grid's
         if control is None:
             self.sriov_bits.show_word(None, None)
         else:
