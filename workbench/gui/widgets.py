@@ -35,10 +35,12 @@ class ElidedLabel(QLabel):
     whole text in the tooltip. A message (an EIO, a hint) of any length leaves the docks
     where they were."""
 
-    def __init__(self, text: str = "", parent: QLabel | None = None) -> None:
+    def __init__(self, text: str = "", chars: int = 20, parent: QLabel | None = None) -> None:
+        """`chars`: the width it asks for, in average characters, whatever the text."""
         super().__init__(parent)
-        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
         self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.chars = chars
         self.full_text = ""
         self.setText(text)
 
@@ -57,7 +59,8 @@ class ElidedLabel(QLabel):
         self._elide()
 
     def sizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
-        return QSize(self.fontMetrics().averageCharWidth() * 20, self.fontMetrics().height())
+        return QSize(self.fontMetrics().averageCharWidth() * self.chars,
+                     self.fontMetrics().height())
 
     def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
         return QSize(0, self.fontMetrics().height())

@@ -28,6 +28,7 @@ from workbench.gui.vcpu.handlers import HandlersEditor
 from workbench.gui.vcpu.pending import PendingExitEditor
 from workbench.gui.vcpu.registers import RegistersView
 from workbench.gui.vcpu.source_editor import SourceEditor
+from workbench.gui.widgets import ElidedLabel
 from workbench.kvm import uapi
 from workbench.kvm.guest.assembler import Program
 from workbench.session import commands as c
@@ -57,7 +58,7 @@ class VcpuPanel(QWidget):
         self.toolbar = QToolBar()
         self.selector = QComboBox()
         self.selector.currentIndexChanged.connect(self._choose_vcpu)
-        self.state = QLabel()
+        self.state = ElidedLabel(chars=36)  # a worker's failure can be long: never wider
         self.disassembly = DisassemblyView()
         self.disassembly.breakpoint_toggled.connect(self._toggle_address)
         self.source = SourceEditor()
