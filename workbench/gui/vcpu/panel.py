@@ -59,6 +59,7 @@ class VcpuPanel(QWidget):
         self.selector = QComboBox()
         self.selector.currentIndexChanged.connect(self._choose_vcpu)
         self.state = ElidedLabel(chars=36)  # a worker's failure can be long: never wider
+        self.state.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.disassembly = DisassemblyView()
         self.disassembly.breakpoint_toggled.connect(self._toggle_address)
         self.source = SourceEditor()
