@@ -105,3 +105,14 @@ def test_an_unnamed_msr_is_labelled_by_its_index_once(qtbot, make_window, tmp_pa
     qtbot.mouseClick(window.vcpu_panel.msr_breakpoints.add_button, Qt.MouseButton.LeftButton,
                      pos=QPoint(5, 5))
     assert window.vcpu_panel.msr_breakpoints.list.item(0).text() == "0x1234"
+
+
+def test_the_vcpu_state_stays_readable_beside_the_toolbar(qtbot, make_window, filtered):
+    window = make_window(filtered)
+    window.resize(1280, 800)
+    for _ in range(2):
+        qtbot.keyClick(window, Qt.Key.Key_F10)
+    qtbot.wait(20)
+    state = window.vcpu_panel.state
+    assert state.isVisible() and state.text() == state.toolTip() == "waiting for user space"
+    assert state.width() >= state.fontMetrics().horizontalAdvance(state.text())

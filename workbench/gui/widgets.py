@@ -35,12 +35,14 @@ class ElidedLabel(QLabel):
     whole text in the tooltip. A message (an EIO, a hint) of any length leaves the docks
     where they were."""
 
-    def __init__(self, text: str = "", chars: int = 20, parent: QLabel | None = None) -> None:
-        """`chars`: the width it asks for, in average characters, whatever the text."""
+    def __init__(self, text: str = "", chars: int = 20, least: int = 0,
+                 parent: QLabel | None = None) -> None:
+        """`chars`: the width it asks for, `least` the narrowest it gets, in average
+        characters, whatever the text."""
         super().__init__(parent)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
         self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.chars = chars
+        self.chars, self.least = chars, least
         self.full_text = ""
         self.setText(text)
 
@@ -63,4 +65,5 @@ class ElidedLabel(QLabel):
                      self.fontMetrics().height())
 
     def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
-        return QSize(0, self.fontMetrics().height())
+        return QSize(self.fontMetrics().averageCharWidth() * self.least,
+                     self.fontMetrics().height())

@@ -58,7 +58,8 @@ class VcpuPanel(QWidget):
         self.toolbar = QToolBar()
         self.selector = QComboBox()
         self.selector.currentIndexChanged.connect(self._choose_vcpu)
-        self.state = ElidedLabel(chars=36)  # a worker's failure can be long: never wider
+        # A worker's failure can be long: elided, never wider; a state always readable.
+        self.state = ElidedLabel(chars=36, least=24)
         self.state.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.disassembly = DisassemblyView()
         self.disassembly.breakpoint_toggled.connect(self._toggle_address)
