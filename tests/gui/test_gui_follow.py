@@ -41,7 +41,8 @@ def assert_shows_the_session(window) -> None:
     assert replay.slider.value() == step and replay.slider.maximum() == last
     assert window.timeline.step == step
     assert window.log_panel.model.future_from == session.visible_rows
-    assert window.log_panel.counters.text() == format_counters(session.log.counters())
+    assert window.log_panel.counters.text() == format_counters(session.counters())
+    assert session.counters()["events"] == session.visible_rows
     assert decisions(window.filter_editor.draft.to_filter()) == decisions(session.msr_filter())
     vcpu = window.vcpu_panel
     if session.vcpu_count:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -176,6 +176,11 @@ class SessionQueries:
 
     def pci_mmap_hint(self, name: str, bar: int) -> str:
         return pv.mmap_hint(self._story(), name, bar)
+
+    def counters(self) -> dict[str, Any]:
+        """The event log's counters as of the current step (rows a seek left in the future
+        are not counted)."""
+        return self.log.counters(self.visible_rows)
 
     def pci_step_trap_bits(self, name: str) -> dict[int, int]:
         """pci_trap_bits of the rows the current step logged: what the command that brought
