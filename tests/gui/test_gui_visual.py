@@ -4,7 +4,7 @@ stays put (instructions, register names, messages, MSR labels)."""
 from pathlib import Path
 
 from clicks import click_dock_tab, click_row
-from PySide6.QtCore import QPoint, Qt
+from PySide6.QtCore import QPoint, QPointF, Qt
 
 from workbench.cli import DEMO_SCENARIO
 from workbench.gui.vcpu.disassembly import ADDRESS, TEXT
@@ -116,3 +116,16 @@ def test_the_vcpu_state_stays_readable_beside_the_toolbar(qtbot, make_window, fi
     state = window.vcpu_panel.state
     assert state.isVisible() and state.text() == state.toolTip() == "waiting for user space"
     assert state.width() >= state.fontMetrics().horizontalAdvance(state.text())
+
+
+def test_the_filter_bitmap_labels_rows_without_overlap_at_1280x800(qtbot, make_window):
+    window = make_window()
+    window.resize(1280, 800)
+    click_dock_tab(qtbot, window, "MSR filter")
+    painter = window.filter_editor.painter
+    qtbot.wait(50)
+    box = painter.plot.getViewBox()
+    ys = [box.mapViewToDevice(QPointF(0, row)).y() for row, _ in painter.row_labels]
+    assert len(ys) >= 2 and painter.row_labels[0][1] == "0xc0010000"
+    gaps = [b - a for a, b in zip(ys, ys[1:], strict=False)]
+    assert min(gaps) >= painter.fontMetrics().height()
