@@ -129,3 +129,15 @@ def test_the_filter_bitmap_labels_rows_without_overlap_at_1280x800(qtbot, make_w
     assert len(ys) >= 2 and painter.row_labels[0][1] == "0xc0010000"
     gaps = [b - a for a, b in zip(ys, ys[1:], strict=False)]
     assert min(gaps) >= painter.fontMetrics().height()
+
+
+def test_every_handler_rule_is_one_whole_row_at_1280x800(qtbot, make_window):
+    window = make_window()
+    window.resize(1280, 800)
+    qtbot.wait(20)
+    table = window.vcpu_panel.handlers.table
+    assert table.rowCount() == 3
+    for row in range(table.rowCount()):
+        assert table.rowHeight(row) < 2 * table.fontMetrics().height()
+        rect = table.visualRect(table.model().index(row, 1))
+        assert table.viewport().rect().contains(rect), table.item(row, 0).text()

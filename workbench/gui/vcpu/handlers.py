@@ -38,7 +38,11 @@ class HandlersEditor(QWidget):
         self.controller = controller
         self.table = QTableWidget(0, 3)
         self.table.setHorizontalHeaderLabels(["MSR", "kind", "value"])
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        # One line a rule: the MSR's name takes the room and is elided, never wrapped.
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table.setWordWrap(False)
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -78,7 +82,9 @@ class HandlersEditor(QWidget):
             cells = (msr_label(msr), rule.kind,
                      f"{rule.value:#x}" if rule.kind in ("constant", "register") else "")
             for column, text in enumerate(cells):
-                self.table.setItem(row, column, QTableWidgetItem(text))
+                item = QTableWidgetItem(text)
+                item.setToolTip(text)
+                self.table.setItem(row, column, item)
         if selected in self.msrs:
             self.table.selectRow(self.msrs.index(selected))
         self.table.blockSignals(False)
