@@ -5,6 +5,7 @@ from pathlib import Path
 
 from clicks import click_dock_tab, click_row
 from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QFont, QFontMetrics
 
 from workbench.cli import DEMO_SCENARIO
 from workbench.gui.vcpu.disassembly import ADDRESS, TEXT
@@ -136,8 +137,22 @@ def test_every_handler_rule_is_one_whole_row_at_1280x800(qtbot, make_window):
     window.resize(1280, 800)
     qtbot.wait(20)
     table = window.vcpu_panel.handlers.table
-    assert table.rowCount() == 3
+    assert table.rowCount() == 3 and not table.wordWrap()  # a long name is elided
     for row in range(table.rowCount()):
-        assert table.rowHeight(row) < 2 * table.fontMetrics().height()
         rect = table.visualRect(table.model().index(row, 1))
         assert table.viewport().rect().contains(rect), table.item(row, 0).text()
+
+
+def test_the_docked_heatmaps_are_whole_and_their_column_labels_apart(qtbot, make_window):
+    window = make_window()
+    window.resize(1280, 800)
+    click_dock_tab(qtbot, window, "Bitmaps")
+    graphics = window.bitmaps.graphics
+    for name, plot in window.bitmaps.plots.items():
+        shown = graphics.mapFromScene(plot.sceneBoundingRect()).boundingRect()
+        assert graphics.viewport().rect().contains(shown), name  # not cut at the edge
+        box = plot.getViewBox()
+        left, right = (box.mapViewToDevice(QPointF(x, 0)).x() for x in (0, 64))
+        label = QFontMetrics(plot.getAxis("bottom").style["tickFont"] or QFont())
+        half_widths = (label.horizontalAdvance("+0") + label.horizontalAdvance("+64")) / 2
+        assert right - left > half_widths + 4, name

@@ -93,7 +93,9 @@ class BitmapInspector(QWidget):
         plot.invertY(True)
         plot.setAspectLocked(True)
         plot.hideButtons()
-        plot.getAxis("bottom").setTicks([[(c, f"+{c:#x}") for c in range(0, lay.COLUMNS, 64)]])
+        # Column offsets in decimal, as the filter editor's painter labels them: short
+        # enough that "+0" and "+64" never touch in a docked map.
+        plot.getAxis("bottom").setTicks([[(c, f"+{c}") for c in range(0, lay.COLUMNS, 64)]])
         image = CellImage(colours)
         marker = CellMarker()
         plot.addItem(image)
@@ -111,9 +113,9 @@ class BitmapInspector(QWidget):
             self.vcpu_box.addItems([f"vcpu{i}" for i in range(session.vcpu_count)])
         self.vcpu_box.blockSignals(False)
         self.vendor = session.vendor if session is not None else ""
-        layout_name = {"intel": "VMX MSR bitmap", "amd": "SVM MSRPM"}.get(self.vendor, "")
-        self.plots["bitmap"].setTitle(f"Intercept bitmap ({layout_name})" if layout_name
-                                      else "Intercept bitmap")
+        # The layout's own name: a longer title widened the map past the dock's edge.
+        self.plots["bitmap"].setTitle({"intel": "VMX MSR bitmap", "amd": "SVM MSRPM"}.get(
+            self.vendor, "Intercept bitmap"))
         if self.vendor in ("intel", "amd"):
             self.plots["bitmap"].getAxis("left").setTicks([_bitmap_ticks(self.vendor)])
         self._on_selected(self.controller.selected_msr)

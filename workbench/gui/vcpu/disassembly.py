@@ -37,6 +37,7 @@ class DisassemblyView(QTableWidget):
         mono = QFont("monospace")
         mono.setStyleHint(QFont.StyleHint.Monospace)
         self.setFont(mono)
+        self.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
         self.setColumnWidth(GUTTER, self._width("●"))
         self.setColumnWidth(ADDRESS, self._width("0x00000000"))
         self._text_width = 0  # the widest instruction's
