@@ -210,6 +210,10 @@ def test_assembling_a_program_keeps_handlers_filter_and_breakpoints(qtbot, make_
     qtbot.keyClick(window, Qt.Key.Key_F5)
     qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)
     assert session.regs(0).rax == 0x20002
+    assert panel.disassembly.rowCount() == 3
+    qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # undoable
+    assert panel.disassembly.rowCount() > 3  # the scenario's own program again
+    assert window.controller.session.handler_rules()[0x35].value == 0x20002
 
 
 def test_the_window_fits_1280x800_with_a_long_recording_open(qtbot, make_window,
