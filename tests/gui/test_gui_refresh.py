@@ -282,6 +282,7 @@ def test_a_free_run_without_exits_shows_progress_while_it_runs(qtbot, make_windo
     model = window.log_panel.model
     qtbot.waitUntil(lambda: model.rowCount() > 100, timeout=10_000)  # hang guard
     assert window.runner.running
+    assert window.vcpu_panel.state.text() == "vcpu0 running…"  # refreshes keep saying so
     assert "MSR_READ" in window.log_panel.counters.text()
     qtbot.keyClick(window, Qt.Key.Key_F5, Qt.KeyboardModifier.ShiftModifier)
     qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)

@@ -55,6 +55,7 @@ class VcpuPanel(QWidget):
         super().__init__(parent)
         self.controller, self.runner = controller, runner
         self.vcpu = 0
+        self.run_vcpu = 0  # the vCPU a free run runs (the runner's `started` says which)
         self.toolbar = QToolBar()
         self.selector = QComboBox()
         self.selector.currentIndexChanged.connect(self._choose_vcpu)
@@ -221,9 +222,11 @@ class VcpuPanel(QWidget):
         self.handlers.refresh()
         self.pending.show_exit(session.pending_exit(self.vcpu)
                                if session.needs_answer(self.vcpu) else None)
-        self.state.setText(vcpu_state(session, self.vcpu))
+        self.state.setText(f"vcpu{self.run_vcpu} running…" if self.runner.running
+                           else vcpu_state(session, self.vcpu))
 
     def _running(self, vcpu: int) -> None:
+        self.run_vcpu = vcpu
         self.state.setText(f"vcpu{vcpu} running…")
         self._set_editable(False)
 
