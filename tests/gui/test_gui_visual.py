@@ -43,6 +43,7 @@ def test_the_vfio_grid_keeps_register_names_and_all_bits_in_view(qtbot, make_win
     width = grid.viewport().width()
     last = grid.columnViewportPosition(HEX_COLUMN) + grid.columnWidth(HEX_COLUMN)
     assert grid.columnViewportPosition(1) >= 0 and last <= width  # name ... value, whole
+    assert grid.viewport().height() >= 7 * grid.rowHeight(0)  # two words and more
     names = grid.grid_model
     row = grid.rowAt(grid.viewport().height() // 2)
     assert grid.visualRect(names.index(row - row % 3, 1)).width() >= grid.fontMetrics(

@@ -44,10 +44,8 @@ class VfioPanel(QWidget):
         self.header = QLabel()
         self.header.setWordWrap(True)
         self.tree = TopologyTree()
-        self.command_bits = BitBoxes("Command register (0x04), as read through vfio",
-                                     pv.COMMAND_BITS)
-        self.sriov_bits = BitBoxes("SR-IOV control (PF), as read through vfio",
-                                   pv.SRIOV_CONTROL_BITS)
+        self.command_bits = BitBoxes("Command (0x04), through vfio", pv.COMMAND_BITS)
+        self.sriov_bits = BitBoxes("SR-IOV control (PF), through vfio", pv.SRIOV_CONTROL_BITS)
         self.grid = ConfigGrid()
         self.bar_access = BarAccess()
         self.profiles = ProfileSideBySide(controller)
@@ -70,6 +68,7 @@ class VfioPanel(QWidget):
         self.tabs.addTab(split, "Devices")
         self.tabs.addTab(self.profiles, "linux-5.9 vs linux-5.10")
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.header)
         layout.addWidget(self.tabs, 1)
 
@@ -104,10 +103,9 @@ class VfioPanel(QWidget):
         summary = session.pci_summary()
         key = "no_command_memory" if summary.has_no_command_memory else "is_virtfn"
         self.header.setText(
-            f"platform {summary.platform} · profile {summary.profile} · vfio-pci emulates "
-            f"MSE where {key} is set. Grid colours: green = the user reads the device's bit, "
-            "violet = vconfig's, orange = the device itself; outlined = touched by the last "
-            "command's config trap.")
+            f"{summary.platform} · {summary.profile} · vfio-pci emulates MSE where {key} is "
+            "set. Grid: green = the user reads the device's bit, violet = vconfig's, orange "
+            "= the device itself; outlined = this step's config trap.")
         self.tree.set_nodes(session.pci_topology(), key)
         if self.device is None or self.device not in session.pci_function_names().values():
             self.device = self.tree.current_name()

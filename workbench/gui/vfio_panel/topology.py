@@ -12,7 +12,7 @@ from workbench.session.pci_view import DeviceNode
 COLUMNS = ("device", "address", "kind", "is_virtfn", "physfn", "no_command_memory", "vfio",
            "MSE key", "memory")
 KEY_COLOUR = QColor("#ece3f7")
-TREE_ROWS = 4  # rows the tree asks for: a PF and its VFs; more scroll
+TREE_ROWS = 3  # rows the tree asks for: a PF and two VFs; more scroll
 
 
 def _flag(value: bool | None) -> str:
