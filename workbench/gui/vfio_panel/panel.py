@@ -91,6 +91,8 @@ class VfioPanel(QWidget):
         """Everything from the session as it stands: after a command, a seek or a swap
         alike (the controller's `changed`), so nothing shown can be an older state's."""
         session = self.session
+        if session is None and not self.tabs.isEnabled():
+            return  # already shows "no PCI system": a free run of a vCPU costs nothing here
         self.tabs.setEnabled(session is not None)
         if session is None:
             self.device = None
