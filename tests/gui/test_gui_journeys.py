@@ -4,8 +4,8 @@ as the session underneath."""
 
 from pathlib import Path
 
+from clicks import click_dock_tab
 from PySide6.QtCore import QPoint, QPointF, Qt
-from PySide6.QtWidgets import QTabBar
 
 from workbench.cli import DEMO_SCENARIO
 from workbench.gui.bitmaps import layout as lay
@@ -15,17 +15,6 @@ from workbench.session.eventlog import EventKind
 
 S390 = DEMO_SCENARIO.parent / "s390-detached-vf.toml"
 HWCR = 0xC0010015
-
-
-def click_dock_tab(qtbot, window, title: str) -> None:
-    """Click the tab that raises the dock titled `title` (docks tabbed together)."""
-    for bar in window.findChildren(QTabBar):
-        for i in range(bar.count()):
-            if bar.tabText(i) == title:
-                qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(i).center())
-                qtbot.wait(30)  # let the raised dock lay out and its plots set their ranges
-                return
-    raise AssertionError(f"no dock tab {title!r}")
 
 
 def scene_point(view, item, x: float, y: float) -> QPoint:
@@ -121,6 +110,6 @@ def test_journey_toggle_mse_on_the_s390_vf_under_both_profiles(qtbot, make_windo
         assert EventKind.VFIO_CONFIG_WRITE in kinds, "the write trapped into vfio-pci"
         bar = window.vfio_panel.bar_access
         qtbot.mouseClick(bar.buttons["region_read"], Qt.MouseButton.LeftButton)
-        reads[profile] = (checked_after_write, bar.result.text())
+        reads[profile] = (checked_after_write, bar.result.toolTip())
     assert reads["linux-5.9"][0] is False and "EIO" in reads["linux-5.9"][1]
     assert reads["linux-5.10"][0] is True and "EIO" not in reads["linux-5.10"][1]

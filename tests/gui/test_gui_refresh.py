@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from clicks import click_row
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
 
@@ -52,7 +53,7 @@ def test_a_failing_worker_is_shown_and_the_window_returns_to_idle(qtbot, make_wi
     qtbot.keyClick(window, Qt.Key.Key_F5)
     qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)
     assert "engine lost" in window.statusBar().currentMessage()
-    assert "engine lost" in window.vcpu_panel.state.text()
+    assert "engine lost" in window.vcpu_panel.state.toolTip()  # elided in the label
     assert window.step_action.isEnabled() and window.run_action.isEnabled()
     assert not window.pause_action.isEnabled()
 
@@ -148,11 +149,6 @@ def test_pause_shows_the_real_last_exit(qtbot, make_window, loop):
     assert np.any(window.controller.session.log.column("kind") == EventKind.INTR)
 
 
-def click_row(qtbot, table, row: int) -> None:
-    rect = table.visualRect(table.model().index(row, 0))
-    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
-
-
 def test_handlers_remove_acts_on_the_highlighted_row_and_never_pushes_a_no_op(
         qtbot, make_window):
     window = make_window()
@@ -218,6 +214,10 @@ def test_assembling_a_program_keeps_handlers_filter_and_breakpoints(qtbot, make_
     qtbot.keyClick(window, Qt.Key.Key_F5)
     qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)
     assert session.regs(0).rax == 0x20002
+    assert panel.disassembly.rowCount() == 3
+    qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # undoable
+    assert panel.disassembly.rowCount() > 3  # the scenario's own program again
+    assert window.controller.session.handler_rules()[0x35].value == 0x20002
 
 
 def test_the_window_fits_1280x800_with_a_long_recording_open(qtbot, make_window,
@@ -286,6 +286,7 @@ def test_a_free_run_without_exits_shows_progress_while_it_runs(qtbot, make_windo
     model = window.log_panel.model
     qtbot.waitUntil(lambda: model.rowCount() > 100, timeout=10_000)  # hang guard
     assert window.runner.running
+    assert window.vcpu_panel.state.text() == "vcpu0 running…"  # refreshes keep saying so
     assert "MSR_READ" in window.log_panel.counters.text()
     qtbot.keyClick(window, Qt.Key.Key_F5, Qt.KeyboardModifier.ShiftModifier)
     qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)

@@ -165,7 +165,7 @@ def test_play_steps_on_a_timer_and_stops(qtbot, make_window, probe):
     view = window.replay_view
     view.timer.setInterval(5)
     seen: list[int] = []
-    window.controller.seeked.connect(seen.append)
+    window.controller.changed.connect(lambda: seen.append(window.controller.session.step))
     view.seek(7)
     seen.clear()
     view.play()

@@ -89,12 +89,10 @@ class _SwapScenario(QUndoCommand):
 
 
 class SessionController(QObject):
-    applied = Signal(object)          # CommandResult, after every command
-    session_replaced = Signal()       # a new scenario or recording was opened
+    session_replaced = Signal()       # a new scenario or recording: drop per-session view state
     msr_selected = Signal(object)     # linked selection: an MSR index (-1 = none); u32, not C int
     error = Signal(str)               # a command failed; the text names the field and errno
     notice = Signal(str)              # something the user should know happened (status bar)
-    seeked = Signal(int)              # time travel: the session now stands after this step
     changed = Signal()                # the one refresh path: the session's state is new, once
 
     def __init__(self, session: Session | None = None, parent: QObject | None = None) -> None:
@@ -166,7 +164,6 @@ class SessionController(QObject):
 
     def announce(self, result: CommandResult) -> None:
         """Tell the widgets a command was applied (and whether it failed)."""
-        self.applied.emit(result)
         self.changed.emit()
         if result.error is not None:
             self.error.emit(result.error)
@@ -187,7 +184,6 @@ class SessionController(QObject):
         if self.session is None:
             raise RuntimeError("no session is open")
         self.session.seek(step)
-        self.seeked.emit(step)
         self.changed.emit()
 
     def push(self, text: str, do: c.Command, undo: c.Command) -> CommandResult | None:

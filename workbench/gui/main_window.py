@@ -144,8 +144,6 @@ class MainWindow(QMainWindow):
         self.timeline.event_clicked.connect(self.log_panel.select_row)
         self.timeline.range_selected.connect(
             lambda first, last: self.log_panel.add_filter_token(f"step={first}-{last}"))
-        # Panels that only follow applied commands learn of time travel here.
-        self.controller.seeked.connect(lambda _step: self.filter_editor.revert())
         self.controller.changed.connect(self._show_session)
         self.controller.error.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.controller.notice.connect(lambda text: self.statusBar().showMessage(text, 15000))

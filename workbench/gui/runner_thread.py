@@ -3,7 +3,7 @@
 The worker applies Run(vcpu, max_exits=chunk) again and again (Unicorn releases the GIL
 while the guest runs). The session is not thread-safe, so the GUI reads it only at sync
 points: a 30 Hz timer asks for one, the worker stops between two chunks and waits, and
-the GUI thread announces what happened (controller.applied) before letting it go on. At
+the GUI thread announces what happened (controller.changed) before letting it go on. At
 most 30 refreshes a second, and never a read that races the worker. A guest that runs
 without exits never reaches the end of a chunk, so it is kicked out of KVM_RUN (an INTR
 the run goes on after) at least every KICK_TICKS refresh ticks.

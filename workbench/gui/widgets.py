@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Sequence
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QAbstractItemView, QApplication, QTableWidget
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QResizeEvent
+from PySide6.QtWidgets import QAbstractItemView, QApplication, QLabel, QSizePolicy, QTableWidget
 
 
 def read_only_table(headers: Sequence[str]) -> QTableWidget:
@@ -27,3 +28,42 @@ def busy() -> Iterator[None]:
         yield
     finally:
         QApplication.restoreOverrideCursor()
+
+
+class ElidedLabel(QLabel):
+    """One line of text that never resizes its panel: elided to the width it is given, the
+    whole text in the tooltip. A message (an EIO, a hint) of any length leaves the docks
+    where they were."""
+
+    def __init__(self, text: str = "", chars: int = 20, least: int = 0,
+                 parent: QLabel | None = None) -> None:
+        """`chars`: the width it asks for, `least` the narrowest it gets, in average
+        characters, whatever the text."""
+        super().__init__(parent)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.chars, self.least = chars, least
+        self.full_text = ""
+        self.setText(text)
+
+    def setText(self, text: str) -> None:  # noqa: N802 (Qt's name)
+        self.full_text = text
+        self.setToolTip(text)
+        self._elide()
+
+    def _elide(self) -> None:
+        width = max(self.contentsRect().width(), 0)
+        super().setText(self.fontMetrics().elidedText(self.full_text,
+                                                      Qt.TextElideMode.ElideRight, width))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self._elide()
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
+        return QSize(self.fontMetrics().averageCharWidth() * self.chars,
+                     self.fontMetrics().height())
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
+        return QSize(self.fontMetrics().averageCharWidth() * self.least,
+                     self.fontMetrics().height())

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -54,6 +54,8 @@ class SessionQueries:
     handlers: UserSpaceMsrs
     pci: PciStory | None
     log: EventLog
+    step: int
+    visible_rows: int
     _vcpu: Callable[[int], Vcpu]
 
     # --- vCPUs ----------------------------------------------------------------------------
@@ -174,6 +176,18 @@ class SessionQueries:
 
     def pci_mmap_hint(self, name: str, bar: int) -> str:
         return pv.mmap_hint(self._story(), name, bar)
+
+    def counters(self) -> dict[str, Any]:
+        """The event log's counters as of the current step (rows a seek left in the future
+        are not counted)."""
+        return self.log.counters(self.visible_rows)
+
+    def pci_step_trap_bits(self, name: str) -> dict[int, int]:
+        """pci_trap_bits of the rows the current step logged: what the command that brought
+        the session here trapped on, after a seek as after it ran ({} at step 0)."""
+        if self.step == 0:
+            return {}
+        return self.pci_trap_bits(name, self.log.row_of_step(self.step), self.visible_rows)
 
     def pci_trap_bits(self, name: str, first: int, last: int) -> dict[int, int]:
         """Word offset -> bits of device `name`'s config the rows [first, last) trapped on

@@ -17,7 +17,7 @@ from workbench.gui.bitmaps.cells import Cell, CellImage, CellMarker
 from workbench.gui.controller import SessionController
 from workbench.kvm.filter import X2APIC_FIRST, X2APIC_LAST
 from workbench.kvm.intercepts import NoMsrBitmap, has_msr_bitmap
-from workbench.kvm.msrs.catalogue import msr_name
+from workbench.kvm.msrs.catalogue import msr_label
 
 DENY, ALLOW, EXEMPT, GAP = 0, 1, 2, 3
 FILTER_COLOURS = (palette.DENY, palette.ALLOW, palette.EXEMPT, "#1b1b1b")
@@ -93,7 +93,9 @@ class BitmapInspector(QWidget):
         plot.invertY(True)
         plot.setAspectLocked(True)
         plot.hideButtons()
-        plot.getAxis("bottom").setTicks([[(c, f"+{c:#x}") for c in range(0, lay.COLUMNS, 64)]])
+        # Column offsets in decimal, as the filter editor's painter labels them: short
+        # enough that "+0" and "+64" never touch in a docked map.
+        plot.getAxis("bottom").setTicks([[(c, f"+{c}") for c in range(0, lay.COLUMNS, 64)]])
         image = CellImage(colours)
         marker = CellMarker()
         plot.addItem(image)
@@ -111,9 +113,9 @@ class BitmapInspector(QWidget):
             self.vcpu_box.addItems([f"vcpu{i}" for i in range(session.vcpu_count)])
         self.vcpu_box.blockSignals(False)
         self.vendor = session.vendor if session is not None else ""
-        layout_name = {"intel": "VMX MSR bitmap", "amd": "SVM MSRPM"}.get(self.vendor, "")
-        self.plots["bitmap"].setTitle(f"Intercept bitmap ({layout_name})" if layout_name
-                                      else "Intercept bitmap")
+        # The layout's own name: a longer title widened the map past the dock's edge.
+        self.plots["bitmap"].setTitle({"intel": "VMX MSR bitmap", "amd": "SVM MSRPM"}.get(
+            self.vendor, "Intercept bitmap"))
         if self.vendor in ("intel", "amd"):
             self.plots["bitmap"].getAxis("left").setTicks([_bitmap_ticks(self.vendor)])
         self._on_selected(self.controller.selected_msr)
@@ -183,7 +185,7 @@ class BitmapInspector(QWidget):
 
     def describe(self, index: int) -> str:
         """Tooltip text: the MSR, the filter's decisions and its intercept bits."""
-        lines = [f"{index:#010x}  {msr_name(index)}"]
+        lines = [msr_label(index)]
         if lay.filter_cell(index) is not None and self.images["read"].values is not None:
             words = {DENY: "deny", ALLOW: "allow", EXEMPT: "allow (x2APIC, not filtered)"}
             lines.append(f"filter: read {words[self.pixel('read', index)]}, "

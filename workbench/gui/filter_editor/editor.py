@@ -31,7 +31,6 @@ from workbench.gui.filter_editor.painter import PAST_END, BitmapPainter
 from workbench.gui.filter_editor.table import RangesTable
 from workbench.gui.filter_editor.whatif_dialog import WhatIfDialog
 from workbench.kvm.filter import MsrFilter
-from workbench.session import commands as c
 from workbench.session.session import CommandResult
 
 _BANNER = "background:#f8d7da; color:#842029; border:1px solid #e06666; padding:4px;"
@@ -43,6 +42,8 @@ class FilterEditor(QWidget):
         self.controller = controller
         self.draft = Draft()
         self.rejection: Rejection | None = None
+        self._in_force: tuple[object, MsrFilter] = (None, MsrFilter())  # the edit's origin
+        self._applying = False
         self.default_box = QComboBox()
         self.default_box.addItems(["allow", "deny"])
         self.default_box.setToolTip("What an MSR no range matches gets "
@@ -102,8 +103,7 @@ class FilterEditor(QWidget):
         self.table.itemSelectionChanged.connect(self._selection_changed)
         self.lane.moved.connect(self._lane_moved)
         self.lane.picked.connect(self.select_row)
-        controller.applied.connect(self._on_applied)
-        controller.session_replaced.connect(self.revert)
+        controller.changed.connect(self._on_changed)
         controller.msr_selected.connect(self._on_msr_selected)
         self.revert()
 
@@ -124,8 +124,9 @@ class FilterEditor(QWidget):
         """Reload the filter in force from the session (drops the edit). A capture's filter
         is the VMM's: never applied (until "Use in a scenario"), an edit of it only feeds
         "What if"."""
+        self._in_force = self._session_filter()
+        self.load(self._in_force[1])
         session = self.controller.session
-        self.load(session.msr_filter() if session is not None else MsrFilter())
         read_only = bool(getattr(session, "read_only", False))
         self.apply_button.setEnabled(not read_only)
         self.use_button.setVisible(read_only)
@@ -149,6 +150,20 @@ class FilterEditor(QWidget):
         if session is not None and getattr(session, "read_only", False):
             self.controller.restart(session.scenario)
 
+    def _session_filter(self) -> tuple[object, MsrFilter]:
+        session = self.controller.session
+        return session, MsrFilter() if session is None else session.msr_filter()
+
+    def _on_changed(self) -> None:
+        """The edit follows the filter in force whenever that moves under it (a filter
+        applied, undone or redone, a seek, another session); any other change (a step, a
+        rejected filter) keeps the user's edit."""
+        if self._applying:
+            return
+        now = self._session_filter()
+        if now[0] is not self._in_force[0] or now[1] != self._in_force[1]:
+            self.revert()
+
     def _show_draft(self, row: int | None) -> None:
         self.default_box.blockSignals(True)
         self.default_box.setCurrentIndex(0 if self.draft.default_allow else 1)
@@ -157,12 +172,6 @@ class FilterEditor(QWidget):
         self.lane.load(self.draft.ranges)
         count = len(self.draft.ranges)
         self.select_row(None if not count else min(row if row is not None else 0, count - 1))
-
-    def _on_applied(self, result: CommandResult) -> None:
-        # Our own Apply, undo/redo and replays all arrive as SetFilter; only a filter the
-        # kernel took changes what is in force. A rejection keeps the edit (see apply()).
-        if isinstance(result.command, c.SetFilter) and result.error is None:
-            self.revert()
 
     # --- rows -------------------------------------------------------------------------
     def current_row(self) -> int | None:
@@ -233,10 +242,18 @@ class FilterEditor(QWidget):
                                            f"{field}", row, field))
             return None
         before = self.controller.session.msr_filter()
-        result = self.controller.set_filter(self.draft.to_filter())
-        if result is not None and result.error is not None:
+        self._applying = True
+        try:
+            result = self.controller.set_filter(self.draft.to_filter())
+        finally:
+            self._applying = False
+        if result is None or result.error is None:
+            self.revert()
+        else:
+            # A rejection keeps the edit, with its error, over what is now in force.
+            self._in_force = self._session_filter()
             rejection = parse_rejection(result.error)
-            if self.controller.session.msr_filter() != before:
+            if self._in_force[1] != before:
                 rejection = Rejection(rejection.errno_name, rejection.message + " — the "
                                       "ranges before it were installed anyway (linux-5.10 "
                                       "is not atomic)", rejection.field, rejection.row,

@@ -15,7 +15,7 @@ from workbench.gui.bitmaps.cells import HexAxis
 from workbench.gui.filter_editor.draft import READ, WRITE, DraftRange
 from workbench.kvm.filter import U32_MAX
 from workbench.kvm.intercepts import MSR_BITMAP_WINDOWS, WINDOW_MSRS
-from workbench.kvm.msrs.catalogue import msr_name
+from workbench.kvm.msrs.catalogue import msr_label
 
 WINDOWS = tuple((f"0x{first:X} – 0x{first + WINDOW_MSRS:X}", first, first + WINDOW_MSRS)
                 for first in MSR_BITMAP_WINDOWS)
@@ -122,7 +122,7 @@ class LaneView(QWidget):
 
     def _mouse_moved(self, scene_pos: QPointF) -> None:
         index = self.index_at(scene_pos)
-        self.plot.setToolTip("" if index is None else f"{index:#010x}  {msr_name(index)}")
+        self.plot.setToolTip("" if index is None else msr_label(index))
 
     def mark(self, index: int) -> None:
         """Linked selection: a vertical line at the selected MSR."""

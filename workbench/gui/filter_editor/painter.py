@@ -7,6 +7,8 @@ nmsrs (the rest of the last long the kernel copies) are shown but cannot be pain
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Signal
@@ -15,7 +17,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWi
 from workbench.gui import palette
 from workbench.gui.bitmaps.cells import CellImage, CellMarker
 from workbench.gui.filter_editor.draft import Draft, DraftRange
-from workbench.kvm.msrs.catalogue import msr_name
+from workbench.kvm.msrs.catalogue import msr_label
 
 ROW_BITS = 64
 DENY, ALLOW, PAST_END = 0, 1, 2
@@ -65,25 +67,39 @@ class BitmapPainter(QWidget):
         self.image.clicked.connect(self._clicked)
         self.image.dragged.connect(self._dragged)
         self.image.hovered.connect(self._hovered)
+        self.row_labels: list[tuple[float, str]] = []  # the left axis's (row, first MSR)
+        self.plot.getViewBox().sigResized.connect(self._label_rows)
 
     def show_range(self, draft: Draft, row: int | None) -> None:
         self.draft, self.row = draft, row
         if row is None or not 0 <= row < len(draft.ranges):
             self.row = None
             self.title.setText("No range selected")
+            self.row_labels = []
             self.plot.getAxis("left").setTicks(None)
             self.image.show_array(np.full((1, ROW_BITS), PAST_END, dtype=np.uint8))
             return
         rng = draft.ranges[row]
         cells = range_cells(rng)
-        # Label rows with their first MSR, at most ~12 labels however long the range.
-        step = max(1, len(cells) // 12)
-        self.plot.getAxis("left").setTicks([[(r + 0.5, f"{rng.base + r * ROW_BITS:#x}")
-                                             for r in range(0, len(cells), step)]])
         self.title.setText(f"ranges[{row}] bitmap: {max(rng.nmsrs, 0)} MSRs from "
                            f"{rng.base:#x}, {ROW_BITS} per row")
         if self.image.show_array(cells):
             self.plot.autoRange(padding=0.02)
+        self._label_rows()
+
+    def _label_rows(self) -> None:
+        """Label rows with their first MSR, as many as fit the painted height without two
+        labels touching (a long range in a short dock labels every n-th row)."""
+        rng = self._range()
+        if rng is None:
+            return
+        rows = len(range_cells(rng))
+        pixel = abs(self.plot.getViewBox().viewPixelSize()[1])  # rows per screen pixel
+        step = max(1, math.ceil(1.5 * self.fontMetrics().height() * pixel)
+                   if math.isfinite(pixel) else rows)
+        self.row_labels = [(r + 0.5, f"{rng.base + r * ROW_BITS:#x}")
+                           for r in range(0, rows, step)]
+        self.plot.getAxis("left").setTicks([self.row_labels])
 
     def refresh(self) -> None:
         self.show_range(self.draft, self.row)
@@ -145,7 +161,7 @@ class BitmapPainter(QWidget):
         rng = self._range()
         bit = "allow" if rng is not None and rng.bits[index - rng.base] else "deny"
         words = {True: "allow", False: "deny"}
-        return (f"{index:#010x}  {msr_name(index)}\nthis bit: {bit}\n"
+        return (f"{msr_label(index)}\nthis bit: {bit}\n"
                 f"draft decides: read {words[self.draft.decision(index, False)]}, "
                 f"write {words[self.draft.decision(index, True)]}")
 

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 
 from workbench.gui.filter_editor.draft import READ, WRITE, Draft, DraftRange
 from workbench.gui.msr_input import MsrInput, format_int, parse_int
-from workbench.kvm.msrs.catalogue import msr_name
+from workbench.kvm.msrs.catalogue import msr_label
 
 BASE, NMSRS, READ_COL, WRITE_COL, COVERS = range(5)
 COLUMN_FIELDS = {"base": BASE, "nmsrs": NMSRS, "flags": READ_COL, "bitmap": COVERS}
@@ -48,7 +48,7 @@ def covers_text(rng: DraftRange) -> str:
     if rng.nmsrs <= 0 or rng.base < 0:
         return "empty (skipped)" if rng.nmsrs == 0 else "—"
     last = rng.base + rng.nmsrs - 1
-    return f"{format_int(rng.base)}–{format_int(last)}  {msr_name(rng.base)}…"
+    return f"{msr_label(rng.base)} – {format_int(last)}"
 
 
 class RangesTable(QTableWidget):

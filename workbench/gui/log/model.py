@@ -20,7 +20,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersisten
 from PySide6.QtGui import QBrush, QColor, QFont
 
 from workbench.gui.colour_rules import DEFAULT_RULES, tint
-from workbench.kvm.msrs.catalogue import msr_name
+from workbench.kvm.msrs.catalogue import msr_label
 from workbench.session.eventlog import EventKind, EventLog, MsrExitReason
 from workbench.session.eventlog.colouring import ColourRule, colour_rows
 from workbench.session.eventlog.display_filter import DisplayFilter, compile_filter, step_rows
@@ -318,7 +318,7 @@ class TrapLogModel(QAbstractTableModel):
         if column == VCPU:
             return str(r["vcpu"]) if r["vcpu"] >= 0 else ""
         if column == MSR:
-            return f"{r['msr']:#x} {msr_name(r['msr'])}" if kind in MSR_KINDS else ""
+            return msr_label(r['msr']) if kind in MSR_KINDS else ""
         if column == REASON:
             return reason_text(r["reason"]) if kind in _REASON_KINDS else ""
         if column == VALUE:

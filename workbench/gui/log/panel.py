@@ -136,7 +136,7 @@ class TrapLogPanel(QWidget):
 
     def _show_counters(self) -> None:
         session = self.controller.session
-        self.counters.setText("" if session is None else format_counters(session.log.counters()))
+        self.counters.setText("" if session is None else format_counters(session.counters()))
 
     # --- display filter -----------------------------------------------------------------------
     def apply_filter(self) -> bool:

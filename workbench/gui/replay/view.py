@@ -1,7 +1,7 @@
 """The replay view: play, pause, step and seek through the session's history.
 
-Every move is a controller.seek, so each panel redraws from its seeked/applied signals
-exactly as after a step back; the view itself holds no state but the recording (for its
+Every move is a controller.seek, so each panel redraws from the controller's one `changed`
+exactly as after a command; the view itself holds no state but the recording (for its
 bookmarks). Playing is a QTimer stepping forward one command per tick on the GUI thread:
 a seek is short (a checkpoint plus at most checkpoint_every commands), and a timer stops
 between any two ticks, which a thread would not.
@@ -39,6 +39,7 @@ class ReplayView(QWidget):
         self.controller = controller
         self._busy = busy or (lambda: False)
         self.replay: Replay | None = None
+        self._session: object = None  # the session last shown: another one drops `replay`
         self.timer = QTimer(self, interval=PLAY_INTERVAL_MS)
         self.timer.timeout.connect(self._tick)
 
@@ -84,10 +85,8 @@ class ReplayView(QWidget):
         layout.addWidget(self.source_label)
         layout.addWidget(self.bookmarks, 1)
 
-        controller.session_replaced.connect(self._on_session_replaced)
-        controller.applied.connect(self._on_applied)
-        controller.seeked.connect(self._show_step)
-        self._on_session_replaced()
+        controller.changed.connect(self.refresh)
+        self.refresh()
 
     def _button(self, icon: QStyle.StandardPixmap, tip: str, slot: Callable[[], object]
                 ) -> QToolButton:
@@ -100,23 +99,24 @@ class ReplayView(QWidget):
 
     # --- the recording ----------------------------------------------------------------
     def set_replay(self, replay: Replay | None) -> None:
-        """The recording the next session_replaced brings (its session): bookmarks and
-        the divergence come from it. Any other session drops it."""
+        """The recording whose session the controller announces next: bookmarks and the
+        divergence come from it. Any other session drops it."""
         self.replay = replay
 
-    def _on_session_replaced(self) -> None:
-        self.pause()
+    def refresh(self) -> None:
+        """From the session as it stands (after a command, seek or swap). Landmarks scan the
+        log: not while a free run owns it (its last announcement comes after it stopped)."""
         session = self.controller.session
-        if self.replay is not None and (session is None or self.replay.session is not session):
-            self.replay = None
-        self.bookmarks.set_replay(self.replay)
-        self._update_landmarks()
-        self._show_step()
-
-    def _on_applied(self, *_: object) -> None:
+        if session is not self._session:
+            self._session = session
+            self.pause()
+            if self.replay is not None and (session is None
+                                            or self.replay.session is not session):
+                self.replay = None
+            self.bookmarks.set_replay(self.replay)
         if not self._busy():
             self._update_landmarks()
-            self._show_step()
+        self._show_step()
 
     # --- moving -----------------------------------------------------------------------
     @property
@@ -198,7 +198,7 @@ class ReplayView(QWidget):
             button.setEnabled(step is not None)
             button.setText(landmark.label if step is None else f"{landmark.label} (step {step})")
 
-    def _show_step(self, *_: object) -> None:
+    def _show_step(self) -> None:
         session = self.controller.session
         step = 0 if session is None else session.step
         self.slider.blockSignals(True)

@@ -6,7 +6,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QGridLayout, QListWidget, QPushButton, QWidget
 
 from workbench.gui.vcpu.hexedit import HexLineEdit
-from workbench.kvm.msrs.catalogue import msr_name
+from workbench.kvm.msrs.catalogue import msr_label
 
 
 class MsrBreakpoints(QWidget):
@@ -32,7 +32,7 @@ class MsrBreakpoints(QWidget):
     def show_indices(self, indices: frozenset[int]) -> None:
         self.indices = sorted(indices)
         self.list.clear()
-        self.list.addItems([f"{i:#x} {msr_name(i)}" for i in self.indices])
+        self.list.addItems([msr_label(i) for i in self.indices])
 
     def _add(self) -> None:
         index = self.index.value()

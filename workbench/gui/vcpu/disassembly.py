@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from PySide6.QtCore import QPoint, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtGui import QBrush, QColor, QFont, QResizeEvent
 from PySide6.QtWidgets import QAbstractItemView, QMenu, QTableWidget, QTableWidgetItem
 
 from workbench.kvm.guest.assembler import Instruction
@@ -27,9 +27,7 @@ class DisassemblyView(QTableWidget):
         self.setHorizontalHeaderLabels(["", "address", "bytes", "instruction"])
         self.verticalHeader().hide()
         self.horizontalHeader().setStretchLastSection(True)
-        self.setColumnWidth(GUTTER, 22)
-        self.setColumnWidth(ADDRESS, 100)
-        self.setColumnWidth(BYTES, 95)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setWordWrap(False)  # one line per instruction; long bytes are elided
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -39,6 +37,10 @@ class DisassemblyView(QTableWidget):
         mono = QFont("monospace")
         mono.setStyleHint(QFont.StyleHint.Monospace)
         self.setFont(mono)
+        self.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
+        self.setColumnWidth(GUTTER, self._width("●"))
+        self.setColumnWidth(ADDRESS, self._width("0x00000000"))
+        self._text_width = 0  # the widest instruction's
         self.addresses: list[int] = []
         self.breakpoints: frozenset[int] = frozenset()
         self.rip = -1
@@ -55,6 +57,23 @@ class DisassemblyView(QTableWidget):
                     item.setToolTip("click: toggle breakpoint")
                 self.setItem(row, column, item)
         self.breakpoints, self.rip = frozenset(), -1
+        self._text_width = max((self._width(insn.text) for insn in listing), default=0)
+        self._fit_columns()
+
+    def _width(self, text: str) -> int:
+        return self.fontMetrics().horizontalAdvance(text) + 14  # the cell's margins
+
+    def _fit_columns(self) -> None:
+        """Address and instruction first, whole; the bytes get what width is left (none in
+        a narrow dock: then the column hides rather than clip the instruction)."""
+        room = (self.viewport().width() - self.columnWidth(GUTTER) - self.columnWidth(ADDRESS)
+                - self._text_width)
+        self.setColumnHidden(BYTES, room < self._width("00 00"))
+        self.setColumnWidth(BYTES, max(room, 0))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self._fit_columns()
 
     def set_state(self, rip: int, breakpoints: frozenset[int]) -> None:
         """Mark the instruction at `rip` and the breakpoint gutter."""

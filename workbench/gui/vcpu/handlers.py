@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 
 from workbench.gui.controller import SessionController
 from workbench.gui.vcpu.hexedit import HexLineEdit
-from workbench.kvm.msrs.catalogue import msr_name
+from workbench.kvm.msrs.catalogue import msr_label
 from workbench.session import commands as c
 from workbench.session.handlers import KINDS
 from workbench.session.queries import HandlerRule
@@ -38,8 +38,13 @@ class HandlersEditor(QWidget):
         self.controller = controller
         self.table = QTableWidget(0, 3)
         self.table.setHorizontalHeaderLabels(["MSR", "kind", "value"])
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        # One line a rule: the MSR's name takes the room and is elided, never wrapped.
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table.setWordWrap(False)
         self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.itemSelectionChanged.connect(self._fill_form)
@@ -75,10 +80,12 @@ class HandlersEditor(QWidget):
         self.table.setRowCount(len(self.msrs))
         for row, msr in enumerate(self.msrs):
             rule = rules[msr]
-            cells = (f"{msr:#x} {msr_name(msr)}", rule.kind,
+            cells = (msr_label(msr), rule.kind,
                      f"{rule.value:#x}" if rule.kind in ("constant", "register") else "")
             for column, text in enumerate(cells):
-                self.table.setItem(row, column, QTableWidgetItem(text))
+                item = QTableWidgetItem(text)
+                item.setToolTip(text)
+                self.table.setItem(row, column, item)
         if selected in self.msrs:
             self.table.selectRow(self.msrs.index(selected))
         self.table.blockSignals(False)

@@ -31,6 +31,7 @@ from workbench.gui.vcpu.handlers import HandlersEditor
 from workbench.gui.vcpu.pending import PendingExitEditor
 from workbench.gui.vcpu.registers import RegistersView
 from workbench.gui.vcpu.source_editor import SourceEditor
+from workbench.gui.widgets import ElidedLabel
 from workbench.kvm import uapi
 from workbench.kvm.guest.assembler import Program
 from workbench.kvm.regs import REG_NAMES
@@ -58,10 +59,13 @@ class VcpuPanel(QWidget):
         super().__init__(parent)
         self.controller, self.runner = controller, runner
         self.vcpu = 0
+        self.run_vcpu = 0  # the vCPU a free run runs (the runner's `started` says which)
         self.toolbar = QToolBar()
         self.selector = QComboBox()
         self.selector.currentIndexChanged.connect(self._choose_vcpu)
-        self.state = QLabel()
+        # A worker's failure can be long: elided, never wider; a state always readable.
+        self.state = ElidedLabel(chars=36, least=24)
+        self.state.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.disassembly = DisassemblyView()
         self.disassembly.breakpoint_toggled.connect(self._toggle_address)
         self.source = SourceEditor()
@@ -245,9 +249,11 @@ class VcpuPanel(QWidget):
         self.handlers.refresh()
         self.pending.show_exit(session.pending_exit(self.vcpu)
                                if session.needs_answer(self.vcpu) else None)
-        self.state.setText(vcpu_state(session, self.vcpu))
+        self.state.setText(f"vcpu{self.run_vcpu} running…" if self.runner.running
+                           else vcpu_state(session, self.vcpu))
 
     def _running(self, vcpu: int) -> None:
+        self.run_vcpu = vcpu
         self.state.setText(f"vcpu{vcpu} running…")
         self._set_editable(False)
 

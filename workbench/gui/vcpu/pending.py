@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 from workbench.gui.vcpu.hexedit import HexLineEdit
 from workbench.kvm import uapi
 from workbench.kvm.exits import VcpuExit
-from workbench.kvm.msrs.catalogue import msr_name
+from workbench.kvm.msrs.catalogue import msr_label
 
 
 def describe_exit(exit_: VcpuExit) -> tuple[str, str]:
@@ -28,7 +28,7 @@ def describe_exit(exit_: VcpuExit) -> tuple[str, str]:
         m = exit_.msr
         op = "WRMSR" if code == uapi.KVM_EXIT_X86_WRMSR else "RDMSR"
         data = f" data={m.data:#x}" if code == uapi.KVM_EXIT_X86_WRMSR else ""
-        return f"{op} {m.index:#x} ({msr_name(m.index)}){data}", m.reason_name
+        return f"{op} {msr_label(m.index)}{data}", m.reason_name
     io = exit_.io
     return f"IN port {io.port:#x} size {io.size}", "KVM_EXIT_IO"
 

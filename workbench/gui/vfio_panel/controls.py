@@ -3,7 +3,7 @@ form (region and mmap reads and writes). Both only ask; the panel applies the co
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -18,14 +18,16 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.gui.msr_input import parse_int
+from workbench.gui.widgets import ElidedLabel
 from workbench.vfio import config_space as cs
 
 BAR_OPS = ("region_read", "region_write", "mmap_read", "mmap_write")
 ACCESS_SIZES = (1, 2, 4, 8)
 
 
-class BitBoxes(QGroupBox):
-    """One checkbox per named bit of a config word, showing the user's (vfio) view.
+class BitBoxes(QWidget):
+    """One checkbox per named bit of a config word, showing the user's (vfio) view, on one
+    line after its title (a group box's frame cost the config grid rows).
 
     `bit_clicked(offset, mask, wanted)` when the user clicks one; programmatic updates
     (`show_word`) never emit, so a refresh cannot write anything."""
@@ -33,10 +35,12 @@ class BitBoxes(QGroupBox):
     bit_clicked = Signal(int, int, bool)
 
     def __init__(self, title: str, bits: dict[str, int], parent: QWidget | None = None) -> None:
-        super().__init__(title, parent)
+        super().__init__(parent)
         self.offset: int | None = None
         self.boxes: dict[str, QCheckBox] = {}
         row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(QLabel(f"<b>{title}</b>"))
         for name, mask in bits.items():
             box = QCheckBox(name)
             box.clicked.connect(lambda wanted, m=mask: self._clicked(m, wanted))
@@ -75,9 +79,7 @@ class BarAccess(QGroupBox):
             self.size.addItem(str(size), size)
         self.size.setCurrentIndex(ACCESS_SIZES.index(4))
         self.value = QLineEdit("0x0")
-        self.result = QLabel("—")
-        self.result.setWordWrap(True)
-        self.result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.result = ElidedLabel("—")
         form = QHBoxLayout()
         for label, field in (("BAR", self.bar), ("offset", self.offset), ("size", self.size),
                              ("value", self.value)):
@@ -90,10 +92,10 @@ class BarAccess(QGroupBox):
             button.clicked.connect(lambda _=False, o=op: self._request(o))
             self.buttons[op] = button
             buttons.addWidget(button)
+        buttons.addWidget(self.result, 1)  # the outcome beside the buttons that ask for it
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addLayout(buttons)
-        layout.addWidget(self.result)
 
     def _request(self, op: str) -> None:
         offset = parse_int(self.offset.text())

@@ -192,21 +192,28 @@ class ConfigGrid(QTableView):
         vheader.hide()
         vheader.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         vheader.setDefaultSectionSize(self.fontMetrics().height() + 4)
+        # Every column as narrow as its text, so the whole word fits a docked panel and the
+        # register names never scroll out of view.
         hheader = self.horizontalHeader()
         hheader.setMinimumSectionSize(8)
+        hheader.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        bit_width = max(self.fontMetrics().horizontalAdvance("0"),
+                        hheader.fontMetrics().horizontalAdvance("15")) + 6
         for column in range(BIT_COLUMN0, HEX_COLUMN):
             hheader.setSectionResizeMode(column, QHeaderView.ResizeMode.Fixed)
-            hheader.resizeSection(column, self.fontMetrics().horizontalAdvance("00") + 6)
-        hheader.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+            hheader.resizeSection(column, bit_width)
         self.clicked.connect(self._on_click)
 
     def show_words(self, words: list[WordLayers], traps: dict[int, int]) -> None:
-        """Show new values; scroll to the first word a trap touched, if any."""
+        """Show new values; scroll down to the first word a trap touched, if any (never
+        sideways: the offset and register name stay in view)."""
         self.grid_model.set_words(words, traps)
         touched = [off for off in sorted(traps) if self.grid_model.has_word(off)]
         if touched:
             self.doItemsLayout()  # scroll ranges for the new rows, before scrolling
-            self.scrollTo(self.grid_model.cell(touched[0], 0, "user"))
+            user_row = self.grid_model.cell(touched[0], 0, "user").row()
+            self.scrollTo(self.grid_model.index(user_row, 0))
+        self.horizontalScrollBar().setValue(0)
 
     def _on_click(self, index: QModelIndex) -> None:
         word, layer, bit = self.grid_model.locate(index)

@@ -42,14 +42,11 @@ class VfioPanel(QWidget):
         super().__init__(parent)
         self.controller = controller
         self.device: str | None = None
-        self.traps: dict[int, int] = {}
         self.header = QLabel()
         self.header.setWordWrap(True)
         self.tree = TopologyTree()
-        self.command_bits = BitBoxes("Command register (0x04), as read through vfio",
-                                     pv.COMMAND_BITS)
-        self.sriov_bits = BitBoxes("SR-IOV control (PF), as read through vfio",
-                                   pv.SRIOV_CONTROL_BITS)
+        self.command_bits = BitBoxes("Command (0x04), through vfio", pv.COMMAND_BITS)
+        self.sriov_bits = BitBoxes("SR-IOV control (PF), through vfio", pv.SRIOV_CONTROL_BITS)
         self.grid = ConfigGrid()
         self.bar_access = BarAccess()
         self.profiles = ProfileSideBySide(controller)
@@ -62,14 +59,18 @@ class VfioPanel(QWidget):
         column.addWidget(self.sriov_bits)
         column.addWidget(self.grid, 1)
         column.addWidget(self.bar_access)
-        split = QSplitter(Qt.Orientation.Horizontal)
+        # The tree above the device, not beside it: the config grid needs the dock's whole
+        # width to show a word's 16 bits beside its register name.
+        split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.tree)
         split.addWidget(device_view)
-        split.setStretchFactor(1, 2)
+        split.setStretchFactor(0, 0)
+        split.setStretchFactor(1, 1)
         self.tabs = QTabWidget()
         self.tabs.addTab(split, "Devices")
         self.tabs.addTab(self.profiles, "linux-5.9 vs linux-5.10")
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.header)
         layout.addWidget(self.tabs, 1)
 
@@ -78,10 +79,8 @@ class VfioPanel(QWidget):
         self.command_bits.bit_clicked.connect(self.set_bits)
         self.sriov_bits.bit_clicked.connect(self.set_bits)
         self.bar_access.requested.connect(self.bar_op)
-        controller.applied.connect(self._on_applied)
-        controller.seeked.connect(self._on_seeked)
-        controller.session_replaced.connect(self.reload)
-        self.reload()
+        controller.changed.connect(self.refresh)
+        self.refresh()
 
     # --- reading ----------------------------------------------------------------------------
     @property
@@ -90,22 +89,22 @@ class VfioPanel(QWidget):
         session = self.controller.session
         return session if session is not None and session.has_pci else None
 
-    def reload(self) -> None:
-        """A new session: rebuild everything, forget the traps of the old one."""
-        self.traps = {}
-        self.refresh()
-
     def refresh(self) -> None:
+        """Everything from the session as it stands: after a command, a seek or a swap
+        alike (the controller's `changed`), so nothing shown can be an older state's."""
         session = self.session
         traced = getattr(self.controller.session, "captured_config_lines", lambda: [])()
         self._show_traced(traced)
-        self.tabs.setEnabled(session is not None or bool(traced))
         if traced and session is None:
+            self.tabs.setEnabled(True)
             self.header.setText(f"A capture: {len(traced)} traced config-space accesses "
                                 "(Traced accesses). Replay a device's through vfio-pci with "
                                 "`workbench whatif FILE --device NAME --as pf|vf|detached-vf`.")
             self.tabs.setCurrentWidget(self.captured)
             return
+        if session is None and not self.tabs.isEnabled():
+            return  # already shows "no PCI system": a free run of a vCPU costs nothing here
+        self.tabs.setEnabled(session is not None)
         if session is None:
             self.device = None
             self.header.setText("This scenario has no PCI system ([pci] table).")
@@ -117,10 +116,9 @@ class VfioPanel(QWidget):
         summary = session.pci_summary()
         key = "no_command_memory" if summary.has_no_command_memory else "is_virtfn"
         self.header.setText(
-            f"platform {summary.platform} · profile {summary.profile} · vfio-pci emulates "
-            f"MSE where {key} is set. Grid colours: green = the user reads the device's bit, "
-            "violet = vconfig's, orange = the device itself; outlined = touched by the last "
-            "command's config trap.")
+            f"{summary.platform} · {summary.profile} · vfio-pci emulates MSE where {key} is "
+            "set. Grid: green = the user reads the device's bit, violet = vconfig's, orange "
+            "= the device itself; outlined = this step's config trap.")
         self.tree.set_nodes(session.pci_topology(), key)
         if self.device is None or self.device not in session.pci_function_names().values():
             self.device = self.tree.current_name()
@@ -137,38 +135,25 @@ class VfioPanel(QWidget):
 
     def select_device(self, name: str) -> None:
         if name != self.device:
-            self.device, self.traps = name, {}
+            self.device = name
             self._show_device()
 
     def _show_device(self) -> None:
         session, name = self.session, self.device
         if session is None or name is None:
             return
-        words = session.pci_grid(name)
-        self.grid.show_words(words, self.traps)
+        self.grid.show_words(session.pci_grid(name), session.pci_step_trap_bits(name))
         opened = session.pci_is_open(name)
         note = "" if opened else "not open through vfio yet: the physical value is shown"
         command = session.pci_word(name, cs.COMMAND)
         self.command_bits.show_word(cs.COMMAND, command.user, command.phys, note)
         control = session.pci_sriov_control(name)
+        self.sriov_bits.setVisible(control is not None)  # a PF's: its room is the grid's
         if control is None:
             self.sriov_bits.show_word(None, None)
         else:
             word = session.pci_word(name, control)
             self.sriov_bits.show_word(control, word.user, word.phys, note)
-
-    def _on_applied(self, result: CommandResult) -> None:
-        """Only PCI commands change PCI state; a free-running vCPU costs nothing here."""
-        if not isinstance(result.command, c.Pci):
-            return
-        session = self.session
-        if session is not None and self.device is not None:
-            self.traps = session.pci_trap_bits(self.device, result.first_row, result.last_row)
-        self.refresh()
-
-    def _on_seeked(self, _step: int) -> None:
-        self.traps = {}
-        self.refresh()
 
     # --- changing -----------------------------------------------------------------------------
     def _user_word(self, offset: int) -> int:

@@ -19,7 +19,6 @@ from workbench.gui.controller import SessionController
 from workbench.gui.widgets import read_only_table
 from workbench.session import commands as c
 from workbench.session import pci_compare as pc
-from workbench.session.session import CommandResult
 
 DIFFERS = QColor("#fde2b8")
 STATE_COLUMNS = ("command", "MSE read", "memory")
@@ -51,6 +50,7 @@ class ProfileSideBySide(QWidget):
         self.rows: list[pc.SideRow] = []
         self.runs: tuple[pc.ProfileRun, pc.ProfileRun] | None = None
         self._stale = True
+        self._shown: tuple[object, list[c.Pci]] = (None, [])  # (session, its PCI commands)
         old, new = pc.PROFILES
         self.status = QLabel()
         self.status.setWordWrap(True)
@@ -68,20 +68,20 @@ class ProfileSideBySide(QWidget):
         layout.addWidget(self.refresh_button)
         layout.addWidget(self.states)
         layout.addWidget(self.events, 1)
-        controller.applied.connect(self._on_applied)
-        controller.session_replaced.connect(self._invalidate)
-        controller.seeked.connect(self._invalidate)
-        self._invalidate()
+        controller.changed.connect(self._on_changed)
+        self._on_changed()
 
     # --- when to recompute -------------------------------------------------------------------
-    def _on_applied(self, result: CommandResult) -> None:
-        if isinstance(result.command, c.Pci):
-            self._invalidate()
-
-    def _invalidate(self, *_args: object) -> None:
-        """Two sessions per refresh: only while someone can see them."""
-        self._stale = True
-        if self.isVisible():
+    def _on_changed(self) -> None:
+        """Recompute when the session or the PCI commands that brought it here differ from
+        the ones shown (a command, a seek, a swap); two sessions per refresh, so only while
+        someone can see them."""
+        session = self.controller.session
+        shown = (session, [] if session is None else pc.pci_commands(session))
+        if shown[0] is not self._shown[0] or shown[1] != self._shown[1]:
+            self._stale = True
+        self._shown = shown
+        if self._stale and self.isVisible():
             self.refresh()
 
     def showEvent(self, event: QShowEvent) -> None:

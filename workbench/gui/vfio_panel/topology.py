@@ -3,7 +3,7 @@ so the user sees which flag the profile keys vfio-pci's MSE emulation on."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QHeaderView, QTreeWidget, QTreeWidgetItem, QWidget
 
@@ -12,6 +12,7 @@ from workbench.session.pci_view import DeviceNode
 COLUMNS = ("device", "address", "kind", "is_virtfn", "physfn", "no_command_memory", "vfio",
            "MSE key", "memory")
 KEY_COLOUR = QColor("#ece3f7")
+TREE_ROWS = 3  # rows the tree asks for: a PF and two VFs; more scroll
 
 
 def _flag(value: bool | None) -> str:
@@ -58,6 +59,12 @@ class TopologyTree(QTreeWidget):
         first = self.topLevelItem(0)
         if first is not None:
             self.setCurrentItem(first)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
+        """A PF and a few VFs tall: the config grid below needs the height more."""
+        rows = max(self.sizeHintForRow(0), self.fontMetrics().height() + 4)
+        return QSize(super().sizeHint().width(), self.header().sizeHint().height()
+                     + TREE_ROWS * rows + 2 * self.frameWidth())
 
     def _item(self, node: DeviceNode, key_column: str) -> QTreeWidgetItem:
         item = QTreeWidgetItem(node_texts(node))

@@ -151,8 +151,7 @@ def lookup(index: int, vendor: str | None = None, profile: KvmProfile | None = N
     return None
 
 
-def msr_name(index: int) -> str:
-    """A human name for any MSR index: the catalogue, well-known names, else hex."""
+def _known_name(index: int) -> str | None:
     singles, _ = _tables()
     if index in singles:
         return singles[index].name
@@ -162,4 +161,17 @@ def msr_name(index: int) -> str:
         return KNOWN_NAMES[index]
     if n.APIC_BASE_MSR <= index <= n.APIC_BASE_MSR + 0xFF:
         return f"X2APIC_{index:#05x}"
-    return f"{index:#010x}"
+    return None
+
+
+def msr_name(index: int) -> str:
+    """A human name for any MSR index: the catalogue, well-known names, else hex."""
+    name = _known_name(index)
+    return f"{index:#010x}" if name is None else name
+
+
+def msr_label(index: int) -> str:
+    """The index, then the name when the MSR has one: "0x10 IA32_TSC", "0x1234" (never
+    the index twice, as "index name" would say it for an MSR without a name)."""
+    name = _known_name(index)
+    return f"{index:#x}" if name is None else f"{index:#x} {name}"

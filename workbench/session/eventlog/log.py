@@ -13,6 +13,7 @@ Not thread-safe: one thread appends, reads and flushes observers.
 
 from __future__ import annotations
 
+import copy
 import struct
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -313,9 +314,14 @@ class EventLog(RowStore):
         return [i for i, a in self._devices.items() if a == address]
 
     # --- counters --------------------------------------------------------------------------
-    def counters(self) -> dict[str, Any]:
-        """kvm_stat's view: events per kind, MSR exits per reason, exits per vCPU."""
-        return self._counts.summary(self._n)
+    def counters(self, rows: int | None = None) -> dict[str, Any]:
+        """kvm_stat's view: events per kind, MSR exits per reason, exits per vCPU, of the
+        first `rows` rows (all by default; fewer after a seek back in time)."""
+        if rows is None or rows >= self._n:
+            return self._counts.summary(self._n)
+        counts = copy.deepcopy(self._counts)
+        counts.apply(self._tally(max(rows, 0), self._n), -1)
+        return counts.summary(max(rows, 0))
 
     def _tally(self, first: int, last: int) -> counters.Tally:
         return counters.tally(block for _, block in self._blocks(first, last))
