@@ -112,11 +112,15 @@ def field_line(text: str, field: str, toml: bool) -> int:
     return start if index is not None else 0
 
 
+def errno_name(code: int | None) -> str:
+    return errno.errorcode.get(code, f"errno {code}") if code is not None else "error"
+
+
 def _located(path: Path, text: str, message: str, toml: bool, code: int | None = None) -> str:
     field = message.split(":", 1)[0].strip()
     line = field_line(text, field, toml)
     where = f"{path}:{line}" if line else f"{path}"
-    prefix = f"{errno.errorcode.get(code, code)}: " if code else ""
+    prefix = f"{errno_name(code)}: " if code else ""
     return f"{where}: {prefix}{message}"
 
 
