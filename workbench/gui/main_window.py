@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMe
 from workbench.gui.bitmaps import BitmapInspector
 from workbench.gui.compare_view import CompareView
 from workbench.gui.controller import SessionController
+from workbench.gui.diff_view import DiffView
 from workbench.gui.filter_editor import FilterEditor
 from workbench.gui.log import TrapLogPanel
 from workbench.gui.profile_compare_view import ProfileCompareView
@@ -67,6 +68,7 @@ class MainWindow(QMainWindow):
         self.vfio_panel = VfioPanel(self.controller)
         self.compare_view = CompareView(self.controller)
         self.replay_view = ReplayView(self.controller, busy=lambda: self.runner.running)
+        self.diff_view = DiffView(self.controller, busy_run=lambda: self.runner.running)
         self.docks = {
             "vcpu": self._dock("vCPU", self.vcpu_panel, Qt.DockWidgetArea.LeftDockWidgetArea),
             "log": self._dock("Trap log", self.log_panel, Qt.DockWidgetArea.RightDockWidgetArea),
@@ -83,9 +85,10 @@ class MainWindow(QMainWindow):
                                    Qt.DockWidgetArea.RightDockWidgetArea),
             "replay": self._dock("Replay", self.replay_view,
                                  Qt.DockWidgetArea.BottomDockWidgetArea),
+            "diff": self._dock("Diff", self.diff_view, Qt.DockWidgetArea.RightDockWidgetArea),
         }
         # The heatmaps need height to be readable: they share the tall right-hand area.
-        for tab in ("filter", "bitmaps", "vfio", "compare", "profiles"):
+        for tab in ("filter", "bitmaps", "vfio", "compare", "profiles", "diff"):
             self.tabifyDockWidget(self.docks["log"], self.docks[tab])
         self.splitDockWidget(self.docks["timeline"], self.docks["replay"],
                              Qt.Orientation.Horizontal)
@@ -105,6 +108,7 @@ class MainWindow(QMainWindow):
         self.runner.failed.connect(self._show_failure)
         self.runner.started.connect(self._on_run_state)
         self.runner.stopped.connect(self._on_run_state)
+        self.runner.stopped.connect(lambda _vcpu: self.diff_view.refresh())
         self._show_session()
 
         self._default_state = self.saveState()
@@ -133,6 +137,9 @@ class MainWindow(QMainWindow):
         panel = self.vcpu_panel
         self.open_action = self._action("&Open…", self._choose_file,
                                         QKeySequence.StandardKey.Open)
+        self.diff_action = self._action("&Diff with recording…", self._choose_diff,
+                                        tip="Open a recording B beside this session and "
+                                            "step both in lock-step")
         self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
         self.step_action = self._action("&Step", panel.step, "F10", "Execute one instruction")
         self.run_action = self._action("&Run", panel.run, "F5",
@@ -162,6 +169,7 @@ class MainWindow(QMainWindow):
         file_menu = bar.addMenu("&File")
         file_menu.addAction(self.open_action)
         self.recent_menu = file_menu.addMenu("Open &recent")
+        file_menu.addAction(self.diff_action)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         self._fill_recent(self.settings.recent_files())
@@ -224,6 +232,22 @@ class MainWindow(QMainWindow):
         self.docks["replay"].raise_()
         if replay.problem:
             self.statusBar().showMessage(replay.problem, 15000)
+
+    def _choose_diff(self) -> None:
+        recordings = " ".join(f"*{suffix}" for suffix in RECORDING_SUFFIXES)
+        name, _ = QFileDialog.getOpenFileName(self, "Diff with recording", "",
+                                              f"Recordings ({recordings});;All files (*)")
+        if name:
+            self.diff_with(Path(name))
+
+    def diff_with(self, path: Path) -> bool:
+        """Show recording `path` as B in the Diff dock, following this session's step."""
+        problem = self.diff_view.open_recording(path)
+        self.docks["diff"].show()
+        self.docks["diff"].raise_()
+        if problem is not None:
+            self.statusBar().showMessage(problem, 15000)
+        return problem is None
 
     def _fill_recent(self, files: list[Path]) -> None:
         self.recent_menu.clear()

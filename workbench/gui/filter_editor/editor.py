@@ -69,8 +69,7 @@ class FilterEditor(QWidget):
             top.addWidget(button)
         self.files = FilterFiles(self, self.edit_as_filter, self.load, self._show_error,
                                  controller.notice.emit)
-        for button in self.files.buttons():
-            top.addWidget(button)
+        top.addWidget(self.files.button)
         top.addWidget(self.revert_button)
         top.addWidget(self.apply_button)
         split = QSplitter(Qt.Orientation.Vertical)

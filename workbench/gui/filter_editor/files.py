@@ -1,4 +1,4 @@
-"""The filter editor's Export and Import buttons: the edit as C, Rust, JSON or TOML, and a
+"""The filter editor's File button (Export and Import): the edit as C, Rust, JSON or TOML, and a
 JSON/TOML filter back into the edit (Apply then installs it, undoably).
 
 The formats and their checks live in workbench.session.filter_files (no Qt); this module
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtWidgets import QFileDialog, QMenu, QPushButton, QToolButton, QWidget
+from PySide6.QtWidgets import QFileDialog, QMenu, QToolButton, QWidget
 
 from workbench.kvm.filter import MsrFilter
 from workbench.session import filter_files
@@ -30,22 +30,19 @@ class FilterFiles:
                  notice: Callable[[str], None]) -> None:
         self.parent, self.current, self.load = parent, current, load
         self.show_error, self.notice = show_error, notice
-        self.export_button = QToolButton(parent)
-        self.export_button.setText("Export")
-        self.export_button.setToolTip("Save the edit as code for your VMM (C, Rust) or as "
-                                      "the workbench's JSON/TOML")
-        self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-        menu = QMenu(self.export_button)
-        for kind, text in KINDS.items():
-            menu.addAction(f"{text}…", lambda k=kind: self._choose_export(k))
-        self.export_button.setMenu(menu)
-        self.import_button = QPushButton("Import…", parent)
-        self.import_button.setToolTip("Load a JSON/TOML filter into the edit (Apply installs "
-                                      "it)")
-        self.import_button.clicked.connect(self._choose_import)
-
-    def buttons(self) -> list[QWidget]:
-        return [self.import_button, self.export_button]
+        self.button = QToolButton(parent)
+        self.button.setText("File")
+        self.button.setToolTip("Export the edit as code for your VMM (C, Rust) or as the "
+                               "workbench's JSON/TOML; import a JSON/TOML filter")
+        self.button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(self.button)
+        self.import_action = menu.addAction("Import JSON/TOML… (Apply installs it)",
+                                            self._choose_import)
+        menu.addSeparator()
+        self.export_actions = {kind: menu.addAction(f"Export as {text}…",
+                                                    lambda k=kind: self._choose_export(k))
+                               for kind, text in KINDS.items()}
+        self.button.setMenu(menu)
 
     def export_to(self, path: Path, kind: str | None = None) -> bool:
         """Write the edit to `path`; False (with the reason in the banner) if it cannot be."""

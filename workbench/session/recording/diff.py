@@ -56,9 +56,11 @@ def file_side(recording: RecordingFile) -> Side:
                           r.error or "") for r in recording.commands])
 
 
-def session_steps(session: Session, first: int = 1) -> list[StepText]:
-    """Steps `first`.. of the session's history, as a recording would hold them."""
-    log, out, last = session.log, [], len(session.history)
+def session_steps(session: Session, first: int = 1, last: int | None = None) -> list[StepText]:
+    """Steps `first`..`last` (default: the end) of the session's history, as a recording
+    would hold them."""
+    log, out = session.log, []
+    last = len(session.history) if last is None else min(last, len(session.history))
     # Rows are logged in step order, the history's future included (see time_travel).
     starts = np.searchsorted(log.column("step"), np.arange(first, last + 2), side="left")
     for step, begin, end in zip(range(first, last + 1), starts[:-1].tolist(),
@@ -68,6 +70,11 @@ def session_steps(session: Session, first: int = 1) -> list[StepText]:
                             tuple(log.format_row(row)
                                   for row in range(begin, min(end, begin + EVENT_LINES)))))
     return out
+
+
+def history_key(session: Session) -> tuple[int, str]:
+    """Changes whenever the session's history does: its length and its last digest."""
+    return len(session.history), session.digests[-1] if session.digests else ""
 
 
 def session_side(session: Session, name: str) -> Side:
@@ -132,12 +139,18 @@ class Difference:
     b: str
 
 
-def _events_at(side: Side, step: int) -> tuple[str, ...]:
+def events_at(side: Side, step: int) -> tuple[str, ...]:
     return side.steps[step - 1].events if 0 < step <= len(side.steps) else ()
 
 
-def event_differences(a: Side, b: Side, step: int) -> list[Difference]:
-    ea, eb = _events_at(a, step), _events_at(b, step)
+def session_events(session: Session, step: int) -> tuple[str, ...]:
+    """The events of `step` of the session's history, as a recording keeps them."""
+    found = session_steps(session, step, step) if step > 0 else []
+    return found[0].events if found else ()
+
+
+def event_differences(ea: Sequence[str], eb: Sequence[str]) -> list[Difference]:
+    """The events that differ, position by position (one side may have fewer)."""
     return [Difference(f"event {i + 1}", ea[i] if i < len(ea) else "",
                        eb[i] if i < len(eb) else "")
             for i in range(max(len(ea), len(eb)))
