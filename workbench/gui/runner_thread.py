@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 
 from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, QThread, QTimer, Signal
 
@@ -23,6 +24,7 @@ from workbench.session.session import CommandResult
 
 CHUNK_EXITS = 256
 REFRESH_HZ = 30
+SYNC_SHARE = 0.2  # at most this share of a free run's wall time may go to waiting for syncs
 KICK_TICKS = 3  # refresh ticks a chunk may take before the GUI kicks it (KVM_EXIT_INTR)
 
 
@@ -99,6 +101,7 @@ class Runner(QObject):
         self._timer = QTimer(self, interval=1000 // REFRESH_HZ)
         self._timer.timeout.connect(self._ask_sync)
         self._unanswered = 0  # refresh ticks since the worker last synced
+        self._next_sync = 0.0  # monotonic time before which no sync is asked (SYNC_SHARE)
 
     @property
     def running(self) -> bool:
@@ -114,6 +117,7 @@ class Runner(QObject):
         worker.finished.connect(self._on_finished)
         self._worker = worker
         self._unanswered = 0
+        self._next_sync = 0.0
         self._timer.start()
         self.started.emit(vcpu)
         worker.start()
@@ -150,7 +154,7 @@ class Runner(QObject):
         without exits to count) is kicked out of KVM_RUN, as a VMM's UI thread signals its
         vCPU thread, so the panels keep up whatever the guest does."""
         worker = self._worker
-        if worker is None:
+        if worker is None or time.monotonic() < self._next_sync:
             return
         worker.want_sync.set()
         self._unanswered += 1
@@ -168,12 +172,18 @@ class Runner(QObject):
             worker.want_sync.clear()
             self._unanswered = 0
             if worker is self._worker:
+                began = time.monotonic()
                 self._announce(worker)
                 # Repaint now, while the worker waits: each Python call of a paint (model
                 # data(), pyqtgraph items) needs the GIL, which a running worker would
                 # make every one of them wait for. No user input here: no re-entry.
                 QCoreApplication.processEvents(
                     QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
+                # The worker waited `spent`: space the syncs so waiting stays within
+                # SYNC_SHARE of the run (30 Hz where a repaint is quick, fewer where slow).
+                now = time.monotonic()
+                spent = now - began
+                self._next_sync = now + spent * (1 - SYNC_SHARE) / SYNC_SHARE
             worker.resume.set()
 
     def _on_finished(self) -> None:

@@ -51,7 +51,7 @@ class StepAxis(pg.AxisItem):
         return [(1.0, [float(v) for v in range(math.ceil(minVal), math.floor(maxVal) + 1)])]
 
 
-BUSY_HZ = 4
+BUSY_HZ = 2
 
 
 def _lut(kinds: frozenset[EventKind]) -> np.ndarray:
@@ -113,17 +113,21 @@ class TimelinePanel(QWidget):
         self._on_changed()
 
     def _on_changed(self) -> None:
-        """The controller's one refresh path: count new rows, mark the current step."""
-        self.refresh()
+        """The controller's one refresh path: count new rows, mark the current step. During
+        a free run both wait for the next BUSY_HZ tick: moving the marker repaints the whole
+        plot, axes included, which a 30 Hz refresh would pay for with the run's speed."""
+        if not self.refresh():
+            return
         session = self.controller.session
         self.set_step(0 if session is None else session.step)
 
-    def refresh(self, *_: Any) -> None:
+    def refresh(self, *_: Any) -> bool:
         """Count the rows logged since the last refresh (all of them after a truncate or a
-        new session), so a long free run costs per refresh only what it added."""
+        new session), so a long free run costs per refresh only what it added. False when
+        a free run's refresh was left for a later tick."""
         now = time.monotonic()
         if self._busy() and now - self._drawn_at < 1 / BUSY_HZ:
-            return  # the rows wait for a later refresh: counting is incremental
+            return False  # the rows wait for a later refresh: counting is incremental
         self._drawn_at = now
         session = self.controller.session
         log = None if session is None else session.log
@@ -138,7 +142,7 @@ class TimelinePanel(QWidget):
             self._counts = {label: np.zeros(0, np.int64) for label in self.curves}
         if log is None or len(log) == self._seen:
             self._draw()
-            return
+            return True
         block = log.rows(self._seen, len(log))
         self._seen = len(log)
         steps, kinds = block["step"], block["kind"]
@@ -148,6 +152,7 @@ class TimelinePanel(QWidget):
             counts[:len(old)] += old
             self._counts[label] = counts
         self._draw()
+        return True
 
     def _on_batch(self, first: int, _last: int) -> None:
         """EventLog observer (maybe in the runner's thread): notes truncations only."""
