@@ -25,6 +25,7 @@ import numpy as np
 
 LATENCY_TARGET_MS, START_TARGET_S, RATIO_TARGET = 50.0, 1.5, 0.5
 RUN_SECONDS = 2.0
+ROUNDS = 3
 LOOP = '''
 version = 1
 name = "benchmark: endless rdmsr loop"
@@ -142,14 +143,22 @@ def main() -> None:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     with tempfile.TemporaryDirectory(prefix="bench-gui-") as name:
         tmp = Path(name)
-        headless = headless_rate(tmp)
-        lat = event_loop_latency(tmp)
-        gui = lat["exits"] / RUN_SECONDS
-        verdict = "ok" if gui >= RATIO_TARGET * headless else "MISSED"
-        print(f"  free run of the same loop for {RUN_SECONDS:.0f} s: headless {headless:,.0f} "
-              f"exits/s, GUI {gui:,.0f} exits/s: ratio {gui / headless:.2f} "
-              f"(target >= {RATIO_TARGET}: {verdict})")
-        print(f"  event-loop lateness during the GUI free run "
+        # Headless and GUI alternate, ROUNDS times: a machine whose load changes slows
+        # both sides of a round alike; the median round is reported.
+        rounds = []
+        for _ in range(ROUNDS):
+            headless = headless_rate(tmp)
+            lat = event_loop_latency(tmp)
+            rounds.append((lat["exits"] / RUN_SECONDS / headless, headless, lat))
+        rounds.sort(key=lambda r: r[0])
+        ratio, headless, lat = rounds[len(rounds) // 2]
+        verdict = "ok" if ratio >= RATIO_TARGET else "MISSED"
+        print(f"  free run of the same loop for {RUN_SECONDS:.0f} s, median of {ROUNDS} "
+              f"rounds: headless {headless:,.0f} exits/s, GUI "
+              f"{lat['exits'] / RUN_SECONDS:,.0f} exits/s: ratio {ratio:.2f} "
+              f"(rounds {', '.join(f'{r[0]:.2f}' for r in rounds)}; "
+              f"target >= {RATIO_TARGET}: {verdict})")
+        print(f"  event-loop lateness during that GUI free run "
               f"({lat['exits']:,} exits, {lat['rows']:,} log rows, {lat['ticks']:,} ticks "
               f"of a 1 ms timer):")
         verdict = "ok" if lat["p99"] <= LATENCY_TARGET_MS else "MISSED"

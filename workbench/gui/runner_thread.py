@@ -55,12 +55,12 @@ class _Worker(QThread):
     def _run_chunks(self) -> None:
         session = self.controller.session
         while not self.stop.is_set():
-            before = session.log.counters()["vcpu_exits"].get(self.vcpu, 0)
+            before = session.log.exits_of(self.vcpu)
             command = c.RunToExit(vcpu=self.vcpu) if self.once else c.Run(
                 vcpu=self.vcpu, max_exits=self.chunk)
             result = self.controller.apply(command, announce=False)
             self._merge(result)
-            exits = session.log.counters()["vcpu_exits"].get(self.vcpu, 0) - before
+            exits = session.log.exits_of(self.vcpu) - before
             if (self.kicked.is_set() and not self.paused.is_set()
                     and session.last_exit(self.vcpu) == uapi.KVM_EXIT_INTR):
                 self.kicked.clear()  # a refresh kick, not the user's pause: go on

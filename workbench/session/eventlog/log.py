@@ -317,6 +317,11 @@ class EventLog(RowStore):
         """kvm_stat's view: events per kind, MSR exits per reason, exits per vCPU."""
         return self._counts.summary(self._n)
 
+    def exits_of(self, vcpu: int) -> int:
+        """Exits of `vcpu` so far: counters()["vcpu_exits"][vcpu] without building the
+        whole summary (a free run asks after every chunk)."""
+        return self._counts.vcpu_exits.get(vcpu, 0)
+
     def _tally(self, first: int, last: int) -> counters.Tally:
         return counters.tally(block for _, block in self._blocks(first, last))
 
