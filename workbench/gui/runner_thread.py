@@ -24,7 +24,7 @@ from workbench.session.session import CommandResult
 
 CHUNK_EXITS = 256
 REFRESH_HZ = 30
-SYNC_SHARE = 0.2  # at most this share of a free run's wall time may go to waiting for syncs
+SYNC_SHARE = 0.15  # at most this share of a free run's wall time may go to waiting for syncs
 KICK_TICKS = 3  # refresh ticks a chunk may take before the GUI kicks it (KVM_EXIT_INTR)
 
 
@@ -43,6 +43,7 @@ class _Worker(QThread):
         self.failure: str | None = None  # what went wrong in the worker, for the user
         self.kicked = threading.Event()  # the GUI interrupted the run only to refresh
         self.paused = threading.Event()  # the user paused: the next INTR ends the run
+        self.waiting_since = 0.0  # when the worker last stopped for a sync (monotonic)
 
     def run(self) -> None:
         """Run in chunks; any exception ends the run and is kept for the GUI to show,
@@ -69,6 +70,7 @@ class _Worker(QThread):
                 return
             if self.want_sync.is_set():
                 self.resume.clear()
+                self.waiting_since = time.monotonic()
                 self.synced.emit()
                 self.resume.wait()
 
@@ -172,17 +174,17 @@ class Runner(QObject):
             worker.want_sync.clear()
             self._unanswered = 0
             if worker is self._worker:
-                began = time.monotonic()
                 self._announce(worker)
                 # Repaint now, while the worker waits: each Python call of a paint (model
                 # data(), pyqtgraph items) needs the GIL, which a running worker would
                 # make every one of them wait for. No user input here: no re-entry.
                 QCoreApplication.processEvents(
                     QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
-                # The worker waited `spent`: space the syncs so waiting stays within
-                # SYNC_SHARE of the run (30 Hz where a repaint is quick, fewer where slow).
+                # The worker waited `spent` (for this thread to get to the sync, then for
+                # the repaint): space the syncs so waiting stays within SYNC_SHARE of the
+                # run (30 Hz where a repaint is quick, fewer where slow or the CPU is busy).
                 now = time.monotonic()
-                spent = now - began
+                spent = now - worker.waiting_since
                 self._next_sync = now + spent * (1 - SYNC_SHARE) / SYNC_SHARE
             worker.resume.set()
 
