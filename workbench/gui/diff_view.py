@@ -139,7 +139,10 @@ class DiffView(QWidget):
         step = self.first_divergence
         if session is None or step is None or self.busy_run():
             return
-        self.controller.seek(min(step, d.history_key(session)[0]))
+        try:
+            self.controller.seek(min(step, d.history_key(session)[0]))
+        except (ValueError, RuntimeError) as exc:  # an engine that cannot travel in time
+            self.controller.error.emit(f"Go to first divergence: {exc}")
 
     # --- showing -------------------------------------------------------------------------------
     def _show(self, step: int) -> None:
