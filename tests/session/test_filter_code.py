@@ -171,6 +171,8 @@ def test_files_round_trip_through_disk(tmp_path):
     ("toml", ("flags = 3", "flags = 0"), "f.toml:4: EINVAL: ranges[0].flags: 0"),
     ("toml", ('base = "0x10"', 'base = "0xzz"'), "f.toml:5: filter.ranges[0].base"),
     ("toml", ("flags = 1\n", "flags = [\n"), "f.toml: not TOML"),
+    ("toml", ("nmsrs = 70", "nmsrs = 70\nbse = 1"), "f.toml:7: filter.ranges[0]: unknown"),
+    ("toml", ("flags = 1\n", "flags = 1\ndefault = 1\n"), "f.toml:2: filter: unknown"),
     ("json", ('"nmsrs": 70', '"nmsrs": -1'), "f.json:7: EINVAL: ranges[0].nmsrs"),
     ("json", ('"flags": 1,', '"flags": 1'), "f.json:3: not JSON"),
     ("json", ('"bitmap": "', '"bitmap": "x'), "f.json:8: filter.ranges[0].bitmap"),

@@ -116,8 +116,14 @@ def errno_name(code: int | None) -> str:
     return errno.errorcode.get(code, f"errno {code}") if code is not None else "error"
 
 
+_UNKNOWN = re.compile(r"unknown field\(s\) (\w+)")
+
+
 def _located(path: Path, text: str, message: str, toml: bool, code: int | None = None) -> str:
     field = message.split(":", 1)[0].strip()
+    unknown = _UNKNOWN.search(message)
+    if unknown is not None:  # point at the first unknown key, not at its table
+        field = f"{field.removeprefix('filter').lstrip('.')}.{unknown.group(1)}".lstrip(".")
     line = field_line(text, field, toml)
     where = f"{path}:{line}" if line else f"{path}"
     prefix = f"{errno_name(code)}: " if code else ""
