@@ -61,6 +61,11 @@ def _parser() -> argparse.ArgumentParser:
                             help="only check every recorded digest (exit status 1 at the "
                                  "first divergence) instead of printing the events")
     _add_limits(replay_cmd)
+    diff_cmd = commands.add_parser(
+        "diff", help="print the first divergence of two recordings as a unified diff "
+                     "(exit 1), or nothing when they agree (exit 0)")
+    diff_cmd.add_argument("a", type=Path, metavar="A")
+    diff_cmd.add_argument("b", type=Path, metavar="B")
     profiles_cmd = commands.add_parser("profiles", help="list the kernel profiles")
     profiles_cmd.add_argument("--explain", action="store_true",
                               help="every switch with the commit that set it")
@@ -164,6 +169,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "export":
         from workbench.session.export_cli import export
         return export(args.file, args.format, args.filter, args.output, _limits(args))
+    if args.command == "diff":
+        from workbench.session.recording.cli import diff
+        return diff(args.a, args.b)
     if args.command in ("run", "record", "replay") and (args.command != "run" or args.headless):
         try:
             return _headless(args)

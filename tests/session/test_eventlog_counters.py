@@ -41,3 +41,5 @@ def test_counters_follow_appends_and_truncation(rows, more, cut, bulk):
     log.extend_columns(**{name: tail.column(name) + (last_step if name == "step" else 0)
                           for name in FIELDS if name != "vkind"})
     assert log.counters() == brute_counters(log)
+    exits = brute_counters(log)["vcpu_exits"]
+    assert all(log.exits_of(vcpu) == exits.get(vcpu, 0) for vcpu in range(-1, 8))

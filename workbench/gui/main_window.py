@@ -27,6 +27,7 @@ from workbench.gui.bitmaps import BitmapInspector
 from workbench.gui.colour_rules import DEFAULT_RULES, ColourRulesDialog, timeline_colours
 from workbench.gui.compare_view import CompareView
 from workbench.gui.controller import SessionController
+from workbench.gui.diff_view import DiffView
 from workbench.gui.export_image import ImageExport
 from workbench.gui.filter_editor import FilterEditor
 from workbench.gui.log import TrapLogPanel
@@ -94,6 +95,7 @@ class MainWindow(QMainWindow):
         self.memory_view = MemoryView(self.controller)
         self.navigator = self.controller.navigator
         self.navigator.busy = lambda: self.runner.running
+        self.diff_view = DiffView(self.controller, busy_run=lambda: self.runner.running)
         self.docks = {
             "vcpu": self._dock("vCPU", self.vcpu_panel, Qt.DockWidgetArea.LeftDockWidgetArea),
             "log": self._dock("Trap log", self.log_panel, Qt.DockWidgetArea.RightDockWidgetArea),
@@ -116,12 +118,13 @@ class MainWindow(QMainWindow):
                                   Qt.DockWidgetArea.RightDockWidgetArea),
             "memory": self._dock("Memory", self.memory_view,
                                  Qt.DockWidgetArea.RightDockWidgetArea),
+            "diff": self._dock("Diff", self.diff_view, Qt.DockWidgetArea.RightDockWidgetArea),
         }
         for name in ("machine", "memory"):  # they read the session only while in front
             self.docks[name].visibilityChanged.connect(self.docks[name].widget().reveal)
         # The heatmaps need height to be readable: they share the tall right-hand area.
         for tab in ("stats", "filter", "bitmaps", "vfio", "compare", "profiles", "machine",
-                    "memory"):
+                    "memory", "diff"):
             self.tabifyDockWidget(self.docks["log"], self.docks[tab])
         self.splitDockWidget(self.docks["timeline"], self.docks["replay"],
                              Qt.Orientation.Horizontal)
@@ -152,6 +155,7 @@ class MainWindow(QMainWindow):
         self.runner.failed.connect(self._show_failure)
         self.runner.started.connect(self._on_run_state)
         self.runner.stopped.connect(self._on_run_state)
+        self.runner.stopped.connect(lambda _vcpu: self.diff_view.refresh())
         self._show_session()
 
         self._default_state = self.saveState()
@@ -180,6 +184,9 @@ class MainWindow(QMainWindow):
         panel = self.vcpu_panel
         self.open_action = self._action("&Open…", self._choose_file,
                                         QKeySequence.StandardKey.Open)
+        self.diff_action = self._action("&Diff with recording…", self._choose_diff,
+                                        tip="Open a recording B beside this session and "
+                                            "step both in lock-step")
         self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
         self.step_action = self._action("&Step", panel.step, "F10", "Execute one instruction")
         self.run_action = self._action("&Run", panel.run, "F5",
@@ -234,6 +241,7 @@ class MainWindow(QMainWindow):
                                      self.export_stats_action])
         self.export_menu.addSeparator()
         self.export_menu.addActions(self.image_export.actions())
+        file_menu.addAction(self.diff_action)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         self._fill_recent(self.settings.recent_files())
@@ -304,6 +312,22 @@ class MainWindow(QMainWindow):
         self.docks["replay"].raise_()
         if replay.problem:
             self.statusBar().showMessage(replay.problem, 15000)
+
+    def _choose_diff(self) -> None:
+        recordings = " ".join(f"*{suffix}" for suffix in RECORDING_SUFFIXES)
+        name, _ = QFileDialog.getOpenFileName(self, "Diff with recording", "",
+                                              f"Recordings ({recordings});;All files (*)")
+        if name:
+            self.diff_with(Path(name))
+
+    def diff_with(self, path: Path) -> bool:
+        """Show recording `path` as B in the Diff dock, following this session's step."""
+        problem = self.diff_view.open_recording(path)
+        self.docks["diff"].show()
+        self.docks["diff"].raise_()
+        if problem is not None:
+            self.statusBar().showMessage(problem, 15000)
+        return problem is None
 
     def _fill_recent(self, files: list[Path]) -> None:
         self.recent_menu.clear()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 
 from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, QThread, QTimer, Signal
 
@@ -23,6 +24,7 @@ from workbench.session.session import CommandResult
 
 CHUNK_EXITS = 256
 REFRESH_HZ = 30
+SYNC_SHARE = 0.15  # at most this share of a free run's wall time may go to waiting for syncs
 KICK_TICKS = 3  # refresh ticks a chunk may take before the GUI kicks it (KVM_EXIT_INTR)
 
 
@@ -41,6 +43,7 @@ class _Worker(QThread):
         self.failure: str | None = None  # what went wrong in the worker, for the user
         self.kicked = threading.Event()  # the GUI interrupted the run only to refresh
         self.paused = threading.Event()  # the user paused: the next INTR ends the run
+        self.waiting_since = 0.0  # when the worker last stopped for a sync (monotonic)
 
     def run(self) -> None:
         """Run in chunks; any exception ends the run and is kept for the GUI to show,
@@ -53,12 +56,12 @@ class _Worker(QThread):
     def _run_chunks(self) -> None:
         session = self.controller.session
         while not self.stop.is_set():
-            before = session.log.counters()["vcpu_exits"].get(self.vcpu, 0)
+            before = session.log.exits_of(self.vcpu)
             command = c.RunToExit(vcpu=self.vcpu) if self.once else c.Run(
                 vcpu=self.vcpu, max_exits=self.chunk)
             result = self.controller.apply(command, announce=False)
             self._merge(result)
-            exits = session.log.counters()["vcpu_exits"].get(self.vcpu, 0) - before
+            exits = session.log.exits_of(self.vcpu) - before
             if (self.kicked.is_set() and not self.paused.is_set()
                     and session.last_exit(self.vcpu) == uapi.KVM_EXIT_INTR):
                 self.kicked.clear()  # a refresh kick, not the user's pause: go on
@@ -67,6 +70,7 @@ class _Worker(QThread):
                 return
             if self.want_sync.is_set():
                 self.resume.clear()
+                self.waiting_since = time.monotonic()
                 self.synced.emit()
                 self.resume.wait()
 
@@ -99,6 +103,7 @@ class Runner(QObject):
         self._timer = QTimer(self, interval=1000 // REFRESH_HZ)
         self._timer.timeout.connect(self._ask_sync)
         self._unanswered = 0  # refresh ticks since the worker last synced
+        self._next_sync = 0.0  # monotonic time before which no sync is asked (SYNC_SHARE)
 
     @property
     def running(self) -> bool:
@@ -114,6 +119,7 @@ class Runner(QObject):
         worker.finished.connect(self._on_finished)
         self._worker = worker
         self._unanswered = 0
+        self._next_sync = 0.0
         self._timer.start()
         self.started.emit(vcpu)
         worker.start()
@@ -150,7 +156,7 @@ class Runner(QObject):
         without exits to count) is kicked out of KVM_RUN, as a VMM's UI thread signals its
         vCPU thread, so the panels keep up whatever the guest does."""
         worker = self._worker
-        if worker is None:
+        if worker is None or time.monotonic() < self._next_sync:
             return
         worker.want_sync.set()
         self._unanswered += 1
@@ -174,6 +180,12 @@ class Runner(QObject):
                 # make every one of them wait for. No user input here: no re-entry.
                 QCoreApplication.processEvents(
                     QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
+                # The worker waited `spent` (for this thread to get to the sync, then for
+                # the repaint): space the syncs so waiting stays within SYNC_SHARE of the
+                # run (30 Hz where a repaint is quick, fewer where slow or the CPU is busy).
+                now = time.monotonic()
+                spent = now - worker.waiting_since
+                self._next_sync = now + spent * (1 - SYNC_SHARE) / SYNC_SHARE
             worker.resume.set()
 
     def _on_finished(self) -> None:

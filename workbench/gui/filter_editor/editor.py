@@ -26,6 +26,7 @@ from workbench.gui.filter_editor.draft import (
     parse_rejection,
     preview_profile,
 )
+from workbench.gui.filter_editor.files import FilterFiles
 from workbench.gui.filter_editor.lane import WINDOWS, LaneView
 from workbench.gui.filter_editor.painter import PAST_END, BitmapPainter
 from workbench.gui.filter_editor.table import RangesTable
@@ -77,6 +78,9 @@ class FilterEditor(QWidget):
         top.addStretch(1)
         for button in buttons.values():
             top.addWidget(button)
+        self.files = FilterFiles(self, self.edit_as_filter, self.load, self._show_error,
+                                 controller.notice.emit)
+        top.addWidget(self.files.button)
         top.addWidget(self.whatif_button)
         top.addWidget(self.use_button)
         top.addWidget(self.revert_button)
@@ -229,11 +233,9 @@ class FilterEditor(QWidget):
         self.draft.default_allow = index == 0
 
     # --- applying -----------------------------------------------------------------------
-    def apply(self) -> CommandResult | None:
-        """Send the edit to the kernel. Returns the result (None if the table has text
-        that is not a number, which never reaches the kernel)."""
-        if self.controller.session is None:
-            return None
+    def edit_as_filter(self) -> MsrFilter | None:
+        """The edit as a filter; None, with the cell at fault shown, if the table has text
+        that is not a number."""
         bad = self.table.invalid_cells()
         if bad:
             row, field, text = bad[0]
@@ -241,10 +243,20 @@ class FilterEditor(QWidget):
                                            "is not a hex or decimal number", f"ranges[{row}]."
                                            f"{field}", row, field))
             return None
+        return self.draft.to_filter()
+
+    def apply(self) -> CommandResult | None:
+        """Send the edit to the kernel. Returns the result (None if the table has text
+        that is not a number, which never reaches the kernel)."""
+        if self.controller.session is None:
+            return None
+        msr_filter = self.edit_as_filter()
+        if msr_filter is None:
+            return None
         before = self.controller.session.msr_filter()
         self._applying = True
         try:
-            result = self.controller.set_filter(self.draft.to_filter())
+            result = self.controller.set_filter(msr_filter)
         finally:
             self._applying = False
         if result is None or result.error is None:
@@ -270,6 +282,12 @@ class FilterEditor(QWidget):
         self.default_box.setStyleSheet("background:#e06666;" if rejection.field == "flags"
                                        else "")
         self._selection_changed()
+
+    def _show_error(self, text: str) -> None:
+        """A problem that is no kernel rejection of the edit (a file that cannot be read
+        or written): the banner says it, the edit stays as it is."""
+        self.banner.setText(text)
+        self.banner.show()
 
     def _clear_rejection(self) -> None:
         self.rejection = None

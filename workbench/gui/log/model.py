@@ -31,6 +31,9 @@ COLUMNS = ("Kind", "Step", "vCPU", "MSR", "Reason", "Value", "Device", "Details"
 KIND, STEP, VCPU, MSR, REASON, VALUE, DEVICE, DETAILS = range(len(COLUMNS))
 _CACHE_ROWS = 512  # a few screens of formatted rows; the rest is numpy
 _COLOUR_WINDOW = 256  # rows coloured per colour_rows call, around the one Qt asks for
+_ROLES = frozenset({Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ForegroundRole,
+                    Qt.ItemDataRole.FontRole, Qt.ItemDataRole.BackgroundRole,
+                    Qt.ItemDataRole.ToolTipRole})  # the roles data() answers
 
 _COLOURS: dict[EventKind, str] = {
     EventKind.MSR_READ: "#e3f0ff", EventKind.MSR_WRITE: "#e3f0ff",
@@ -100,7 +103,11 @@ class TrapLogModel(QAbstractTableModel):
         self._batches: list[tuple[int, int]] = []
         self._lock = threading.Lock()
         self._unsubscribe: Callable[[], None] | None = None
+        # What a repaint asks again and again (a free run repaints the same rows many times
+        # a second): the rows, their cells' text and their background, while on screen.
         self._cache: dict[int, dict[str, Any]] = {}
+        self._texts: dict[tuple[int, int], str] = {}
+        self._brushes: dict[int, QBrush | None] = {}
         self._italic = QFont()
         self._italic.setItalic(True)
         self._bold = QFont()
@@ -172,7 +179,7 @@ class TrapLogModel(QAbstractTableModel):
     def set_colour_rules(self, rules: list[ColourRule]) -> None:
         self.colour_rules = list(rules)
         self._rule_brushes = [QBrush(tint(rule.colour)) for rule in self.colour_rules]
-        self._colours.clear()
+        self._forget()
         if self._rows.n:
             self.dataChanged.emit(self.index(0, 0),
                                   self.index(self._rows.n - 1, len(COLUMNS) - 1))
@@ -186,8 +193,7 @@ class TrapLogModel(QAbstractTableModel):
 
     def _refilter(self) -> None:
         self.beginResetModel()
-        self._cache.clear()
-        self._colours.clear()
+        self._forget()
         with self._lock:
             self._batches.clear()
         if self.log is None:
@@ -257,10 +263,35 @@ class TrapLogModel(QAbstractTableModel):
         rec = self._cache.get(log_row)
         if rec is None:
             if len(self._cache) >= _CACHE_ROWS:
-                self._cache.clear()
+                self._forget()
             rec = self.log.row(log_row)
             self._cache[log_row] = rec
         return rec
+
+    def _forget(self) -> None:
+        self._cache.clear()
+        self._texts.clear()
+        self._brushes.clear()
+        self._colours.clear()
+
+    def _text(self, row: int, column: int) -> str:
+        key = (row, column)
+        text = self._texts.get(key)
+        if text is None:
+            text = self._texts[key] = self.text(row, column)
+        return text
+
+    def _brush(self, row: int) -> QBrush | None:
+        if row not in self._brushes:
+            rule = self.colour_index(row)
+            if 0 <= rule < len(self._rule_brushes):
+                self._brushes[row] = self._rule_brushes[rule]
+            else:
+                record = self.record(row)
+                colour = QColor(_FAILED_COLOUR) if failed_ioctl(record) else kind_colour(
+                    record["kind"])
+                self._brushes[row] = QBrush(colour) if colour is not None else None
+        return self._brushes[row]
 
     # --- QAbstractTableModel ------------------------------------------------------------------
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
@@ -277,12 +308,13 @@ class TrapLogModel(QAbstractTableModel):
 
     def data(self, index: QModelIndex | QPersistentModelIndex,
              role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or index.row() >= self._rows.n or self.log is None:
+        if role not in _ROLES or not index.isValid() or index.row() >= self._rows.n \
+                or self.log is None:
             return None
         row = int(self._rows.data[index.row()])
         if role == Qt.ItemDataRole.DisplayRole:
             try:
-                return self.text(row, index.column())
+                return self._text(row, index.column())
             except IndexError:  # truncated under us; the next sync resets the model
                 return None
         if role == Qt.ItemDataRole.ForegroundRole and row >= self.future_from:
@@ -295,15 +327,9 @@ class TrapLogModel(QAbstractTableModel):
                 return self._bold
         if role == Qt.ItemDataRole.BackgroundRole and row < self.future_from:
             try:
-                record = self.record(row)
-                rule = self.colour_index(row)
+                return self._brush(row)
             except IndexError:
                 return None
-            if 0 <= rule < len(self._rule_brushes):
-                return self._rule_brushes[rule]
-            colour = QColor(_FAILED_COLOUR) if failed_ioctl(record) else kind_colour(
-                record["kind"])
-            return QBrush(colour) if colour is not None else None
         if role == Qt.ItemDataRole.ToolTipRole and row >= self.future_from:
             return "future: after the step the session stands at"
         return None

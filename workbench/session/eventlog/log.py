@@ -323,6 +323,11 @@ class EventLog(RowStore):
         counts.apply(self._tally(max(rows, 0), self._n), -1)
         return counts.summary(max(rows, 0))
 
+    def exits_of(self, vcpu: int) -> int:
+        """Exits of `vcpu` so far: counters()["vcpu_exits"][vcpu] without building the
+        whole summary (a free run asks after every chunk)."""
+        return self._counts.vcpu_exits.get(vcpu, 0)
+
     def _tally(self, first: int, last: int) -> counters.Tally:
         return counters.tally(block for _, block in self._blocks(first, last))
 

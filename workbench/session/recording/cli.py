@@ -13,6 +13,7 @@ from pathlib import Path
 from workbench.kvm.guest.assembler import AssemblyError
 from workbench.session.limits import MAX_EXITS
 from workbench.session.recording import is_recording
+from workbench.session.recording.diff import diff_files
 from workbench.session.recording.partials import keep, partial_path, recover_partials
 from workbench.session.recording.reader import RecordingError, read_recording
 from workbench.session.recording.recorder import Recorder
@@ -158,6 +159,20 @@ def replay(path: Path, engine: str = "sim", verify: bool = False,
     if verify:
         print(f"{path}: {rp.steps} commands, every digest matches")
     return 0
+
+
+def diff(path_a: Path, path_b: Path) -> int:
+    """`workbench diff A B`: nothing and 0 when the recordings agree, else their first
+    divergence as a unified diff and 1; 2 for a file that is not a whole recording."""
+    try:
+        report = diff_files(path_a, path_b)
+    except RecordingError as exc:
+        _error(str(exc))
+        return UNUSABLE
+    if report is None:
+        return 0
+    print(report)
+    return 1
 
 
 def check_openable(path: Path) -> int:
