@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, QSize, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QDialog,
     QDockWidget,
@@ -33,7 +33,6 @@ from workbench.gui.filter_editor import FilterEditor
 from workbench.gui.log import TrapLogPanel
 from workbench.gui.machine_state import MachineStatePanel
 from workbench.gui.memory_view import MemoryView
-from workbench.gui.navigation import SHORTCUTS
 from workbench.gui.profile_compare_view import ProfileCompareView
 from workbench.gui.replay import ReplayView
 from workbench.gui.runner_thread import Runner
@@ -42,6 +41,7 @@ from workbench.gui.stats import StatsPanel
 from workbench.gui.timeline import TimelinePanel
 from workbench.gui.vcpu import VcpuPanel
 from workbench.gui.vfio_panel import VfioPanel
+from workbench.gui.window_actions import build_actions, build_menus
 from workbench.session.capture_session import is_capture, open_capture
 from workbench.session.eventlog.colouring import ColourRule
 from workbench.session.recording import RECORDING_SUFFIXES, is_recording, open_recording
@@ -132,8 +132,8 @@ class MainWindow(QMainWindow):
         self.docks["timeline"].raise_()
 
         self.image_export = ImageExport(self, self.docks)
-        self._build_actions()
-        self._build_menus()
+        build_actions(self)
+        build_menus(self)
         self._build_status()
         self.log_panel.step_selected.connect(self.timeline.set_step)
         self.stats_panel.filter_requested.connect(self._filter_log_on)
@@ -168,107 +168,6 @@ class MainWindow(QMainWindow):
         dock.setWidget(widget)
         self.addDockWidget(area, dock)
         return dock
-
-    def _action(self, text: str, slot: object, shortcut: QKeySequence | str | None = None,
-                tip: str = "") -> QAction:
-        action = QAction(text, self)
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-        action.setToolTip(f"{tip or text} ({action.shortcut().toString()})"
-                          if shortcut is not None else tip or text)
-        action.triggered.connect(slot)
-        self.addAction(action)
-        return action
-
-    def _build_actions(self) -> None:
-        panel = self.vcpu_panel
-        self.open_action = self._action("&Open…", self._choose_file,
-                                        QKeySequence.StandardKey.Open)
-        self.diff_action = self._action("&Diff with recording…", self._choose_diff,
-                                        tip="Open a recording B beside this session and "
-                                            "step both in lock-step")
-        self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
-        self.step_action = self._action("&Step", panel.step, "F10", "Execute one instruction")
-        self.run_action = self._action("&Run", panel.run, "F5",
-                                       "Run while handlers answer the exits")
-        self.run_to_exit_action = self._action("Run to next &exit", panel.run_to_exit, "F8",
-                                               "KVM_RUN once")
-        self.pause_action = self._action("&Pause", panel.pause, "Shift+F5")
-        self.step_back_action = self._action("Step &back", self.step_back, "Shift+F10",
-                                             "Go back one command (time travel)")
-        stack = self.controller.undo_stack
-        self.undo_action = stack.createUndoAction(self, "&Undo")
-        self.undo_action.setShortcut(QKeySequence("Ctrl+Z"))
-        self.redo_action = stack.createRedoAction(self, "&Redo")
-        self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
-        # The toolbar shows a fixed "Undo"/"Redo" (QUndoStack renames the actions after every
-        # command, which moved every button after them); the menu and the tooltip, which
-        # defaults to the action's text, still name the command.
-        self.undo_action.setIconText("Undo")
-        self.redo_action.setIconText("Redo")
-        self.addActions([self.undo_action, self.redo_action])
-        self.reset_layout_action = self._action("&Reset layout", self.reset_layout)
-        self.colour_rules_action = self._action("&Colouring rules…", self.edit_colour_rules)
-        self.export_csv_action = self._action("Trap log as &CSV…",
-                                              lambda: self.export_log("csv"))
-        self.export_jsonl_action = self._action("Trap log as &JSON Lines…",
-                                                lambda: self.export_log("jsonl"))
-        self.export_stats_action = self._action("&Statistics as CSV…", self.export_statistics)
-        nav = self.navigator
-        self.back_action = self._action("&Back", nav.back, SHORTCUTS["back"],
-                                        "Go back to the step navigation left")
-        self.forward_action = self._action("&Forward", nav.forward, SHORTCUTS["forward"],
-                                           "Go forward again")
-        self.reverse_continue_action = self._action(
-            "Reverse-continue to previous e&xit", lambda: nav.reverse_continue(),
-            SHORTCUTS["reverse_continue"], "Back to the last step with an exit")
-        self.previous_breakpoint_action = self._action(
-            "Reverse-continue to previous brea&kpoint", lambda: nav.previous_breakpoint(),
-            SHORTCUTS["previous_breakpoint"], "Back to the last breakpoint hit")
-        self.navigation_actions = [self.back_action, self.forward_action,
-                                   self.reverse_continue_action,
-                                   self.previous_breakpoint_action]
-        panel.toolbar.addActions([self.step_action, self.run_to_exit_action, self.run_action,
-                                  self.pause_action])
-
-    def _build_menus(self) -> None:
-        bar = self.menuBar()
-        file_menu = bar.addMenu("&File")
-        file_menu.addAction(self.open_action)
-        self.recent_menu = file_menu.addMenu("Open &recent")
-        self.export_menu = file_menu.addMenu("&Export")
-        self.export_menu.addActions([self.export_csv_action, self.export_jsonl_action,
-                                     self.export_stats_action])
-        self.export_menu.addSeparator()
-        self.export_menu.addActions(self.image_export.actions())
-        file_menu.addAction(self.diff_action)
-        file_menu.addSeparator()
-        file_menu.addAction(self.quit_action)
-        self._fill_recent(self.settings.recent_files())
-        if self.settings.warnings:
-            self.statusBar().showMessage("; ".join(self.settings.warnings), 15000)
-        edit_menu = bar.addMenu("&Edit")
-        edit_menu.addActions([self.undo_action, self.redo_action])
-        run_menu = bar.addMenu("&Run")
-        run_menu.addActions([self.step_action, self.run_to_exit_action, self.run_action,
-                             self.pause_action, self.step_back_action])
-        go_menu = bar.addMenu("&Go")
-        go_menu.addActions(self.navigation_actions)
-        view_menu = bar.addMenu("&View")
-        for dock in self.docks.values():
-            view_menu.addAction(dock.toggleViewAction())
-        view_menu.addSeparator()
-        view_menu.addAction(self.colour_rules_action)
-        view_menu.addAction(self.reset_layout_action)
-        toolbar = self.addToolBar("Session")
-        toolbar.setObjectName("session-toolbar")
-        toolbar.addActions([self.open_action, self.undo_action, self.redo_action])
-        toolbar.addSeparator()
-        toolbar.addActions([self.step_back_action, self.step_action, self.run_to_exit_action,
-                            self.run_action, self.pause_action])
-        toolbar.addSeparator()
-        toolbar.addActions([self.back_action, self.forward_action,
-                            self.reverse_continue_action])
 
     def _build_status(self) -> None:
         self.status = {name: QLabel() for name in ("engine", "profile", "vendor", "step")}
