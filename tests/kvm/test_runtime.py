@@ -51,6 +51,33 @@ def test_step_executes_one_instruction(sim):
     assert vcpu.step().exit_reason == uapi.KVM_EXIT_HLT
 
 
+LOOP = "top:\nmov ebx, 2\nmov ecx, 3\nout 0x80, al\njmp top"
+
+
+def test_a_step_after_a_run_over_the_same_code_executes_one_instruction(sim):
+    """The run translated the loop's code without counting; a step over it still stops
+    after one instruction, not at the next intercepted one."""
+    program = assemble(LOOP)
+    vcpu = sim.create_vm().create_vcpu(program)
+    assert vcpu.run().exit_reason == uapi.KVM_EXIT_IO     # out retired: RIP at the jmp
+    addresses = [insn.address for insn in program.listing]
+    seen = []
+    for _ in range(3):
+        assert vcpu.step() is None
+        seen.append(vcpu.get_regs().rip)
+    assert seen == [addresses[0], addresses[1], addresses[2]]   # jmp, mov ebx, mov ecx
+
+
+def test_a_breakpoint_set_after_its_code_ran_stops_the_next_run(sim):
+    program = assemble(LOOP)
+    vcpu = sim.create_vm().create_vcpu(program)
+    vcpu.run()
+    second = program.listing[1].address
+    vcpu.set_breakpoint(second)
+    assert vcpu.run().exit_reason == uapi.KVM_EXIT_DEBUG
+    assert vcpu.get_regs().rip == second
+
+
 def test_undefined_instruction_shuts_down(sim):
     vcpu = sim.create_vm().create_vcpu(assemble("ud2"))
     assert vcpu.run().exit_reason == uapi.KVM_EXIT_SHUTDOWN

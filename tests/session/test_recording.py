@@ -96,6 +96,24 @@ def test_step_back_equals_a_fresh_replay_to_the_step_before(tmp_path, commands, 
     assert stepped.session.state_digest() == fresh.session.state_digest()
 
 
+
+def test_step_back_over_a_step_that_follows_runs(tmp_path):
+    """Hypothesis' find: step 13 steps the loop's jmp into code that only uncounted runs had
+    executed; replayed from the checkpoint at 12, after steps 13-14 had run, it must log
+    the same single step as the recording."""
+    step, run = c.StepVcpu(), c.RunToExit()
+    commands = [step, step, run, step, step, step, step,
+                c.EnableCap(cap=uapi.KVM_CAP_X86_USER_SPACE_MSR, args=[0]),
+                run, step, run, step, step, run]
+    record_session(tmp_path / "s.jsonl", commands)
+    stepped = open_recording(tmp_path / "s.jsonl", checkpoint_every=3)
+    stepped.seek(14)
+    stepped.step_back()
+    fresh = open_recording(tmp_path / "s.jsonl")
+    fresh.seek(13)
+    assert stepped.session.state_digest() == fresh.session.state_digest()
+    assert stepped.session.regs(0).rip == ADDRESSES[0]   # the jmp alone, not the mov after
+
 @pytest.mark.parametrize("kind", ["msr", "address"])
 def test_step_back_over_a_breakpoint_hit(tmp_path, kind):
     value = 0x35 if kind == "msr" else ADDRESSES[1]

@@ -127,6 +127,7 @@ class GuestCpu:
         self.fault: str | None = None
         self._read_buffer: ctypes.Array[ctypes.c_char] | None = None  # read_memory's
         self._pause_requested = False  # set from another thread; a bool store is atomic
+        self._counted = False  # the last emulation counted instructions (see _emulate)
         self._add_special_hooks()
         self.uc.hook_add(unicorn.UC_HOOK_INTR, self._on_interrupt)
         self.set_regs({name: 0 for name in REG_NAMES} | {
@@ -230,6 +231,9 @@ class GuestCpu:
         if enabled and address not in self._breakpoints:
             self._breakpoints[address] = self.uc.hook_add(
                 unicorn.UC_HOOK_CODE, self._on_breakpoint, begin=address, end=address)
+            # Unicorn calls code hooks only from blocks translated after they were added:
+            # a block already holding the address would run straight over the breakpoint.
+            self.uc.ctl_remove_cache(address, address + 1)
         elif not enabled and address in self._breakpoints:
             self.uc.hook_del(self._breakpoints.pop(address))
 
@@ -311,6 +315,13 @@ class GuestCpu:
             self._pause_requested = False
             self.set_reg(RIP, rip)
             return Stop.PAUSED
+        if count and not self._counted:
+            # Unicorn counts instructions with a code hook it adds for a counted run
+            # without retranslating: blocks from an uncounted run would execute uncounted,
+            # so a step or budget would run on to the next hooked instruction, a distance
+            # that depends on which blocks earlier runs happened to translate.
+            self.uc.ctl_flush_tb()
+        self._counted = count > 0
         status = fastuc.emu_start(self._handle, ctypes.c_uint64(rip), _UNTIL_NEVER,
                                   _NO_TIMEOUT, ctypes.c_size_t(count))
         if status:
