@@ -176,7 +176,7 @@ class MainWindow(QMainWindow):
             self.statusBar().addPermanentWidget(label)
 
     # --- files -------------------------------------------------------------------------------
-    def _choose_file(self) -> None:
+    def choose_file(self) -> None:
         recordings = " ".join(f"*{suffix}" for suffix in RECORDING_SUFFIXES)
         kinds = f"Scenarios and recordings (*.toml {recordings});;Scenarios (*.toml);;" \
             f"Recordings ({recordings});;Captures and traces (*.capture *.txt *.log *.gz)"
@@ -197,7 +197,7 @@ class MainWindow(QMainWindow):
         except (ScenarioError, OSError, ValueError, RuntimeError) as exc:
             QMessageBox.warning(self, "Cannot open", str(exc))
             return False
-        self._fill_recent(self.settings.add_recent(path))
+        self.fill_recent(self.settings.add_recent(path))
         return True
 
     def _open_recording(self, path: Path) -> None:
@@ -212,7 +212,7 @@ class MainWindow(QMainWindow):
         if replay.problem:
             self.statusBar().showMessage(replay.problem, 15000)
 
-    def _choose_diff(self) -> None:
+    def choose_diff(self) -> None:
         recordings = " ".join(f"*{suffix}" for suffix in RECORDING_SUFFIXES)
         name, _ = QFileDialog.getOpenFileName(self, "Diff with recording", "",
                                               f"Recordings ({recordings});;All files (*)")
@@ -228,7 +228,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(problem, 15000)
         return problem is None
 
-    def _fill_recent(self, files: list[Path]) -> None:
+    def fill_recent(self, files: list[Path]) -> None:
         self.recent_menu.clear()
         for path in files:
             self.recent_menu.addAction(str(path), lambda p=path: self.open_path(p))

@@ -33,8 +33,8 @@ def build_actions(window: MainWindow) -> None:
         return make_action(window, *args, **kwargs)  # type: ignore[arg-type]
 
     panel = window.vcpu_panel
-    window.open_action = act("&Open…", window._choose_file, QKeySequence.StandardKey.Open)
-    window.diff_action = act("&Diff with recording…", window._choose_diff,
+    window.open_action = act("&Open…", window.choose_file, QKeySequence.StandardKey.Open)
+    window.diff_action = act("&Diff with recording…", window.choose_diff,
                              tip="Open a recording B beside this session and step both in "
                                  "lock-step")
     window.quit_action = act("&Quit", window.close, QKeySequence.StandardKey.Quit)
@@ -94,7 +94,7 @@ def build_menus(window: MainWindow) -> None:
     file_menu.addAction(window.diff_action)
     file_menu.addSeparator()
     file_menu.addAction(window.quit_action)
-    window._fill_recent(window.settings.recent_files())
+    window.fill_recent(window.settings.recent_files())
     if window.settings.warnings:
         window.statusBar().showMessage("; ".join(window.settings.warnings), 15000)
     edit_menu = bar.addMenu("&Edit")
