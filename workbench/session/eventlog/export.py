@@ -47,7 +47,9 @@ def _taken(log: EventLog, rows: np.ndarray | range) -> Iterator[tuple[np.ndarray
     rows = np.asarray(rows, dtype=np.int64)
     for start in range(0, len(rows), _BATCH):
         numbers = rows[start:start + _BATCH]
-        yield numbers, log.take(numbers)
+        first, last = int(numbers[0]), int(numbers[-1]) + 1
+        consecutive = last - first == len(numbers) and bool(np.all(numbers[1:] > numbers[:-1]))
+        yield numbers, log.rows(first, last) if consecutive else log.take(numbers)
 
 
 def _batches(log: EventLog, rows: np.ndarray | range) -> Iterator[list[list[Any]]]:
@@ -107,7 +109,7 @@ def _bytes(strings: np.ndarray) -> np.ndarray:
     return strings.view(np.uint8).reshape(len(strings), strings.dtype.itemsize)
 
 
-_QUADS = np.array([f"{i:04d}".encode() for i in range(10_000)]).view(np.uint8).reshape(-1, 4)
+_QUADS = np.array([f"{i:04d}".encode() for i in range(10_000)]).view(np.uint32)
 _POW10 = np.array([10**k for k in range(20)], dtype=np.uint64)
 
 
@@ -117,11 +119,12 @@ def _digits(col: np.ndarray) -> np.ndarray:
     signed = col.dtype.kind == "i"
     value = (np.abs(col.astype(np.int64)) if signed else col).astype(np.uint64)
     width = -(-len(str(int(value.max(initial=0)))) // 4) * 4
-    out = np.empty((len(col), width), np.uint8)
+    quads = np.empty((len(col), width // 4), np.uint32)
     x = value
-    for k in range(width - 4, -1, -4):
+    for k in range(width // 4 - 1, -1, -1):
         x, low = np.divmod(x, np.uint64(10_000))
-        out[:, k:k + 4] = _QUADS[low]
+        quads[:, k] = _QUADS[low]
+    out = quads.view(np.uint8)
     # a digit is a leading zero where the value is below 10 ** (digits after it + 1)
     out[:, :-1][value[:, None] < _POW10[width - 1:0:-1]] = 0
     if not signed:
