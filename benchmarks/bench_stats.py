@@ -1,10 +1,11 @@
 """Trace-viewer views over 10 M events: statistics, display filters, colouring rules, export.
 
 The log is bench_eventlog's 10 M-row mix. Statistics are timed for the whole session, a
-step range and a display filter's rows; display filters of the new language for the
-trap log; colouring rules for one screen of rows (what the trap log paints) and for
-every row (the timeline's worst case); JSON Lines export per 100,000 rows. Each figure
-is the best of a few runs.
+step range and a display filter's rows, the first two side by side with counting every
+chunk afresh (what a first count cost before the log kept each chunk's counts on append);
+display filters of the new language for the trap log; colouring rules for one screen of
+rows (what the trap log paints) and for every row (the timeline's worst case); JSON
+Lines export per 100,000 rows. Each figure is the best of a few runs.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from benchmarks.bench_eventlog import bulk_log, timed
 from workbench.session.eventlog.colouring import ColourRule, colour_rows
 from workbench.session.eventlog.display_filter import DisplayFilter, compile_filter, step_rows
 from workbench.session.eventlog.export import write_events
-from workbench.session.eventlog.stats import compute, forget_counts
+from workbench.session.eventlog.stats import compute
 
 FILTERS = (
     "kind=MSR_EXIT and reason=FILTER",
@@ -40,37 +41,42 @@ def _compiled(text: str) -> DisplayFilter:
     return compiled
 
 
-def _cpu(fn, repeat: int = 3) -> float:
-    """Best process CPU seconds of `repeat` runs: on a machine other jobs share, the
-    figure closest to what the work costs on an idle one."""
-    best = float("inf")
+def _side_by_side(what: str, new, old, repeat: int = 3) -> None:
+    """Best wall and CPU times of `new` and `old`, run alternately in one process."""
+    best = {"new": [float("inf")] * 2, "old": [float("inf")] * 2}
     for _ in range(repeat):
-        began = time.process_time()
-        fn()
-        best = min(best, time.process_time() - began)
-    return best
+        for name, fn in (("new", new), ("old", old)):
+            wall, cpu = time.perf_counter(), time.process_time()
+            fn()
+            times = (time.perf_counter() - wall, time.process_time() - cpu)
+            best[name] = [min(a, b) for a, b in zip(best[name], times, strict=True)]
+    print(f"{what}: {best['new'][0] * 1e3:.1f} ms wall, {best['new'][1] * 1e3:.1f} ms CPU; "
+          f"counting every chunk afresh (old): {best['old'][0] * 1e3:.0f} ms wall, "
+          f"{best['old'][1] * 1e3:.0f} ms CPU")
 
 
 def main() -> None:
-    log, _ = bulk_log()
+    log, spent = bulk_log()
     n = len(log)
+    print(f"bulk append of {n:,} events, each full chunk counted as it fills: {spent:.2f} s")
 
-    def cold() -> object:
-        forget_counts()
+    def kept() -> object:  # every full chunk was counted as it filled
         return compute(log)
 
-    seconds, stats = timed(cold)
-    print(f"statistics, whole session, {n:,} events, first count: {seconds * 1e3:.0f} ms "
-          f"wall, {_cpu(cold) * 1e3:.0f} ms CPU "
-          f"({len(stats.table('MSRs').rows)} MSRs, {len(stats.table('vCPUs').rows)} vCPUs)")
-    seconds, _ = timed(lambda: compute(log))
-    print(f"statistics, whole session again (whole chunks' counts kept): "
-          f"{seconds * 1e3:.1f} ms")
+    def afresh() -> object:  # the old first count: every chunk counted now
+        log.forget_chunk_counts()
+        return compute(log)
+
+    _side_by_side(f"statistics, whole session, {n:,} events, first count", kept, afresh)
+    stats = compute(log)
+    entries = sum(log.chunk_counts(i).size for i in range(n // log.chunk_rows))
+    print(f"  ({len(stats.table('MSRs').rows)} MSRs, {len(stats.table('vCPUs').rows)} vCPUs; "
+          f"counts kept: {entries * 16 / n:.3f} bytes/event)")
     last = int(log.column("step")[-1])
     rows = step_rows(log, last // 4, last // 2)
-    seconds, _ = timed(lambda: (forget_counts(), compute(log, rows)))
-    print(f"statistics, a step range of {len(rows):,} events, first count: "
-          f"{seconds * 1e3:.0f} ms")
+    _side_by_side(f"statistics, a step range of {len(rows):,} events, first count",
+                  lambda: compute(log, rows),
+                  lambda: (log.forget_chunk_counts(), compute(log, rows)))
     mask = _compiled(FILTERS[1]).mask(log)
     seconds, _ = timed(lambda: compute(log, mask=mask))
     print(f"statistics, a display filter's {int(mask.sum()):,} events: {seconds * 1e3:.0f} ms")

@@ -7,10 +7,14 @@ import csv
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
-from eventlog_rows import sample_log
+from eventlog_rows import DEVICES, sample_log
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from workbench import cli
+from workbench.session.eventlog import ROW_DTYPE, EventKind, EventLog
 from workbench.session.eventlog.display_filter import compile_filter
 from workbench.session.eventlog.export import events, write_events
 from workbench.session.eventlog.filter_fields import FIELDS
@@ -71,3 +75,29 @@ def test_json_lines_are_json_objects_with_the_filter_fields(tmp_path):
     assert {r["device"] for r in read} <= {"0000:00:01.0", "0000:00:02.0"}
     vfio = [r for r in read if r["kind"] == "VFIO_CONFIG_READ"]
     assert vfio and all(r["site"] == "NONE" for r in vfio)
+
+
+_INT = {name: st.integers(int(np.iinfo(ROW_DTYPE[name]).min), int(np.iinfo(ROW_DTYPE[name]).max))
+        for name in ("value", "aux", "msr", "virt", "mask", "offset", "arg", "vcpu", "errno",
+                     "site", "size", "reason", "result", "flags", "bar")}
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=st.lists(st.fixed_dictionaries({
+    **_INT, "kind": st.sampled_from([int(k) for k in EventKind]),
+    "device": st.sampled_from([-1, 1, 2, 3]), "dstep": st.integers(0, 1 << 40)}), max_size=30),
+    order=st.randoms())
+def test_json_lines_are_the_text_json_dumps_writes_for_each_event(rows, order, tmp_path_factory):
+    log = EventLog(chunk_rows=7)
+    for dev, address in DEVICES.items():
+        log.add_device(dev, address)
+    if rows:
+        cols = {k: np.array([r[k] for r in rows], dtype=ROW_DTYPE[k]) for k in (*_INT, "device")}
+        log.extend_columns(kind=np.array([r["kind"] for r in rows]),
+                           step=np.cumsum([r["dstep"] for r in rows], dtype=np.uint64), **cols)
+    picked = list(range(len(rows))) * 2
+    order.shuffle(picked)
+    path = tmp_path_factory.mktemp("jsonl") / "rows.jsonl"
+    write_events(log, picked, path, "jsonl")
+    assert path.read_text() == "".join(json.dumps(event, separators=(",", ":")) + "\n"
+                                       for event in events(log, picked))

@@ -1,8 +1,9 @@
 """Chunked row storage: where the log's rows live and how they are read back.
 
 Rows live in numpy chunks of `chunk_rows` (columns.ROW_DTYPE). Appending fills the
-current chunk and a full one is left alone for good, so an append is O(1) and never
-copies old rows. Readers get copies or read-only columns, never the chunks themselves.
+current chunk and a full one is left alone for good (until rows are cut off), so an
+append is O(1) and never copies old rows. Readers get copies or read-only columns,
+never the chunks themselves.
 """
 
 from __future__ import annotations
@@ -31,10 +32,15 @@ class RowStore:
         self._cache: dict[str, tuple[int, int, np.ndarray]] = {}
 
     def _new_chunk(self) -> None:
+        if self._chunks:
+            self._sealed(len(self._chunks) - 1)
         self._cur = np.zeros(self._chunk_rows, ROW_DTYPE)
         self._buf = memoryview(self._cur.view(np.uint8))
         self._chunks.append(self._cur)
         self._off = 0
+
+    def _sealed(self, index: int) -> None:
+        """Chunk `index` just filled up: its rows never change again until a cut."""
 
     def _write_columns(self, cols: Mapping[str, np.ndarray], count: int) -> range:
         """Append `count` rows given as full columns (checked by the caller)."""
@@ -71,12 +77,6 @@ class RowStore:
     def chunk_rows(self) -> int:
         """Rows per chunk: blocks() yields whole chunks of this many rows."""
         return self._chunk_rows
-
-    @property
-    def generation(self) -> int:
-        """Changes whenever rows are cut off: what a cache of whole chunks is keyed by
-        (a full chunk's rows never change otherwise)."""
-        return self._version
 
     @property
     def nbytes(self) -> int:
