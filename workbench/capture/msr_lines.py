@@ -16,7 +16,6 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from itertools import repeat
-from operator import itemgetter
 
 from workbench.capture.kernel_events import KernelEvents
 from workbench.capture.model import MsrAccess
@@ -35,16 +34,19 @@ _GROUPS = _LINE.groups
 _heads: dict[str, re.Pattern[str]] = {}
 
 
-def _threads(heads: set[str], header: re.Pattern[str]) -> dict[str, tuple[int, str] | None]:
-    """Each head's (thread id, name), or None where the line must be read line by line."""
+def _threads(heads: set[str], header: re.Pattern[str]) -> tuple[dict[str, int], dict[str, str]]:
+    """Each canonical head's thread id, and its thread name; a head in neither must be
+    read line by line."""
     pattern = _heads.get(header.pattern)
     if pattern is None:
         pattern = _heads[header.pattern] = re.compile(_HEAD.format(header=header.pattern))
-    out: dict[str, tuple[int, str] | None] = {}
+    tids: dict[str, int] = {}
+    names: dict[str, str] = {}
     for head in heads:
         m = pattern.fullmatch(head + " ")
-        out[head] = None if m is None else (int(m[2]), m[1].strip())
-    return out
+        if m is not None:
+            tids[head], names[head] = int(m[2]), m[1].strip()
+    return tids, names
 
 
 @contextmanager
@@ -75,17 +77,18 @@ def feed_text(reader: KernelEvents, text: str, header: re.Pattern[str]) -> None:
 def _feed_columns(reader: KernelEvents, columns: list[list[str | None]], text: str,
                   header: re.Pattern[str]) -> None:
     heads, *fields, others = columns
-    thread_of = _threads(set(heads) - {None}, header)    # head is None on every other line
-    threads = list(map(thread_of.get, heads))           # None: read line by line
+    tid_of, name_of = _threads(set(heads) - {None}, header)   # head is None on other lines
+    tids = list(map(tid_of.get, heads))                       # None: read line by line
     whole: list[str] = []       # the text's lines, split only for a kvm_msr line read so
     start, total = 0, len(heads)
     while start < total:
         try:
-            end = threads.index(None, start)
+            end = tids.index(None, start)
         except ValueError:
             end = total
         if end > start:
-            _accesses(reader, threads, fields, start, end)
+            _accesses(reader, tid_of, name_of, heads[start:end],
+                      [column[start:end] for column in fields], start)
         if end < total:
             line = others[end]
             if line is None:    # a kvm_msr line whose head is not canonical
@@ -95,18 +98,18 @@ def _feed_columns(reader: KernelEvents, columns: list[list[str | None]], text: s
         start = end + 1
 
 
-def _accesses(reader: KernelEvents, threads: list, fields: list[list[str | None]],
-              start: int, end: int) -> None:
-    """Lines start+1..end, all canonical kvm_msr lines, as accesses."""
-    stamps, writes, indexes, values, gps = (column[start:end] for column in fields)
-    mine = threads[start:end]
-    for tid, name in dict.fromkeys(mine):
-        reader.threads.setdefault(tid, name)
+def _accesses(reader: KernelEvents, tid_of: dict[str, int], name_of: dict[str, str],
+              heads: list[str], fields: list[list[str]], start: int) -> None:
+    """Lines start+1.., all canonical kvm_msr lines, as accesses."""
+    stamps, writes, indexes, values, gps = fields
+    for head in dict.fromkeys(heads):       # a thread is named by its first line
+        reader.threads.setdefault(tid_of[head], name_of[head])
     got: list[int | None] = list(map(int, values, repeat(16)))
     if any(gps):    # a faulting read returns nothing to the guest
         for i, (gp, write) in enumerate(zip(gps, writes, strict=True)):
             if gp and not write:
                 got[i] = None
-    reader.events.extend(map(MsrAccess, map(itemgetter(0), mine), map(int, indexes, repeat(16)),
-                             map(bool, writes), got, map(bool, gps), repeat(None),
-                             map(float, stamps), range(start + 1, end + 1)))
+    reader.events.extend(map(MsrAccess, map(tid_of.__getitem__, heads),
+                             map(int, indexes, repeat(16)), map(bool, writes), got,
+                             map(bool, gps), repeat(None), map(float, stamps),
+                             range(start + 1, start + 1 + len(heads))))
