@@ -140,6 +140,8 @@ def test_each_return_to_the_vmm_is_a_step_and_kernel_accesses_share_the_next() -
     assert steps(session) == [1, 1, 2, 2, 2, 2, 2, 2, 2]
     assert session.history == [c.RunToExit(vcpu=0), c.RunToExit(vcpu=0)]
     assert session.step == 2 and session.visible_rows == 9
+    with pytest.raises(SessionError, match="nothing to re-run"):
+        session.register_change_step(0, "rax")      # no step is ever run again
 
 
 @pytest.mark.parametrize("name", ["../data/qemu-probe.capture.gz", "boot.tracefs.txt.gz",

@@ -12,6 +12,7 @@ as handlers.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -166,6 +167,11 @@ class CaptureSession(Session):
             raise SessionError(f"step {step} is outside 0..{len(self.history)}")
         self.step = step
         self.visible_rows = self.log.row_of_step(step + 1)
+
+    def _replay_to(self, step: int, start: int, remember: bool = False) -> Iterator[int]:
+        """Nothing re-runs a capture's steps (e.g. "when did this register change")."""
+        raise SessionError("a capture records no guest registers or memory between exits: "
+                           "there is nothing to re-run")
 
     def whatif_lines(self, msr_filter: MsrFilter | None = None, profile: str | None = None,
                      vendor: str | None = None) -> list[str]:
