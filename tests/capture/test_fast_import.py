@@ -64,7 +64,7 @@ def traces(draw: st.DrawFn) -> str:
 def _read(text: str, header, fast: bool) -> str:
     reader = KernelEvents()
     if fast:
-        msr_lines.feed_text(reader, text, header)
+        msr_lines.feed_bulk(reader, text, header)
     else:
         reader.feed_lines(text.splitlines(), header)
     # repr: a time the line-by-line reader takes as float("nan") compares unequal to itself
@@ -81,7 +81,7 @@ def test_canonical_lines_take_the_bulk_path_with_their_line_numbers() -> None:
     text = ("# tracer: nop\n qemu-4242 [001] .....  1.000001: kvm_msr: msr_write 10 = 0x5\n"
             "garbage\n CPU 0/KVM-77 [000] d..1. 2.5: kvm_msr: msr_read 35 = 0x0 (#GP)\n")
     reader = KernelEvents()
-    msr_lines.feed_text(reader, text, tracefs.HEADER)
+    msr_lines.feed_bulk(reader, text, tracefs.HEADER)
     assert [(a.vcpu, a.index, a.write, a.value, a.gp, a.time, a.line) for a in reader.events] == [
         (4242, 0x10, True, 5, False, 1.000001, 2), (77, 0x35, False, None, True, 2.5, 4)]
     assert [s.line for s in reader.skipped] == [3]

@@ -63,7 +63,18 @@ def _no_gc() -> Iterator[None]:
 
 
 def feed_text(reader: KernelEvents, text: str, header: re.Pattern[str]) -> None:
-    """`reader.feed_lines(text.splitlines(), header)`, faster."""
+    """`reader.feed_lines(text.splitlines(), header)`, faster: in bulk where at least a
+    quarter of the lines are kvm_msr ones. The bulk pass costs every other line about a
+    third of what it saves a kvm_msr line (a boot trace, nearly all kvm_pio and
+    kvm_userspace_exit, reads 15% slower in bulk)."""
+    if text.count(": kvm_msr: ") * 4 >= text.count("\n"):
+        feed_bulk(reader, text, header)
+    else:
+        reader.feed_lines(text.splitlines(), header)
+
+
+def feed_bulk(reader: KernelEvents, text: str, header: re.Pattern[str]) -> None:
+    """`reader.feed_lines(text.splitlines(), header)`, with kvm_msr lines read in bulk."""
     if any(c in text for c in _OTHER_LINE_BREAKS):
         reader.feed_lines(text.splitlines(), header)
         return
