@@ -1,4 +1,4 @@
-"""QEMU exits/s under `workbench capture` vs without it, and tracefs text import in lines/s.
+"""QEMU exits/s under `workbench capture` vs without it, and trace text import in lines/s.
 
 The guest is the MSR probe built with LOOPS `out`s to port 0x80 (each one exit to QEMU)
 between two marks it writes to isa-debugcon (QEMU's stdout): the rate is LOOPS over the
@@ -10,14 +10,18 @@ with kernel events so machine noise hits all alike; each figure is the median ro
 from __future__ import annotations
 
 import os
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
-from workbench.capture import probe, tracefs_live
+from workbench.capture import load, probe, tracecmd, tracefs, tracefs_live
+from workbench.capture.kernel_events import KernelEvents
 from workbench.capture.tracer import ptrace_unavailable_reason
 
 LOOPS = 30_000
@@ -77,36 +81,63 @@ def exits_per_second(loops: int = LOOPS, rounds: int = ROUNDS) -> dict:
     return figures
 
 
-def _tracefs_text(lines: int) -> str:
+def _trace_text(lines: int, header: str) -> str:
     body = [f" qemu-system-x86-4242    [001] .....  {100 + i * 1e-5:.6f}: kvm_msr: "
             f"msr_{'read' if i % 2 else 'write'} {0x10 + i % 64:x} = 0x{i:x}\n"
             for i in range(lines)]
-    return "# tracer: nop\n#\n" + "".join(body)
+    return header + "".join(body)
+
+
+def _line_by_line(path: Path, header: re.Pattern[str]) -> int:
+    """The reader `load` used before its bulk path: every line through KernelEvents.feed."""
+    reader = KernelEvents()
+    reader.feed_lines(path.read_bytes().decode("utf-8", errors="replace").splitlines(), header)
+    return len(reader.events)
+
+
+def _loaded(path: Path) -> int:
+    return len(load(path).msr_accesses())
+
+
+def _rate(lines: int, read: Callable[[], int]) -> tuple[float, float, int]:
+    """(lines/s of wall time, lines/s of this process's CPU time, accesses read)."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    accesses = read()
+    return (lines / (time.perf_counter() - wall), lines / (time.process_time() - cpu), accesses)
 
 
 def import_lines_per_second(lines: int = IMPORT_LINES) -> dict:
-    """tracefs `trace` text through workbench.capture.load, where this build has it."""
-    import workbench.capture
-
-    load = getattr(workbench.capture, "load", None)
-    if load is None:
-        return {"import_unavailable": "workbench.capture.load is not in this build"}
+    """tracefs `trace` and `trace-cmd report` text: `workbench.capture.load` against the
+    line-by-line reader it replaced, alternating, best of ROUNDS each."""
+    figures: dict = {}
     with tempfile.TemporaryDirectory(prefix="bench-capture-") as tmp:
-        path = Path(tmp) / "trace.txt"
-        path.write_text(_tracefs_text(lines))
-        began = time.perf_counter()
-        cap = load(path)
-        seconds = time.perf_counter() - began
-    return {"import_lines_per_s": lines / seconds, "import_accesses": len(cap.msr_accesses())}
+        for name, header, pattern in (("tracefs", "# tracer: nop\n#\n", tracefs.HEADER),
+                                      ("trace_cmd", "cpus=2\n", tracecmd.HEADER)):
+            path = Path(tmp) / f"{name}.txt"
+            path.write_text(_trace_text(lines, header))
+            runs: dict[str, list[tuple[float, float, int]]] = {"load": [], "line_by_line": []}
+            for _ in range(ROUNDS):
+                runs["line_by_line"].append(_rate(lines, partial(_line_by_line, path, pattern)))
+                runs["load"].append(_rate(lines, partial(_loaded, path)))
+            for how, rates in runs.items():
+                best = max(rates)
+                figures[f"{name}_{how}_lines_per_s"] = best[0]
+                figures[f"{name}_{how}_cpu_lines_per_s"] = best[1]
+                figures[f"{name}_{how}_accesses"] = best[2]
+    return figures
 
 
-def run() -> dict:
-    return {**exits_per_second(), **import_lines_per_second()}
+def run(imports_only: bool = False) -> dict:
+    return {**({} if imports_only else exits_per_second()), **import_lines_per_second()}
 
 
 def main() -> None:
-    figures = run()
-    if "unavailable" in figures:
+    """`python -m benchmarks.bench_capture import`: the text imports only (no QEMU)."""
+    imports_only = sys.argv[1:] == ["import"]
+    figures = run(imports_only)
+    if imports_only:
+        pass
+    elif "unavailable" in figures:
         print(f"capture: unavailable ({figures['unavailable']})")
     else:
         print(f"QEMU, no capture:                 {figures['plain_exits_per_s']:>10,.0f} exits/s")
@@ -116,10 +147,11 @@ def main() -> None:
             print(f"under capture (+ tracefs events): "
                   f"{figures['captured_with_kernel_events_exits_per_s']:>10,.0f} exits/s  "
                   f"({figures['captured_with_kernel_events_ratio']:.2f}x)")
-    if "import_lines_per_s" in figures:
-        print(f"tracefs text import:              {figures['import_lines_per_s']:>10,.0f} lines/s")
-    else:
-        print(f"tracefs text import: unavailable ({figures['import_unavailable']})")
+    for name in ("tracefs", "trace_cmd"):
+        for how, what in (("line_by_line", "line by line"), ("load", "load")):
+            key = f"{name}_{how}"
+            print(f"{name} text import, {what + ':':<22} {figures[key + '_lines_per_s']:>10,.0f} "
+                  f"lines/s  ({figures[key + '_cpu_lines_per_s']:,.0f} lines per CPU second)")
 
 
 if __name__ == "__main__":

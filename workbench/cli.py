@@ -37,7 +37,8 @@ def _parser() -> argparse.ArgumentParser:
         description="See what KVM and vfio-pci do with MSR accesses and config-space bits.",
     )
     commands = parser.add_subparsers(dest="command")
-    open_cmd = commands.add_parser("open", help="open a scenario or a recording in the GUI")
+    open_cmd = commands.add_parser(
+        "open", help="open a scenario, a recording, a capture or a trace in the GUI")
     open_cmd.add_argument("file", type=Path)
     run_cmd = commands.add_parser("run", help="run a scenario")
     run_cmd.add_argument("scenario", type=Path)

@@ -55,3 +55,19 @@ def test_opening_a_scenario_after_a_capture_unlocks_the_editor(make_window) -> N
     assert window.open_path(DEMO_SCENARIO)
     assert window.filter_editor.apply_button.isEnabled()
     assert window.vfio_panel.captured.toPlainText() == ""
+
+
+def test_a_capture_spans_its_steps_in_the_replay_slider_timeline_and_log(make_window) -> None:
+    window = make_window(Path(__file__).parent.parent / "capture" / "data"
+                         / "qemu-probe.capture.gz")
+    session = window.controller.session
+    last = len(session.history)
+    assert last > 100 and session.step == last
+    assert window.replay_view.slider.maximum() == last
+    assert window.status["step"].text() == f"step {last}/{last}"
+    window.replay_view.slider.setValue(40)
+    assert session.step == 40 and session.visible_rows == session.log.row_of_step(41)
+    panel = window.log_panel
+    panel.table.selectRow(panel.model.view_row_of_step(7))
+    assert session.step == 7 and window.timeline.step == 7
+    assert panel.model.rowCount() == len(session.log)     # later rows stay, greyed

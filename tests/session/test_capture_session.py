@@ -127,3 +127,50 @@ def test_a_real_capture_shows_qemus_filter_and_its_answer() -> None:
              if session.log.row(i)["kind"] == EventKind.MSR_EXIT]
     assert exits and session.log.row(exits[0])["msr"] == 0x35
     assert session.log.row(exits[0] + 1)["kind"] == EventKind.USER_ANSWER
+
+
+def steps(session: Session) -> list[int]:
+    return [session.log.row(i)["step"] for i in range(len(session.log))]
+
+
+def test_each_return_to_the_vmm_is_a_step_and_kernel_accesses_share_the_next() -> None:
+    session = open_capture(FIXTURES / "probe.tracefs.txt")
+    # The in-kernel read of APIC_BASE, then the RDMSR exit QEMU's filter causes: step 1;
+    # the later in-kernel accesses and the #GPs, then the I/O exit to port 0xf4: step 2.
+    assert steps(session) == [1, 1, 2, 2, 2, 2, 2, 2, 2]
+    assert session.history == [c.RunToExit(vcpu=0), c.RunToExit(vcpu=0)]
+    assert session.step == 2 and session.visible_rows == 9
+    with pytest.raises(SessionError, match="nothing to re-run"):
+        session.register_change_step(0, "rax")      # no step is ever run again
+
+
+@pytest.mark.parametrize("name", ["../data/qemu-probe.capture.gz", "boot.tracefs.txt.gz",
+                                  "seabios-e1000.qemu.log"])
+def test_a_real_capture_spans_many_steps_and_seeks_without_running(name: str) -> None:
+    session = open_capture(FIXTURES / name)
+    last = len(session.history)
+    assert last > 100 and session.step == last and session.visible_rows == len(session.log)
+    assert steps(session) == sorted(steps(session)) and steps(session)[-1] == last
+    session.seek(10)
+    assert session.step == 10
+    assert session.visible_rows == session.log.row_of_step(11) < len(session.log)
+    assert {session.log.row(i)["step"] for i in range(session.visible_rows)} == set(range(1, 11))
+    session.step_back()
+    assert session.step == 9 and session.visible_rows == session.log.row_of_step(10)
+    session.seek(0)
+    assert session.visible_rows == 0
+    with pytest.raises(SessionError, match="outside"):
+        session.seek(last + 1)
+    session.seek(last)
+    assert session.visible_rows == len(session.log)
+
+
+def test_a_config_trace_step_is_its_access() -> None:
+    session = open_capture(FIXTURES / "seabios-e1000.qemu.log")
+    assert len(session.history) == len(session.log) == len(session.capture.config_accesses())
+    sixth = session.history[5].action          # line 6: pci_cfg_write i440FX @0x58 <- 0x33333000
+    assert (sixth.device, sixth.offset, sixth.value) == ("i440FX", 0x58, 0x33333000)
+    session.seek(6)
+    row = session.log.row(session.visible_rows - 1)
+    assert (row["kind"], row["offset"], row["value"]) == (EventKind.VFIO_CONFIG_WRITE, 0x58,
+                                                          0x33333000)

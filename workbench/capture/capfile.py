@@ -30,12 +30,12 @@ import contextlib
 import gzip
 import json
 import os
-import re
 import tempfile
 import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from workbench.capture.kernel_events import msr_fields
 from workbench.capture.model import (
     Capture,
     IoctlRecord,
@@ -50,7 +50,6 @@ from workbench.kvm.filter import MsrFilter
 FORMAT = "workbench-capture"
 VERSION = 1
 _MAGIC = b'{"format": "workbench-capture"'
-_KVM_MSR = re.compile(r"^msr_(read|write) ([0-9a-f]+) = 0x([0-9a-f]+)( \(#GP\))?")
 _MSR_EXITS = (uapi.KVM_EXIT_X86_RDMSR, uapi.KVM_EXIT_X86_WRMSR)
 
 
@@ -226,13 +225,9 @@ class _Builder:
         tid, name, text = _int(event, "tid"), event["event"], str(event["text"])
         vcpu = self.vcpu_of_tid.get(tid, tid)
         if name == "kvm_msr":
-            match = _KVM_MSR.match(text)
-            if match is None:
-                raise ValueError(f"kvm_msr: cannot read {text!r}")
-            write, gp = match[1] == "write", match[4] is not None
-            value = int(match[3], 16)
+            index, write, value, gp = msr_fields(text)     # ValueError: a skipped line
             self.capture.events.append(MsrAccess(
-                vcpu, int(match[2], 16), write, None if gp and not write else value, gp, None,
+                vcpu, index, write, None if gp and not write else value, gp, None,
                 event.get("t"), line))
             self.last_msr[vcpu] = len(self.capture.events) - 1
         elif name == "kvm_inj_exception" and text.startswith("#GP"):

@@ -33,8 +33,18 @@ def _capfile():
     return capfile
 
 
-def _text_reader(path: Path, lines: list[str]):
-    head = lines[:_SNIFF_LINES]
+def head_lines(text: str) -> list[str]:
+    """`text.splitlines()[:_SNIFF_LINES]` without splitting a whole trace: all but the last
+    line of a slice are whole lines."""
+    size = 1 << 16
+    while True:
+        lines = text[:size].splitlines()
+        if len(lines) > _SNIFF_LINES or size >= len(text):
+            return lines[:_SNIFF_LINES]
+        size *= 4
+
+
+def _text_reader(path: Path, head: list[str]):
     if tracefs.looks_like(head):
         return tracefs.parse
     if tracecmd.looks_like(head):
@@ -85,8 +95,8 @@ def load(path: str | Path) -> Capture:
             raise
         except ValueError as why:     # the reader's own message names the file and line
             raise CaptureError(str(why)) from None
-    lines = data.decode("utf-8", errors="replace").splitlines()
-    capture = _text_reader(path, lines)(path, lines)
+    text = data.decode("utf-8", errors="replace")
+    capture = _text_reader(path, head_lines(text))(path, text)
     if truncated:
-        capture.skipped.append(SkippedLine(len(lines), "the gzip stream ends early"))
+        capture.skipped.append(SkippedLine(len(text.splitlines()), "the gzip stream ends early"))
     return capture

@@ -6,12 +6,14 @@ format it, `[FAILED TO PARSE] field=value ...`. The thread id is the vCPU: a ker
 knows nothing of vCPU indexes. A user-space MSR exit shows only as kvm_userspace_exit with
 reason KVM_EXIT_X86_RDMSR/WRMSR and no index, so it is a UserExit and not an MsrAccess.
 
-Lines are split with str methods, not one regular expression: a trace has millions of them.
+Lines are split with str methods; a whole trace's canonical `kvm_msr` lines are read faster
+by msr_lines.py, which hands every other line here.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -69,8 +71,9 @@ def _hex(word: str) -> int:
     return int(word[2:] if word.startswith("0x") else "!", 16)
 
 
-def _msr(e: EventLine, line: int) -> MsrAccess:
-    text = e.text
+def msr_fields(text: str) -> tuple[int, bool, int, bool]:
+    """(index, write, value, gp) of a kvm_msr event's text; ValueError saying what is wrong.
+    The value is as printed: the kernel prints 0 for a read that faulted."""
     try:
         if text.startswith("[FAILED TO PARSE]"):
             f = _raw_fields(text)
@@ -88,10 +91,14 @@ def _msr(e: EventLine, line: int) -> MsrAccess:
         raise _Garbled("kvm_msr text is not 'msr_read|msr_write INDEX = 0xVALUE'") from None
     if not 0 <= index <= _U32 or not 0 <= value <= _U64:
         raise _Garbled("kvm_msr index or value out of range")
-    # A faulting read returns nothing to the guest; the trace prints 0 for it.
-    return MsrAccess(vcpu=e.tid, index=index, write=write,
-                     value=None if gp and not write else value, gp=gp, exit=None,
-                     time=e.seconds, line=line)
+    return index, write, value, gp
+
+
+def _msr(e: EventLine, line: int) -> MsrAccess:
+    index, write, value, gp = msr_fields(e.text)
+    # A faulting read returns nothing to the guest.
+    return MsrAccess(e.tid, index, write, None if gp and not write else value, gp, None,
+                     e.seconds, line)
 
 
 def _exit_reason(text: str) -> int | None:
@@ -149,6 +156,13 @@ class KernelEvents:
             if e.tid not in self.threads:
                 self.threads[e.tid] = e.comm
         return True
+
+    def feed_lines(self, lines: Iterable[str], header: re.Pattern[str], first: int = 1) -> None:
+        """Reads lines numbered from `first`: those `header` matches are skipped silently,
+        any other that is not an event line is a skipped line."""
+        for number, line in enumerate(lines, start=first):
+            if not header.match(line) and not self.feed(number, line):
+                self.skipped.append(SkippedLine(number, "not an event line"))
 
     def _event(self, line_no: int, e: EventLine) -> None:
         event = e.event

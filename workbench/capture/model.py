@@ -25,9 +25,12 @@ class MsrExitAnswer:
     error: int                  # kvm_run.msr.error: non-zero makes KVM inject #GP
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class MsrAccess:
-    """One guest rdmsr/wrmsr: handled in the kernel (`exit` is None) or in user space."""
+    """One guest rdmsr/wrmsr: handled in the kernel (`exit` is None) or in user space.
+
+    Not frozen, unlike the other values here, though nothing changes one once read: a trace
+    holds millions, and a frozen dataclass takes about 8x as long to construct."""
 
     vcpu: int                   # vCPU index, or the thread id where only a kernel trace names it
     index: int

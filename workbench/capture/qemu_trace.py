@@ -70,11 +70,11 @@ def _access(line: str, number: int, names: _Names) -> ConfigAccess | None:
     return None
 
 
-def parse(source: Path, lines: list[str]) -> Capture:
+def parse(source: Path, text: str) -> Capture:
     events: list[ConfigAccess] = []
     skipped: list[SkippedLine] = []
     names = _Names()
-    for number, line in enumerate(lines, start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         access = _access(line, number, names)

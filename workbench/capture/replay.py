@@ -84,7 +84,8 @@ def _run_to(lane: Lane, port: int, access: MsrAccess, outcome: dict[str, Any]) -
 
 
 def run_access(lane: Lane, access: MsrAccess) -> tuple[dict[str, Any], bool]:
-    """Replays one access; its outcome and whether whatif completed an exit for it."""
+    """Replays one access; its outcome (api.md's shape: exit, gp, value) and whether whatif
+    completed an exit for it. Where the lane broke, `lane.broken` says why."""
     outcome: dict[str, Any] = {"exit": None, "gp": False, "value": None}
     by_whatif = False
     if lane.broken is None:
@@ -94,7 +95,6 @@ def run_access(lane: Lane, access: MsrAccess) -> tuple[dict[str, Any], bool]:
                             "rdx": value >> 32 if access.write else 0})
         by_whatif = _run_to(lane, REPORT_PORT, access, outcome)
     if lane.broken is not None:
-        outcome["error"] = lane.broken
         return outcome, by_whatif
     regs = lane.vcpu.get_regs()
     outcome["gp"] = regs.r14 != lane.gp_count

@@ -11,9 +11,10 @@ import re
 from pathlib import Path
 
 from workbench.capture.kernel_events import KernelEvents
-from workbench.capture.model import Capture, SkippedLine
+from workbench.capture.model import Capture
+from workbench.capture.msr_lines import feed_text
 
-_HEADER = re.compile(r"^(?:cpus=\d+|version = \S+|CPU \d+ is empty|CPU:\d+ \[LOST \d+ EVENTS\]"
+HEADER = re.compile(r"^(?:cpus=\d+|version = \S+|CPU \d+ is empty|CPU:\d+ \[LOST \d+ EVENTS\]"
                      r"|trace-cmd: .*|\s*$)")
 
 
@@ -22,12 +23,8 @@ def looks_like(lines: list[str]) -> bool:
     return any(re.match(r"^cpus=\d+\s*$", line) for line in lines[:10])
 
 
-def parse(source: Path, lines: list[str]) -> Capture:
+def parse(source: Path, text: str) -> Capture:
     reader = KernelEvents()
-    for number, line in enumerate(lines, start=1):
-        if _HEADER.match(line):
-            continue
-        if not reader.feed(number, line):
-            reader.skipped.append(SkippedLine(number, "not an event line"))
+    feed_text(reader, text, HEADER)
     return Capture(source=source, format="trace-cmd", events=reader.events,
                    skipped=reader.skipped, meta={"threads": reader.threads})

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import re
 import select
 import subprocess
 import tempfile
@@ -19,11 +18,11 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from workbench.capture.kernel_events import split_line
+
 TRACEFS = Path("/sys/kernel/tracing")
 EVENTS = ("kvm_msr", "kvm_inj_exception", "kvm_userspace_exit", "kvm_pio", "kvm_mmio")
 _PREFIX = "workbench-capture-"
-_LINE = re.compile(r"^\s*.+?-(?P<tid>\d+)\s+(?:\(\s*[\d-]+\)\s+)?\[\d+\]\s+(?:\S+\s+)?"
-                   r"(?P<ts>\d+\.\d+): (?P<event>\w+): (?P<text>.*)$")
 
 
 def unavailable_reason(root: Path = TRACEFS) -> str | None:
@@ -44,11 +43,10 @@ def unavailable_reason(root: Path = TRACEFS) -> str | None:
 
 def parse_line(line: str) -> dict[str, object] | None:
     """One trace_pipe line as a capture event, or None for anything else."""
-    match = _LINE.match(line)
-    if match is None or match["event"] not in EVENTS:
+    e = split_line(line)
+    if e is None or e.event not in EVENTS:
         return None
-    return {"t": float(match["ts"]), "tid": int(match["tid"]), "ev": "trace",
-            "event": match["event"], "text": match["text"]}
+    return {"t": e.seconds, "tid": e.tid, "ev": "trace", "event": e.event, "text": e.text}
 
 
 class LiveTrace:

@@ -174,10 +174,11 @@ def whatif(cap: Capture, msr_filter: MsrFilter | Mapping[str, Any] | None = None
             vm.set_msr_filter(chosen_filter)
         lanes = lanes_for(vm, accesses)
         for position, access in enumerate(accesses):
-            outcome, by_whatif = run_access(lanes[access.vcpu], access)
+            lane = lanes[access.vcpu]
+            outcome, by_whatif = run_access(lane, access)
             differences, volatile = _compare(access, outcome)
-            if "error" in outcome:
-                differences.append(outcome["error"])
+            if lane.broken is not None:
+                differences.append(lane.broken)
             outcomes.append(outcome)
             reports.append(AccessReport(position, access, outcome, tuple(differences), volatile,
                                         by_whatif))

@@ -12,6 +12,7 @@ as handlers.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from workbench.session.eventlog import EventKind, EventLog
 from workbench.session.eventlog.kinds import EXIT_KIND_OF_REASON, Flag
 from workbench.session.scenario import Scenario, loads
 from workbench.session.session import CommandResult, Session
+from workbench.vfio.story_schema import ConfigReadStep, ConfigWriteStep
 
 READ_ONLY = ("a capture is read-only: \"Use in a scenario\" (filter editor) opens a runnable "
              "copy, its accesses replayed as a guest program")
@@ -88,11 +90,12 @@ def _pci_address(name: str, bdf: str) -> str:
 
 @dataclass
 class _Rows:
-    """Writes the capture's events into a session's log at step 0."""
+    """Writes the capture's events into a session's log, at `step`."""
 
     log: EventLog
     vcpu_of: dict[int, int]
     devices: dict[str, int] = field(default_factory=dict)
+    step: int = 1
 
     def msr(self, a: MsrAccess) -> None:
         vcpu = self.vcpu_of[a.vcpu]
@@ -101,19 +104,19 @@ class _Rows:
         if a.exit is None:
             kind = EventKind.MSR_GP if a.gp else (EventKind.MSR_WRITE if a.write
                                                     else EventKind.MSR_READ)
-            self.log.append(kind, step=0, vcpu=vcpu, msr=a.index, value=value,
+            self.log.append(kind, step=self.step, vcpu=vcpu, msr=a.index, value=value,
                             flags=write | Flag.ALLOWED | (Flag.GP if a.gp else 0))
             return
         e = a.exit
         allowed = 0 if e.msr_reason & uapi.KVM_MSR_EXIT_REASON_FILTER else Flag.ALLOWED
-        self.log.append(EventKind.MSR_EXIT, step=0, vcpu=vcpu, msr=a.index,
+        self.log.append(EventKind.MSR_EXIT, step=self.step, vcpu=vcpu, msr=a.index,
                         value=value if a.write else 0, arg=e.exit_reason, reason=e.msr_reason,
                         flags=Flag.EXITED | allowed | write)
-        self.log.append(EventKind.USER_ANSWER, step=0, vcpu=vcpu, msr=a.index, value=e.data,
+        self.log.append(EventKind.USER_ANSWER, step=self.step, vcpu=vcpu, msr=a.index, value=e.data,
                         arg=e.exit_reason, errno=e.error, reason=e.msr_reason,
                         flags=write | (Flag.ERROR if e.error else 0))
         if a.gp:
-            self.log.append(EventKind.MSR_GP, step=0, vcpu=vcpu, msr=a.index, value=e.data,
+            self.log.append(EventKind.MSR_GP, step=self.step, vcpu=vcpu, msr=a.index, value=e.data,
                             arg=e.exit_reason, errno=e.error, reason=e.msr_reason,
                             flags=Flag.GP | Flag.EXITED | Flag.ERROR | write)
 
@@ -124,15 +127,15 @@ class _Rows:
         kind = EXIT_KIND_OF_REASON.get(e.exit_reason, EventKind.OTHER_EXIT)
         if kind == EventKind.IO_EXIT and "port" in e.detail:
             out = e.detail.get("direction") == uapi.KVM_EXIT_IO_OUT
-            self.log.append(kind, step=0, vcpu=vcpu, offset=e.detail["port"],
+            self.log.append(kind, step=self.step, vcpu=vcpu, offset=e.detail["port"],
                             size=e.detail.get("size", 0), arg=e.detail.get("count", 1),
                             value=e.detail.get("data", 0) if out else 0,
                             flags=Flag.WRITE if out else 0)
         elif kind in (EventKind.MSR_EXIT, EventKind.IO_EXIT):
             # A kernel trace names no index (or port) for it: an exit of that reason only.
-            self.log.append(EventKind.OTHER_EXIT, step=0, vcpu=vcpu, arg=e.exit_reason)
+            self.log.append(EventKind.OTHER_EXIT, step=self.step, vcpu=vcpu, arg=e.exit_reason)
         else:
-            self.log.append(kind, step=0, vcpu=vcpu, arg=e.exit_reason)
+            self.log.append(kind, step=self.step, vcpu=vcpu, arg=e.exit_reason)
 
     def config(self, a: ConfigAccess, bdfs: dict[str, str]) -> None:
         dev = self.devices.get(a.device)
@@ -140,7 +143,7 @@ class _Rows:
             dev = self.devices[a.device] = len(self.devices)
             self.log.add_device(dev, _pci_address(a.device, bdfs.get(a.device, "")))
         kind = EventKind.VFIO_CONFIG_WRITE if a.write else EventKind.VFIO_CONFIG_READ
-        self.log.append(kind, step=0, device=dev, offset=a.offset, value=a.value,
+        self.log.append(kind, step=self.step, device=dev, offset=a.offset, value=a.value,
                         size=a.size or infer_size(a.offset, a.value))
 
 
@@ -156,6 +159,19 @@ class CaptureSession(Session):
 
     def apply(self, command: c.Command) -> CommandResult:
         raise SessionError(READ_ONLY)
+
+    def seek(self, step: int) -> None:
+        """Show the capture up to the end of `step` (0: nothing yet): only the visible rows
+        change, as nothing runs."""
+        if not 0 <= step <= len(self.history):
+            raise SessionError(f"step {step} is outside 0..{len(self.history)}")
+        self.step = step
+        self.visible_rows = self.log.row_of_step(step + 1)
+
+    def _replay_to(self, step: int, start: int, remember: bool = False) -> Iterator[int]:
+        """Nothing re-runs a capture's steps (e.g. "when did this register change")."""
+        raise SessionError("a capture records no guest registers or memory between exits: "
+                           "there is nothing to re-run")
 
     def whatif_lines(self, msr_filter: MsrFilter | None = None, profile: str | None = None,
                      vendor: str | None = None) -> list[str]:
@@ -209,15 +225,49 @@ def open_capture(path: str | Path) -> CaptureSession:
     cap = load(path)
     scenario: Scenario = loads(scenario_text(cap), source=str(path))
     session = CaptureSession(scenario, capture=cap)
-    rows = _Rows(session.log, vcpu_order(cap))
+    _log_steps(session, cap)
+    session.step, session.visible_rows = len(session.history), len(session.log)
+    return session
+
+
+def _log_steps(session: CaptureSession, cap: Capture) -> None:
+    """The capture's events into the log, a step per return to the VMM: an exit (with the
+    MSR access it carries) or a traced config access (each a port I/O exit to the VMM) ends
+    its step, so the accesses the kernel handled before an exit share the exit's step.
+    Events after the last exit make one more step. Each step's command says what the
+    VMM saw return: RunToExit of that vCPU, or the config access as a Pci step."""
+    vcpu_of = vcpu_order(cap)
+    rows = _Rows(session.log, vcpu_of)
     paired = any(a.exit is not None for a in cap.msr_accesses())
     bdfs = cap.meta.get("devices") if isinstance(cap.meta.get("devices"), dict) else {}
+    first, last_vcpu = 0, 0
+
+    def end_step(command: c.Command) -> None:
+        nonlocal first
+        session.history.append(command)
+        session.digests.append(session.log.digest(first, len(session.log)))
+        first, rows.step = len(session.log), rows.step + 1
+
     for event in cap.events:
         if isinstance(event, MsrAccess):
             rows.msr(event)
+            last_vcpu = vcpu_of[event.vcpu]
+            if event.exit is not None:
+                end_step(c.RunToExit(vcpu=last_vcpu))
         elif isinstance(event, UserExit):
             rows.user_exit(event, paired)
+            last_vcpu = vcpu_of[event.vcpu]
+            if not (paired and event.exit_reason in _MSR_EXITS):   # else its access ends it
+                end_step(c.RunToExit(vcpu=last_vcpu))
         elif isinstance(event, ConfigAccess):
             rows.config(event, bdfs)
-    session.visible_rows = len(session.log)
-    return session
+            end_step(c.Pci(_config_step(event)))
+    if len(session.log) > first:
+        end_step(c.RunToExit(vcpu=last_vcpu))
+
+
+def _config_step(a: ConfigAccess) -> ConfigReadStep | ConfigWriteStep:
+    size = a.size or infer_size(a.offset, a.value)
+    if a.write:
+        return ConfigWriteStep(device=a.device, offset=a.offset, size=size, value=a.value)
+    return ConfigReadStep(device=a.device, offset=a.offset, size=size)
