@@ -8,7 +8,8 @@ import stat
 from pathlib import Path
 
 from workbench import cli
-from workbench.session.journal import Journal, write_atomic
+from workbench.atomic import write_atomic
+from workbench.session.journal import Journal
 
 DEMO = Path(__file__).parents[2] / "resources" / "scenarios" / "demo.toml"
 MARKER = "WORKBENCH-SECRET-MARKER"

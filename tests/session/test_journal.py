@@ -7,9 +7,10 @@ import time
 import pytest
 from recording_loop import PARSED, lines_of, record_session
 
+from workbench.atomic import write_atomic
 from workbench.session import commands as c
 from workbench.session import journal as journal_mod
-from workbench.session.journal import Journal, find_unfinished_journals, journal_dir, write_atomic
+from workbench.session.journal import Journal, find_unfinished_journals, journal_dir
 from workbench.session.recording import Recorder, recover
 from workbench.session.session import Session
 

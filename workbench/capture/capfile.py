@@ -26,15 +26,14 @@ Only a file that is not a capture at all (empty, no header) is an error naming t
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import json
 import os
-import tempfile
 import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from workbench.atomic import write_atomic
 from workbench.capture.kernel_events import msr_fields
 from workbench.capture.model import (
     Capture,
@@ -59,27 +58,19 @@ def header(argv: list[str], **fields: object) -> dict[str, object]:
 
 def write(path: Path, head: dict[str, object], events: Iterable[dict[str, object]],
           end: dict[str, object]) -> int:
-    """Write a capture atomically (a temporary file renamed over `path`); the event count."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or Path("."))
+    """Write a capture atomically (workbench.atomic: a private temporary file renamed over
+    `path`); the event count."""
     count = 0
-    try:
-        umask = os.umask(0o022)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)   # as open() would have created it
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(json.dumps(head) + "\n")
-            for event in events:
-                out.write(json.dumps(event, separators=(",", ":")) + "\n")
-                count += 1
-            out.write(json.dumps({"ev": "end", **end, "events": count}) + "\n")
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+
+    def lines() -> Iterator[bytes]:
+        nonlocal count
+        yield (json.dumps(head) + "\n").encode()
+        for event in events:
+            yield (json.dumps(event, separators=(",", ":")) + "\n").encode()
+            count += 1
+        yield (json.dumps({"ev": "end", **end, "events": count}) + "\n").encode()
+
+    write_atomic(Path(path), lines())
     return count
 
 

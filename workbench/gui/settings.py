@@ -17,9 +17,10 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings, QSize
 
+from workbench.atomic import write_atomic
 from workbench.gui import ini
 from workbench.session.eventlog.colouring import MAX_RULES, ColourRule, decode, encode
-from workbench.session.journal import DIR_MODE, write_atomic
+from workbench.session.journal import DIR_MODE
 
 MAX_RECENT = 8
 MAX_FILE_BYTES = 1 << 20       # far above what the three values need

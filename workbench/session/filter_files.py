@@ -17,10 +17,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from workbench.atomic import write_atomic
 from workbench.kvm.filter import NO_FILTER, MsrFilter, install_filter
 from workbench.kvm.profiles import KvmProfile, get_profile
 from workbench.session.filter_code import GENERATORS
-from workbench.session.journal import write_atomic
 from workbench.session.limits import read_bounded
 
 MAX_FILTER_BYTES = 1 << 20  # 16 ranges of 0x600-byte bitmaps in hex are ~50 KiB

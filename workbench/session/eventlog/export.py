@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
+from workbench.atomic import write_atomic
 from workbench.session.eventlog.filter_fields import FIELDS
 from workbench.session.eventlog.kinds import EventKind, Flag, MsrExitReason
 from workbench.session.eventlog.log import EventLog
 from workbench.session.eventlog.stats import Statistics
-from workbench.session.journal import write_atomic
 from workbench.vfio.events import Site
 
 FORMATS = ("csv", "jsonl")

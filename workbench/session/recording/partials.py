@@ -17,7 +17,8 @@ import os
 import re
 from pathlib import Path
 
-from workbench.session.journal import SUFFIX, in_use
+from workbench.atomic import in_use
+from workbench.session.journal import SUFFIX
 
 _PARTIAL_SUFFIX = ".partial" + SUFFIX
 _PARTIAL = re.compile(r"\.(?P<pid>\d+)" + re.escape(_PARTIAL_SUFFIX) + "$")

@@ -18,8 +18,8 @@ from typing import Any
 
 import msgspec
 
+from workbench.atomic import write_atomic
 from workbench.session import commands as c
-from workbench.session.journal import write_atomic
 from workbench.session.recording.reader import RecordingError, RecordingFile, read_recording
 from workbench.session.recording.records import (
     EVENT_LINES,
