@@ -7,11 +7,10 @@ the user's session, its history and its undo stack stay as they are.
 
 from __future__ import annotations
 
-from PySide6.QtGui import QColor, QFont
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QPushButton,
     QTableWidgetItem,
@@ -20,7 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.gui.controller import SessionController
-from workbench.gui.widgets import busy, read_only_table
+from workbench.gui.widgets import busy, side_by_side_table
 from workbench.session.compare import Comparison, aligned, compare, host_unavailable
 
 FIRST_DIVERGENCE = QColor("#f4a6a6")
@@ -40,14 +39,7 @@ class CompareView(QWidget):
         self.compare_button.clicked.connect(self.run)
         self.status = QLabel()
         self.status.setWordWrap(True)
-        self.table = read_only_table(COLUMNS)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        for column in (1, 2):
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Stretch)
-        mono = QFont("monospace")
-        mono.setStyleHint(QFont.StyleHint.Monospace)
-        self.table.setFont(mono)
+        self.table = side_by_side_table(COLUMNS)
         top = QHBoxLayout()
         top.addWidget(self.compare_button)
         top.addWidget(self.status, 1)

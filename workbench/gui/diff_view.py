@@ -13,10 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtGui import QColor, QFont
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QPushButton,
     QTableWidgetItem,
@@ -25,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.gui.controller import SessionController
-from workbench.gui.widgets import busy, read_only_table
+from workbench.gui.widgets import busy, side_by_side_table
 from workbench.session.recording import RecordingError, Replay, read_recording
 from workbench.session.recording import diff as d
 
@@ -54,14 +53,7 @@ class DiffView(QWidget):
         self.go_button.clicked.connect(self.go_to_divergence)
         self.close_button = QPushButton("Close B")
         self.close_button.clicked.connect(self.close_recording)
-        self.table = read_only_table(COLUMNS)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        for column in (1, 2):
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Stretch)
-        mono = QFont("monospace")
-        mono.setStyleHint(QFont.StyleHint.Monospace)
-        self.table.setFont(mono)
+        self.table = side_by_side_table(COLUMNS)
         top = QHBoxLayout()
         top.addWidget(self.title, 1)
         top.addWidget(self.go_button)

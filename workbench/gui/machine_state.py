@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 from workbench.gui.controller import SessionController
 from workbench.gui.navigation import SHORTCUTS
 from workbench.gui.vcpu.registers import CHANGED
+from workbench.gui.widgets import ReadsWhenShown, show_vcpu_choice
 from workbench.kvm.regs import CONTROL_NAMES, REG_NAMES
 from workbench.session.machine import MachineState, StateRow
 
@@ -32,7 +33,7 @@ KEY_ROLE = Qt.ItemDataRole.UserRole
 TRACEABLE = frozenset(REG_NAMES) | frozenset(CONTROL_NAMES)  # register_change_step's names
 
 
-class MachineStatePanel(QWidget):
+class MachineStatePanel(ReadsWhenShown):
     def __init__(self, controller: SessionController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.controller = controller
@@ -82,23 +83,10 @@ class MachineStatePanel(QWidget):
             self.tree.addAction(action)
 
     # --- following the session -------------------------------------------------------------
-    def refresh(self, *_: object) -> None:
-        """Re-read the session; a hidden panel (a background tab) waits for reveal()."""
-        self._stale = not self.isVisible() or self.visibleRegion().isEmpty()
-        if not self._stale:
-            self._read()
-
-    def reveal(self, visible: bool = True) -> None:
-        """The panel's tab came to the front: catch up if a step went by meanwhile."""
-        if visible and self._stale:
-            self._stale = False
-            self._read()
-
     def _read(self) -> None:
         session = self.controller.session
         count = 0 if session is None else session.vcpu_count
-        self.vcpu.setMaximum(max(count - 1, 0))
-        self.vcpu.setVisible(count > 1)
+        show_vcpu_choice(self.vcpu, count)
         if not count:
             self._show(None, "no vCPU in this scenario")
             return

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from workbench.gui.controller import SessionController
 from workbench.gui.vcpu.registers import CHANGED
+from workbench.gui.widgets import ReadsWhenShown, show_vcpu_choice
 
 ROW_BYTES = 16
 ROWS = 16
@@ -30,7 +31,7 @@ def printable(data: bytes) -> str:
     return "".join(chr(b) if 0x20 <= b < 0x7F else "." for b in data)
 
 
-class MemoryView(QWidget):
+class MemoryView(ReadsWhenShown):
     def __init__(self, controller: SessionController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.controller = controller
@@ -77,23 +78,10 @@ class MemoryView(QWidget):
         self.expression.setText(text)
         self.refresh()
 
-    def refresh(self, *_: object) -> None:
-        """Re-read the session; a hidden panel (a background tab) waits for reveal()."""
-        self._stale = not self.isVisible() or self.visibleRegion().isEmpty()
-        if not self._stale:
-            self._read()
-
-    def reveal(self, visible: bool = True) -> None:
-        """The panel's tab came to the front: catch up if a step went by meanwhile."""
-        if visible and self._stale:
-            self._stale = False
-            self._read()
-
     def _read(self) -> None:
         session = self.controller.session
         count = 0 if session is None else session.vcpu_count
-        self.vcpu.setMaximum(max(count - 1, 0))
-        self.vcpu.setVisible(count > 1)
+        show_vcpu_choice(self.vcpu, count)
         if not count:
             self._clear("no vCPU in this scenario")
             return

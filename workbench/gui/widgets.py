@@ -6,8 +6,17 @@ import contextlib
 from collections.abc import Iterator, Sequence
 
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QResizeEvent
-from PySide6.QtWidgets import QAbstractItemView, QApplication, QLabel, QSizePolicy, QTableWidget
+from PySide6.QtGui import QFont, QResizeEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QHeaderView,
+    QLabel,
+    QSizePolicy,
+    QSpinBox,
+    QTableWidget,
+    QWidget,
+)
 
 
 def read_only_table(headers: Sequence[str]) -> QTableWidget:
@@ -18,6 +27,50 @@ def read_only_table(headers: Sequence[str]) -> QTableWidget:
     table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
     table.verticalHeader().hide()
     return table
+
+
+def side_by_side_table(headers: Sequence[str]) -> QTableWidget:
+    """A read-only table of a name and two values to compare (sim/host, A/B), in a
+    monospace font so hex values line up."""
+    table = read_only_table(headers)
+    header = table.horizontalHeader()
+    header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+    for column in (1, 2):
+        header.setSectionResizeMode(column, QHeaderView.ResizeMode.Stretch)
+    mono = QFont("monospace")
+    mono.setStyleHint(QFont.StyleHint.Monospace)
+    table.setFont(mono)
+    return table
+
+
+class ReadsWhenShown(QWidget):
+    """A panel that reads the session only while it is on screen: a background tab costs
+    nothing during a free run and catches up when it comes to the front. Subclasses
+    implement _read()."""
+
+    _stale = True
+
+    def refresh(self, *_: object) -> None:
+        """Re-read the session; a hidden panel (a background tab) waits for reveal()."""
+        self._stale = not self.isVisible() or self.visibleRegion().isEmpty()
+        if not self._stale:
+            self._read()
+
+    def reveal(self, visible: bool = True) -> None:
+        """The panel's tab came to the front: catch up if a step went by meanwhile."""
+        if visible and self._stale:
+            self._stale = False
+            self._read()
+
+    def _read(self) -> None:
+        raise NotImplementedError
+
+
+def show_vcpu_choice(spin: QSpinBox, count: int) -> None:
+    """A vCPU chooser that ranges over the session's vCPUs and shows only where there is
+    a choice."""
+    spin.setMaximum(max(count - 1, 0))
+    spin.setVisible(count > 1)
 
 
 @contextlib.contextmanager
