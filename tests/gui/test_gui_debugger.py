@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QMenu
+from PySide6.QtWidgets import QLabel, QMenu
 
 from workbench.gui.vcpu.registers import CHANGED
 from workbench.kvm.regs import REG_NAMES
@@ -228,3 +228,13 @@ def test_a_hidden_panel_reads_the_session_when_shown(qtbot, make_window, writes)
     shown(window, "machine")
     assert window.machine_state.state.step == WRITE_EFER
     assert highlighted(window.machine_state.item(EFER))
+
+
+@pytest.mark.parametrize("dock", ["machine", "memory"])
+def test_one_vcpu_shows_no_orphan_vcpu_caption(make_window, dock):
+    """The vCPU chooser hides with one vCPU; its caption once stayed behind, alone."""
+    window = shown(make_window(), dock)
+    panel = window.docks[dock].widget()
+    assert not panel.vcpu.isVisible()
+    captions = [label.text() for label in panel.findChildren(QLabel) if label.isVisible()]
+    assert not any("vCPU" in text for text in captions), captions

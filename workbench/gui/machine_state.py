@@ -36,7 +36,7 @@ class MachineStatePanel(QWidget):
     def __init__(self, controller: SessionController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.controller = controller
-        self.vcpu = QSpinBox(minimum=0, maximum=0)
+        self.vcpu = QSpinBox(minimum=0, maximum=0, prefix="vCPU ")  # hidden with one vCPU
         self.vcpu.valueChanged.connect(self.refresh)
         self.note = QLabel(wordWrap=True, styleSheet="color: #8a5a00;")
         self.note.hide()
@@ -58,7 +58,6 @@ class MachineStatePanel(QWidget):
         self._items: dict[str | int, QTreeWidgetItem] = {}
         self._add_shortcuts()
         head = QHBoxLayout()
-        head.addWidget(QLabel("vCPU"))
         head.addWidget(self.vcpu)
         head.addStretch(1)
         layout = QVBoxLayout(self)
