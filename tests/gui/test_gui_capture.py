@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtCore import Qt
+
 FIXTURES = Path(__file__).parent.parent / "capture" / "fixtures"
 
 
@@ -55,3 +57,15 @@ def test_opening_a_scenario_after_a_capture_unlocks_the_editor(make_window) -> N
     assert window.open_path(DEMO_SCENARIO)
     assert window.filter_editor.apply_button.isEnabled()
     assert window.vfio_panel.captured.toPlainText() == ""
+
+
+def test_step_and_run_are_off_on_a_capture_and_f10_is_harmless(qtbot, make_window) -> None:
+    """F10 on a capture once raised SessionError out of the slot (a traceback, no message);
+    Step and Run are now disabled and say why."""
+    window = make_window(FIXTURES / "probe.tracefs.txt")
+    for action in (window.step_action, window.run_action, window.run_to_exit_action):
+        assert not action.isEnabled()
+        assert "read-only" in action.toolTip()
+    qtbot.keyClick(window, Qt.Key.Key_F10)
+    qtbot.keyClick(window, Qt.Key.Key_F8)
+    assert window.controller.session.read_only
