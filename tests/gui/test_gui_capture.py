@@ -69,3 +69,17 @@ def test_step_and_run_are_off_on_a_capture_and_f10_is_harmless(qtbot, make_windo
     qtbot.keyClick(window, Qt.Key.Key_F10)
     qtbot.keyClick(window, Qt.Key.Key_F8)
     assert window.controller.session.read_only
+
+
+def test_importing_a_filter_into_a_capture_points_to_what_if(make_window, tmp_path) -> None:
+    """A capture cannot Apply: the import's notice once told the user to."""
+    window = make_window(FIXTURES / "probe.tracefs.txt")
+    path = tmp_path / "deny-apic-base.toml"
+    path.write_text('flags = 0\nranges = [{ flags = 1, base = "0x1b", nmsrs = 1, '
+                    'bitmap = "00" }]\n')
+    notices: list[str] = []
+    window.controller.notice.connect(notices.append)
+    files = window.filter_editor.files
+    assert files.import_from(path)
+    assert "What if" in notices[-1] and "Apply" not in notices[-1]
+    assert "Apply" not in files.import_action.text()

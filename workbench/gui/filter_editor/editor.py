@@ -139,6 +139,8 @@ class FilterEditor(QWidget):
         read_only = bool(getattr(session, "read_only", False))
         self.apply_button.setEnabled(not read_only)
         self.capture_row.setVisible(read_only)
+        self.files.set_next_step("What if… replays the capture under it" if read_only
+                                 else "Apply installs it")
 
     def what_if(self) -> WhatIfDialog | None:
         """Open the what-if dialog on the edited filter, already replayed once."""
