@@ -59,6 +59,9 @@ class DiffView(QWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         for column in (1, 2):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.Stretch)
+        # An event line wraps to its full height: the differing value is often at its end.
+        self.table.verticalHeader().setSectionResizeMode(
+            QHeaderView.ResizeMode.ResizeToContents)
         mono = QFont("monospace")
         mono.setStyleHint(QFont.StyleHint.Monospace)
         self.table.setFont(mono)
@@ -171,6 +174,7 @@ class DiffView(QWidget):
         for i, (*texts, colour) in enumerate(rows):
             for column, text in enumerate(texts):
                 item = QTableWidgetItem(text)
+                item.setToolTip(text)
                 item.setBackground(colour)
                 self.table.setItem(i, column, item)
         self._show_buttons()
