@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.gui.colour_rules import show_filter_error
+from workbench.gui.colour_rules import filter_error_label, show_filter_error
 from workbench.gui.controller import SessionController
 from workbench.gui.log.model import COLUMNS, DETAILS, TrapLogModel
 from workbench.session.eventlog import EventKind
@@ -64,8 +64,7 @@ class TrapLogPanel(QWidget):
 
         self.filter_edit = QLineEdit(placeholderText=f"display filter: {_FILTER_HELP}")
         self.filter_edit.setClearButtonEnabled(True)
-        self.filter_error = QLabel(styleSheet="color: #d02020; font-family: monospace;")
-        self.filter_error.hide()
+        self.filter_error = filter_error_label()
         self._filter_timer = QTimer(self, singleShot=True, interval=200)
         self._filter_timer.timeout.connect(self.apply_filter)
         self.filter_edit.textChanged.connect(self._filter_timer.start)
