@@ -192,3 +192,11 @@ def test_a_long_filter_error_never_widens_the_colour_rules_dialog(qtbot):
     assert "fields: row, step" in dialog.filter_error.text()
     qtbot.wait(50)
     assert dialog.minimumSizeHint().width() <= width and dialog.width() == width
+
+
+def test_the_colour_rules_dialog_opens_wide_enough_to_read_each_default_rule(qtbot):
+    dialog = ColourRulesDialog(list(DEFAULT_RULES))
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.wait(20)
+    assert dialog.list.sizeHintForColumn(0) <= dialog.list.viewport().width()

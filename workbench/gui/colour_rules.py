@@ -116,6 +116,9 @@ class ColourRulesDialog(QDialog):
         layout.addWidget(self.filter_error)
         layout.addWidget(box)
         self._set_rules(rules)
+        # Wide enough that each rule reads whole (a screen's worth at most).
+        wanted = self.list.sizeHintForColumn(0) + 2 * self.list.frameWidth() + 40
+        self.resize(max(self.sizeHint().width(), min(wanted, 900)), self.sizeHint().height())
 
     # --- the list ----------------------------------------------------------------------------
     def _set_rules(self, rules: list[ColourRule]) -> None:
