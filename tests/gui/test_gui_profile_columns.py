@@ -107,3 +107,15 @@ def test_both_columns_and_the_explanation_fit_a_docked_panel(qtbot):
         right = table.columnViewportPosition(column) + table.columnWidth(column)
         assert table.columnViewportPosition(column) >= 0 and right <= table.viewport().width()
     assert abs(table.columnWidth(A) - table.columnWidth(B)) <= 1
+
+
+def test_event_lines_are_shown_whole_when_docked(qtbot):
+    """Rows once kept a fixed height, eliding the end of each wrapped event line."""
+    view = open_view(qtbot, "lts-differences.toml", "linux-5.10", "linux-6.18")
+    view.resize(730, 300)
+    qtbot.wait(50)
+    table = view.columns.table
+    assert any(table.sizeHintForRow(row) > table.verticalHeader().defaultSectionSize()
+               for row in range(table.rowCount()))
+    for row in range(table.rowCount()):
+        assert table.rowHeight(row) >= table.sizeHintForRow(row), row

@@ -30,6 +30,9 @@ class ProfileColumns(QWidget):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(WHY, QHeaderView.ResizeMode.Interactive)
         self.table.setColumnWidth(WHY, 220)
+        # Each line wraps to its full height: the differing value is often at its end.
+        self.table.verticalHeader().setSectionResizeMode(
+            QHeaderView.ResizeMode.ResizeToContents)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.table)
