@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtCore import Qt
+
 FIXTURES = Path(__file__).parent.parent / "capture" / "fixtures"
 
 
@@ -71,3 +73,29 @@ def test_a_capture_spans_its_steps_in_the_replay_slider_timeline_and_log(make_wi
     panel.table.selectRow(panel.model.view_row_of_step(7))
     assert session.step == 7 and window.timeline.step == 7
     assert panel.model.rowCount() == len(session.log)     # later rows stay, greyed
+
+
+def test_step_and_run_are_off_on_a_capture_and_f10_is_harmless(qtbot, make_window) -> None:
+    """F10 on a capture once raised SessionError out of the slot (a traceback, no message);
+    Step and Run are now disabled and say why."""
+    window = make_window(FIXTURES / "probe.tracefs.txt")
+    for action in (window.step_action, window.run_action, window.run_to_exit_action):
+        assert not action.isEnabled()
+        assert "read-only" in action.toolTip()
+    qtbot.keyClick(window, Qt.Key.Key_F10)
+    qtbot.keyClick(window, Qt.Key.Key_F8)
+    assert window.controller.session.read_only
+
+
+def test_importing_a_filter_into_a_capture_points_to_what_if(make_window, tmp_path) -> None:
+    """A capture cannot Apply: the import's notice once told the user to."""
+    window = make_window(FIXTURES / "probe.tracefs.txt")
+    path = tmp_path / "deny-apic-base.toml"
+    path.write_text('flags = 0\nranges = [{ flags = 1, base = "0x1b", nmsrs = 1, '
+                    'bitmap = "00" }]\n')
+    notices: list[str] = []
+    window.controller.notice.connect(notices.append)
+    files = window.filter_editor.files
+    assert files.import_from(path)
+    assert "What if" in notices[-1] and "Apply" not in notices[-1]
+    assert "Apply" not in files.import_action.text()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QMenu
+from PySide6.QtWidgets import QLabel, QMenu
 
 from workbench.gui.vcpu.registers import CHANGED
 from workbench.kvm.regs import REG_NAMES
@@ -228,3 +228,30 @@ def test_a_hidden_panel_reads_the_session_when_shown(qtbot, make_window, writes)
     shown(window, "machine")
     assert window.machine_state.state.step == WRITE_EFER
     assert highlighted(window.machine_state.item(EFER))
+
+
+@pytest.mark.parametrize("dock", ["machine", "memory"])
+def test_one_vcpu_shows_no_orphan_vcpu_caption(make_window, dock):
+    """The vCPU chooser hides with one vCPU; its caption once stayed behind, alone."""
+    window = shown(make_window(), dock)
+    panel = window.docks[dock].widget()
+    assert not panel.vcpu.isVisible()
+    captions = [label.text() for label in panel.findChildren(QLabel) if label.isVisible()]
+    assert not any("vCPU" in text for text in captions), captions
+
+
+def test_ctrl_shift_p_and_n_work_on_the_selected_trap_log_row(qtbot, make_window, recording):
+    """The trap log's menu shows Ctrl+Shift+P/N beside its MSR commands; the keys once did
+    nothing there."""
+    window = make_window(recording)
+    session, panel = window.controller.session, window.log_panel
+    panel.table.setFocus()
+    panel.table.selectRow(log_row(panel, EventKind.MSR_READ, PAT))
+    assert session.step == READ_PAT                     # selecting a row travels to it
+    qtbot.keyClick(panel.table, Qt.Key.Key_P,
+                   Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert session.step == WRITE_PAT
+    panel.table.selectRow(log_row(panel, EventKind.MSR_WRITE, PAT))
+    qtbot.keyClick(panel.table, Qt.Key.Key_N,
+                   Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert session.step == READ_PAT

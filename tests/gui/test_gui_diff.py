@@ -77,3 +77,20 @@ def test_an_unreadable_recording_is_named_and_nothing_changes(make_window, tmp_p
     assert not window.diff_with(bad)
     assert window.diff_view.replay is None
     assert f"Cannot diff with {bad}" in window.diff_view.title.text()
+
+
+def test_a_long_event_line_is_shown_whole(qtbot, make_window, tmp_path):
+    """Rows once kept a fixed height, eliding the end of a wrapped event line: where the
+    differing value usually is."""
+    path = recorded(tmp_path)
+    copy = tampered(path, 5, change_event_value)
+    window = make_window(path)
+    window.controller.seek(5)
+    assert window.diff_with(copy)
+    dock, table = window.docks["diff"], window.diff_view.table
+    dock.setFloating(True)
+    dock.resize(520, 400)           # event lines wrap to three or more lines
+    qtbot.wait(50)
+    row = next(r for r in range(table.rowCount()) if table.item(r, 0).text() == "event 1")
+    assert table.sizeHintForRow(row) > table.verticalHeader().defaultSectionSize()
+    assert table.rowHeight(row) >= table.sizeHintForRow(row)

@@ -49,3 +49,24 @@ def test_a_long_message_never_widens_the_window(qtbot, make_window, loop, monkey
     qtbot.wait(50)  # the layouts take in the new text
     assert window.minimumSizeHint() == before
     assert_fits(window, "a failed run's message")
+
+
+def test_an_open_capture_fits_1280x800(make_window):
+    """The read-only filter editor's capture buttons once widened the window to 1394 px."""
+    window = make_window(None)
+    window.resize(SCREEN)
+    capture = Path(__file__).parents[1] / "capture" / "data" / "qemu-probe.capture.gz"
+    assert window.open_path(capture)
+    assert window.filter_editor.whatif_button.isVisibleTo(window.filter_editor)
+    assert_fits(window, capture.name)
+
+
+def test_a_long_display_filter_error_never_widens_the_window(qtbot, make_window):
+    window = make_window()
+    window.resize(SCREEN)
+    window.docks["log"].raise_()
+    qtbot.keyClicks(window.log_panel.filter_edit, "kind=MSR_GP and (v")
+    qtbot.keyClick(window.log_panel.filter_edit, Qt.Key.Key_Return)
+    assert "fields: row, step" in window.log_panel.filter_error.text()
+    qtbot.wait(50)
+    assert_fits(window, "a display filter listing every field")

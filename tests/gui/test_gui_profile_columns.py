@@ -94,3 +94,28 @@ def test_switch_list_flags_inferred_facts(qtbot):
     assert "2b2c651baf1c" in table.item(d3hot, 4).text()
     assert table.item(rows["row 11f"], 5).text() == "inferred"
     assert table.item(rows["strict_user_space_msr_mask"], 5).text() == ""
+
+
+def test_both_columns_and_the_explanation_fit_a_docked_panel(qtbot):
+    """At the dock's width on a 1280x800 screen, A, B and the explanation are all in view
+    (fixed 380 px columns once pushed B half out of it and the explanation entirely)."""
+    view = open_view(qtbot, "lts-differences.toml", "linux-5.10", "linux-6.18")
+    view.resize(730, 300)
+    qtbot.wait(50)
+    table = view.columns.table
+    for column in (A, B, WHY):
+        right = table.columnViewportPosition(column) + table.columnWidth(column)
+        assert table.columnViewportPosition(column) >= 0 and right <= table.viewport().width()
+    assert abs(table.columnWidth(A) - table.columnWidth(B)) <= 1
+
+
+def test_event_lines_are_shown_whole_when_docked(qtbot):
+    """Rows once kept a fixed height, eliding the end of each wrapped event line."""
+    view = open_view(qtbot, "lts-differences.toml", "linux-5.10", "linux-6.18")
+    view.resize(730, 300)
+    qtbot.wait(50)
+    table = view.columns.table
+    assert any(table.sizeHintForRow(row) > table.verticalHeader().defaultSectionSize()
+               for row in range(table.rowCount()))
+    for row in range(table.rowCount()):
+        assert table.rowHeight(row) >= table.sizeHintForRow(row), row

@@ -189,3 +189,10 @@ def test_a_scenario_replays_its_own_history_without_bookmarks(qtbot, make_window
     assert view.last_step == 2 and view.step_label.text() == "step 2 / 2"
     view.step_back()
     assert window.controller.session.step == 1 and view.slider.value() == 1
+
+
+def test_a_one_step_recording_says_one_step(make_window, tmp_path):
+    recording = tmp_path / "demo.jsonl"
+    assert record(DEMO_SCENARIO, recording) == 0   # one Run command
+    window = make_window(recording)
+    assert window.replay_view.source_label.text() == "Recording demo.jsonl: 1 step."

@@ -178,3 +178,25 @@ def test_an_export_reads_back_as_the_rows_shown(qtbot, make_window, tmp_path, fm
     assert [row[1] for row in lines if row[0] == "table"] == ["MSR", "vCPU", "Device",
                                                              "Exit reason"]
     assert any(row[:2] == ["MSRs", "0x35 MSR_CORE_THREAD_COUNT"] for row in lines)
+
+
+def test_a_long_filter_error_never_widens_the_colour_rules_dialog(qtbot):
+    """An error listing every field name once grew the dialog past the screen, OK and
+    Cancel with it."""
+    dialog = ColourRulesDialog(list(DEFAULT_RULES))
+    qtbot.addWidget(dialog)
+    dialog.show()
+    width = dialog.width()
+    dialog.filter_edit.selectAll()
+    qtbot.keyClicks(dialog.filter_edit, "kind=MSR_GP and (v")
+    assert "fields: row, step" in dialog.filter_error.text()
+    qtbot.wait(50)
+    assert dialog.minimumSizeHint().width() <= width and dialog.width() == width
+
+
+def test_the_colour_rules_dialog_opens_wide_enough_to_read_each_default_rule(qtbot):
+    dialog = ColourRulesDialog(list(DEFAULT_RULES))
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.wait(20)
+    assert dialog.list.sizeHintForColumn(0) <= dialog.list.viewport().width()

@@ -54,6 +54,14 @@ def tint(colour: str, amount: float = 0.55) -> QColor:
                                                                      c.blue())))
 
 
+def filter_error_label() -> QLabel:
+    """The caret message under a filter box. It wraps: a message listing every field name
+    must not widen its dialog or dock past the screen."""
+    label = QLabel(styleSheet="color: #d02020; font-family: monospace;", wordWrap=True)
+    label.hide()
+    return label
+
+
 def show_filter_error(edit: QLineEdit, label: QLabel, text: str) -> bool:
     """Mark `edit` and explain under it if `text` does not parse; True if it does."""
     compiled = compile_filter(text)
@@ -79,8 +87,7 @@ class ColourRulesDialog(QDialog):
         self.list.currentRowChanged.connect(self._show_rule)
         self.name_edit = QLineEdit(placeholderText="name")
         self.filter_edit = QLineEdit(placeholderText="display filter, e.g. kind=MSR_GP")
-        self.filter_error = QLabel(styleSheet="color: #d02020; font-family: monospace;")
-        self.filter_error.hide()
+        self.filter_error = filter_error_label()
         self.colour_button = QPushButton("Colour…")
         self.name_edit.textEdited.connect(self._edited)
         self.filter_edit.textEdited.connect(self._edited)
@@ -109,6 +116,9 @@ class ColourRulesDialog(QDialog):
         layout.addWidget(self.filter_error)
         layout.addWidget(box)
         self._set_rules(rules)
+        # Wide enough that each rule reads whole (a screen's worth at most).
+        wanted = self.list.sizeHintForColumn(0) + 2 * self.list.frameWidth() + 40
+        self.resize(max(self.sizeHint().width(), min(wanted, 900)), self.sizeHint().height())
 
     # --- the list ----------------------------------------------------------------------------
     def _set_rules(self, rules: list[ColourRule]) -> None:

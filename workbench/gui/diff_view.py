@@ -16,6 +16,7 @@ from pathlib import Path
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QPushButton,
     QTableWidgetItem,
@@ -54,6 +55,9 @@ class DiffView(QWidget):
         self.close_button = QPushButton("Close B")
         self.close_button.clicked.connect(self.close_recording)
         self.table = side_by_side_table(COLUMNS)
+        # An event line wraps to its full height: the differing value is often at its end.
+        self.table.verticalHeader().setSectionResizeMode(
+            QHeaderView.ResizeMode.ResizeToContents)
         top = QHBoxLayout()
         top.addWidget(self.title, 1)
         top.addWidget(self.go_button)
@@ -163,6 +167,7 @@ class DiffView(QWidget):
         for i, (*texts, colour) in enumerate(rows):
             for column, text in enumerate(texts):
                 item = QTableWidgetItem(text)
+                item.setToolTip(text)
                 item.setBackground(colour)
                 self.table.setItem(i, column, item)
         self._show_buttons()

@@ -37,7 +37,7 @@ class MachineStatePanel(ReadsWhenShown):
     def __init__(self, controller: SessionController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.controller = controller
-        self.vcpu = QSpinBox(minimum=0, maximum=0)
+        self.vcpu = QSpinBox(minimum=0, maximum=0, prefix="vCPU ")  # hidden with one vCPU
         self.vcpu.valueChanged.connect(self.refresh)
         self.note = QLabel(wordWrap=True, styleSheet="color: #8a5a00;")
         self.note.hide()
@@ -59,7 +59,6 @@ class MachineStatePanel(ReadsWhenShown):
         self._items: dict[str | int, QTreeWidgetItem] = {}
         self._add_shortcuts()
         head = QHBoxLayout()
-        head.addWidget(QLabel("vCPU"))
         head.addWidget(self.vcpu)
         head.addStretch(1)
         layout = QVBoxLayout(self)

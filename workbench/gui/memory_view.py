@@ -39,7 +39,7 @@ class MemoryView(ReadsWhenShown):
         self.expression.setToolTip("An address: registers and numbers joined by + or -")
         self.expression.returnPressed.connect(self.refresh)
         self.expression.editingFinished.connect(self.refresh)
-        self.vcpu = QSpinBox(minimum=0, maximum=0)
+        self.vcpu = QSpinBox(minimum=0, maximum=0, prefix="vCPU ")  # hidden with one vCPU
         self.vcpu.valueChanged.connect(self.refresh)
         self.error = QLabel(styleSheet="color: #d02020;", wordWrap=True)
         self.error.hide()
@@ -62,7 +62,6 @@ class MemoryView(ReadsWhenShown):
         head = QHBoxLayout()
         head.addWidget(QLabel("address"))
         head.addWidget(self.expression, 1)
-        head.addWidget(QLabel("vCPU"))
         head.addWidget(self.vcpu)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)

@@ -26,10 +26,13 @@ class ProfileColumns(QWidget):
         self.table = read_only_table(("step", "A", "B", "explained by"))
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(STEP, QHeaderView.ResizeMode.ResizeToContents)
-        for column in (A, B):
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
-            self.table.setColumnWidth(column, 380)
-        header.setStretchLastSection(True)
+        for column in (A, B):  # A and B share the width: both stay in view in a docked panel
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(WHY, QHeaderView.ResizeMode.Interactive)
+        self.table.setColumnWidth(WHY, 220)
+        # Each line wraps to its full height: the differing value is often at its end.
+        self.table.verticalHeader().setSectionResizeMode(
+            QHeaderView.ResizeMode.ResizeToContents)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.table)

@@ -55,11 +55,9 @@ class FilterEditor(QWidget):
         self.use_button.setToolTip("This capture's filter is the VMM's, shown read-only: open a "
                                    "runnable copy (the captured accesses as a guest program) "
                                    "to edit and run it")
-        self.use_button.hide()
         self.whatif_button = QPushButton("What if…")
         self.whatif_button.setToolTip("Replay the capture's accesses under this filter (as "
                                       "edited, never applied) and list what would change")
-        self.whatif_button.hide()
         self.revert_button = QPushButton("Revert")
         self.revert_button.setToolTip("Discard the edit: reload the filter in force")
         self.banner = QLabel()
@@ -81,8 +79,6 @@ class FilterEditor(QWidget):
         self.files = FilterFiles(self, self.edit_as_filter, self.load, self._show_error,
                                  controller.notice.emit)
         top.addWidget(self.files.button)
-        top.addWidget(self.whatif_button)
-        top.addWidget(self.use_button)
         top.addWidget(self.revert_button)
         top.addWidget(self.apply_button)
         split = QSplitter(Qt.Orientation.Vertical)
@@ -90,8 +86,17 @@ class FilterEditor(QWidget):
         split.addWidget(self.lane)
         split.addWidget(self.painter)
         split.setSizes([160, 120, 260])
+        # A capture's own row, so its buttons never widen the editor past a 1280 px screen.
+        self.capture_row = QWidget()
+        capture = QHBoxLayout(self.capture_row)
+        capture.setContentsMargins(0, 0, 0, 0)
+        capture.addWidget(QLabel("The VMM's filter, read-only: edit it to ask"), 1)
+        capture.addWidget(self.whatif_button)
+        capture.addWidget(self.use_button)
+        self.capture_row.hide()
         box = QVBoxLayout(self)
         box.addLayout(top)
+        box.addWidget(self.capture_row)
         box.addWidget(self.banner)
         box.addWidget(split, 1)
         buttons["Add"].clicked.connect(self.add_range)
@@ -133,8 +138,9 @@ class FilterEditor(QWidget):
         session = self.controller.session
         read_only = bool(getattr(session, "read_only", False))
         self.apply_button.setEnabled(not read_only)
-        self.use_button.setVisible(read_only)
-        self.whatif_button.setVisible(read_only)
+        self.capture_row.setVisible(read_only)
+        self.files.set_next_step("What if… replays the capture under it" if read_only
+                                 else "Apply installs it")
 
     def what_if(self) -> WhatIfDialog | None:
         """Open the what-if dialog on the edited filter, already replayed once."""

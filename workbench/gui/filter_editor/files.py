@@ -36,13 +36,18 @@ class FilterFiles:
                                "workbench's JSON/TOML; import a JSON/TOML filter")
         self.button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         menu = QMenu(self.button)
-        self.import_action = menu.addAction("Import JSON/TOML… (Apply installs it)",
-                                            self._choose_import)
+        self.import_action = menu.addAction("", self._choose_import)
+        self.set_next_step("Apply installs it")
         menu.addSeparator()
         self.export_actions = {kind: menu.addAction(f"Export as {text}…",
                                                     lambda k=kind: self._choose_export(k))
                                for kind, text in KINDS.items()}
         self.button.setMenu(menu)
+
+    def set_next_step(self, text: str) -> None:
+        """What the user does with an imported filter (a capture's editor cannot Apply)."""
+        self.next_step = text
+        self.import_action.setText(f"Import JSON/TOML… ({text})")
 
     def export_to(self, path: Path, kind: str | None = None) -> bool:
         """Write the edit to `path`; False (with the reason in the banner) if it cannot be."""
@@ -69,7 +74,7 @@ class FilterFiles:
             self.show_error(f"Cannot import — {exc}")
             return False
         self.load(msr_filter)
-        self.notice(f"MSR filter imported from {path}: Apply installs it")
+        self.notice(f"MSR filter imported from {path}: {self.next_step}")
         return True
 
     def _choose_export(self, kind: str) -> None:

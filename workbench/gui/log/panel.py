@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QItemSelection, QPoint, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QFont
+from PySide6.QtGui import QAction, QFont, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -26,9 +26,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.gui.colour_rules import show_filter_error
+from workbench.gui.colour_rules import filter_error_label, show_filter_error
 from workbench.gui.controller import SessionController
 from workbench.gui.log.model import COLUMNS, DETAILS, TrapLogModel
+from workbench.gui.navigation import SHORTCUTS
 from workbench.session.eventlog import EventKind
 from workbench.session.eventlog.kinds import MSR_KINDS
 
@@ -64,8 +65,7 @@ class TrapLogPanel(QWidget):
 
         self.filter_edit = QLineEdit(placeholderText=f"display filter: {_FILTER_HELP}")
         self.filter_edit.setClearButtonEnabled(True)
-        self.filter_error = QLabel(styleSheet="color: #d02020; font-family: monospace;")
-        self.filter_error.hide()
+        self.filter_error = filter_error_label()
         self._filter_timer = QTimer(self, singleShot=True, interval=200)
         self._filter_timer.timeout.connect(self.apply_filter)
         self.filter_edit.textChanged.connect(self._filter_timer.start)
@@ -109,6 +109,7 @@ class TrapLogPanel(QWidget):
         layout.addWidget(split, 1)
         layout.addWidget(self.counters)
 
+        self._add_msr_keys()
         controller.session_replaced.connect(self.reload)
         controller.changed.connect(self.refresh)
         controller.msr_selected.connect(self._on_msr_selected)
@@ -189,6 +190,25 @@ class TrapLogPanel(QWidget):
         for action in actions:
             action.setEnabled(not self._busy())
         return actions
+
+    def _add_msr_keys(self) -> None:
+        """Ctrl+Shift+P / Ctrl+Shift+N on the selected MSR row, as its context menu says."""
+        for key, name in (("previous_write", "Previous write"),
+                          ("next_access", "Next access")):
+            action = QAction(self.table, shortcut=QKeySequence(SHORTCUTS[key]))
+            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            action.triggered.connect(lambda _=False, n=name: self._msr_key(n))
+            self.table.addAction(action)
+
+    def _msr_key(self, name: str) -> None:
+        index = self.table.currentIndex()
+        if not index.isValid() or self._busy():
+            return
+        for action in self.navigation_actions(index.row(), QMenu(self)):
+            if action.text().startswith(name):
+                action.trigger()
+                return
+        self.controller.notice.emit(f"{name}: select an MSR row first")
 
     def filter_action(self, view_row: int, column: int, menu: QMenu) -> QAction:
         """'Filter on this value' for one cell (disabled where no filter key fits)."""

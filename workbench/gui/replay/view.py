@@ -213,7 +213,9 @@ class ReplayView(QWidget):
     def _source_text(self) -> str:
         if self.replay is None:
             return "The session's own history (open a recording to replay one)."
-        text = f"Recording {self.replay.recording.path.name}: {self.replay.steps} steps."
+        steps = self.replay.steps
+        text = (f"Recording {self.replay.recording.path.name}: {steps} "
+                f"step{'' if steps == 1 else 's'}.")
         divergence = self.replay.divergence
         if divergence is not None:
             text += (f" Replay diverged at step {divergence.step}: its events differ from "

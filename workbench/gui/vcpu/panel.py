@@ -36,6 +36,7 @@ from workbench.kvm import uapi
 from workbench.kvm.guest.assembler import Program
 from workbench.kvm.regs import REG_NAMES
 from workbench.session import commands as c
+from workbench.session.capture_session import READ_ONLY
 from workbench.session.runner import next_pci_command
 from workbench.session.session import Session
 
@@ -134,6 +135,8 @@ class VcpuPanel(QWidget):
         session = self.controller.session
         if session is None:
             return "Open a scenario first", "Open a scenario first"
+        if getattr(session, "read_only", False):
+            return READ_ONLY, READ_ONLY
         if session.vcpu_count:
             return None, None
         no_run = "This scenario has no vCPUs: there is nothing to run"
