@@ -24,7 +24,7 @@ from workbench.session.session import CommandResult
 
 CHUNK_EXITS = 256
 REFRESH_HZ = 30
-SYNC_SHARE = 0.15  # at most this share of a free run's wall time may go to waiting for syncs
+SYNC_SHARE = 0.05  # at most this share of a free run's wall time may go to waiting for syncs
 KICK_TICKS = 3  # refresh ticks a chunk may take before the GUI kicks it (KVM_EXIT_INTR)
 
 
@@ -182,7 +182,7 @@ class Runner(QObject):
                     QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
                 # The worker waited `spent` (for this thread to get to the sync, then for
                 # the repaint): space the syncs so waiting stays within SYNC_SHARE of the
-                # run (30 Hz where a repaint is quick, fewer where slow or the CPU is busy).
+                # run (a 3 ms repaint allows ~17 syncs a second, a slow one or a busy CPU fewer).
                 now = time.monotonic()
                 spent = now - worker.waiting_since
                 self._next_sync = now + spent * (1 - SYNC_SHARE) / SYNC_SHARE
