@@ -99,3 +99,21 @@ def test_importing_a_filter_into_a_capture_points_to_what_if(make_window, tmp_pa
     assert files.import_from(path)
     assert "What if" in notices[-1] and "Apply" not in notices[-1]
     assert "Apply" not in files.import_action.text()
+
+
+def test_step_back_on_a_capture_shows_one_step_less(qtbot, make_window) -> None:
+    """A capture's steps are its exits: Shift+F10 (and the toolbar's Step back) hide the
+    last step's rows, as the replay slider does."""
+    window = make_window(FIXTURES / "probe.tracefs.txt")
+    session = window.controller.session
+    last = session.step
+    assert last > 1 and window.step_back_action.isEnabled()
+    qtbot.keyClick(window, Qt.Key.Key_F10, Qt.KeyboardModifier.ShiftModifier)
+    assert session.step == last - 1
+    assert session.visible_rows == session.log.row_of_step(last)
+    assert window.status["step"].text() == f"step {last - 1}/{last}"
+    window.replay_view.slider.setValue(0)
+    assert not window.step_back_action.isEnabled()
+    assert "step 0" in window.step_back_action.toolTip()
+    qtbot.keyClick(window, Qt.Key.Key_F10, Qt.KeyboardModifier.ShiftModifier)
+    assert session.step == 0

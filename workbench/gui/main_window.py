@@ -317,9 +317,15 @@ class MainWindow(QMainWindow):
     def _update_actions(self) -> None:
         """Enable what can act now; a disabled run action's tooltip says why."""
         running = self.runner.running
-        for action in (self.step_back_action, self.open_action, self.reverse_continue_action,
+        for action in (self.open_action, self.reverse_continue_action,
                        self.previous_breakpoint_action):
             action.setEnabled(not running)
+        session = self.controller.session
+        at_start = session is None or session.step == 0
+        self.step_back_action.setEnabled(not running and not at_start)
+        self.step_back_action.setToolTip(
+            ("At step 0: nothing to go back to" if at_start
+             else "Go back one command (time travel)") + " (Shift+F10)")
         self.back_action.setEnabled(not running and bool(self.navigator.back_steps))
         self.forward_action.setEnabled(not running and bool(self.navigator.forward_steps))
         self.undo_action.setEnabled(not running and self.controller.undo_stack.canUndo())
