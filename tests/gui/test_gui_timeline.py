@@ -207,3 +207,13 @@ def test_a_colour_function_recolours_the_marks(qtbot, make_window, filtered):
     defaults = {int(c.colour[1:], 16) for c in CATEGORIES}
     assert {timeline.index.colours.rgb[c & COLOUR_MASK] for c in marked} <= defaults
     assert np.any(timeline.image.pixels & 0xFFFFFF != 0xFFFFFF)
+
+
+def test_the_header_never_shows_steps_past_the_sessions_end(qtbot, make_window):
+    """A short session's view spans MIN_STEPS: the header once read "steps 0–4 of 2"
+    (steps 0 and 1 being all there is)."""
+    window = make_window(DEMO_SCENARIO)
+    steps_on(window, 1)
+    timeline = timeline_of(window)
+    last = window.controller.session.step
+    assert timeline.range_label.text().startswith(f"steps 0–{last} of {last + 1} ")

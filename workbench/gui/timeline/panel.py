@@ -183,9 +183,13 @@ class TimelinePanel(QWidget):
         width = max(1, int(self.view.width()))
         self.codes = self.index.render(self.lanes, lo, hi, width)
         self.image.setVisible(bool(self.lanes))
-        shown = f"steps {max(0, math.ceil(lo))}–{max(0, math.floor(hi))}"
+        # The view spans at least MIN_STEPS: the header names only steps the session has.
+        session = self.controller.session
+        last = max(self.index.last_step, 0 if session is None else session.step, 0)
+        first, final = (min(last, max(0, edge)) for edge in (math.ceil(lo), math.floor(hi)))
+        shown = f"steps {first}–{final}"
         count = f"{len(self.lanes)} lane{'' if len(self.lanes) == 1 else 's'}"
-        self.range_label.setText(f"{shown} of {self.index.last_step + 1}   {count}   "
+        self.range_label.setText(f"{shown} of {last + 1}   {count}   "
                                  f"{self.index.seen:,} events")
         if not self.lanes:
             return
