@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QLabel, QMenu
 
 from workbench.gui.vcpu.registers import CHANGED
@@ -255,3 +256,19 @@ def test_ctrl_shift_p_and_n_work_on_the_selected_trap_log_row(qtbot, make_window
     qtbot.keyClick(panel.table, Qt.Key.Key_N,
                    Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
     assert session.step == READ_PAT
+
+
+def test_segment_values_show_whole_at_1280x800(qtbot, make_window, writes):
+    """A segment's value (selector, base, limit, attributes) was cut off in the docked
+    panel at 1280x800: its column fits its longest text, and a tooltip gives it whole."""
+    window = shown(make_window(writes), "machine")
+    window.resize(1280, 800)
+    panel = window.machine_state
+    step(qtbot, window, 1)
+    tree = panel.tree
+    for name in ("cs", "ds", "ss"):
+        item = panel.item(name)
+        text = item.text(1)
+        assert "limit=" in text and item.toolTip(1) == text
+        need = QFontMetrics(item.font(1)).horizontalAdvance(text)
+        assert tree.columnWidth(1) >= need, (name, text)

@@ -105,6 +105,8 @@ class MachineStatePanel(ReadsWhenShown):
             self._rebuild(rows)
         for row in rows:
             self._fill(self._items[row.key], row)
+        # A segment's value (selector, base, limit, attributes) is long: show it whole.
+        self.tree.resizeColumnToContents(VALUE)
 
     def _rebuild(self, rows: tuple[StateRow, ...]) -> None:
         self.tree.clear()
@@ -124,6 +126,7 @@ class MachineStatePanel(ReadsWhenShown):
 
     def _fill(self, item: QTreeWidgetItem, row: StateRow) -> None:
         item.setText(VALUE, row.text)
+        item.setToolTip(VALUE, row.text)
         item.setText(DECODED, row.decoded)
         item.setToolTip(DECODED, row.decoded)
         item.setText(WRITTEN, "" if row.last_write is None else f"step {row.last_write}")
