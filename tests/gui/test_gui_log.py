@@ -6,7 +6,8 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMenu
 
-from workbench.gui.log.model import KIND, MSR
+from workbench.cli import DEMO_SCENARIO
+from workbench.gui.log.model import COLUMNS, KIND, MSR
 from workbench.session.eventlog import EventKind
 
 ROWS = 1_000_000
@@ -125,3 +126,18 @@ def test_appends_insert_rows_without_reset(qtbot, make_window, filtered):
     assert inserted == [(0, 0), (1, 2)] and not resets
     assert model.data(model.index(2, KIND)) == "MSR_EXIT"
     assert model.data(model.index(2, KIND), Qt.ItemDataRole.BackgroundRole) is not None
+
+
+def test_columns_a_session_kind_leaves_empty_are_hidden(qtbot, make_window):
+    """A VFIO-only scenario has no vCPU: its MSR and Reason columns sat empty and pushed
+    Device off the right edge. Each session swap decides again."""
+    window = make_window(DEMO_SCENARIO.parent / "s390-detached-vf.toml")
+    table = window.log_panel.table
+
+    def shown() -> set[str]:
+        return {name for i, name in enumerate(COLUMNS) if not table.isColumnHidden(i)}
+
+    assert {"vCPU", "MSR", "Reason"}.isdisjoint(shown())
+    assert {"Device", "Details"} <= shown()
+    assert window.open_path(DEMO_SCENARIO)          # vCPUs, no PCI
+    assert {"vCPU", "MSR", "Reason"} <= shown() and "Device" not in shown()

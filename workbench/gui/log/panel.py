@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 
 from workbench.gui.colour_rules import filter_error_label, show_filter_error
 from workbench.gui.controller import SessionController
-from workbench.gui.log.model import COLUMNS, DETAILS, TrapLogModel
+from workbench.gui.log.model import COLUMNS, DETAILS, DEVICE, MSR, REASON, VCPU, TrapLogModel
 from workbench.gui.navigation import SHORTCUTS
 from workbench.session.eventlog import EventKind
 from workbench.session.eventlog.kinds import MSR_KINDS
@@ -122,6 +122,17 @@ class TrapLogPanel(QWidget):
                           0 if session is None else session.visible_rows)
         self.details.clear()
         self._show_counters()
+        self._hide_empty_columns()
+
+    def _hide_empty_columns(self) -> None:
+        """Hide the columns this kind of session never fills: a VFIO-only scenario's empty
+        vCPU, MSR and Reason columns pushed Device off the right edge."""
+        session = self.controller.session
+        vcpus = session is None or session.vcpu_count > 0
+        pci = session is None or session.pci is not None or bool(session.log.devices)
+        for column in (VCPU, MSR, REASON):
+            self.table.setColumnHidden(column, not vcpus)
+        self.table.setColumnHidden(DEVICE, not pci)
 
     def refresh(self, *_: Any) -> None:
         """Take in new rows (GUI thread, the session idle or waiting at a sync point)."""
