@@ -129,7 +129,7 @@ class TrapLogPanel(QWidget):
         vCPU, MSR and Reason columns pushed Device off the right edge."""
         session = self.controller.session
         vcpus = session is None or session.vcpu_count > 0
-        pci = session is None or session.pci is not None or bool(session.log.devices)
+        pci = session is None or session.has_pci or bool(session.log.devices)
         for column in (VCPU, MSR, REASON):
             self.table.setColumnHidden(column, not vcpus)
         self.table.setColumnHidden(DEVICE, not pci)
