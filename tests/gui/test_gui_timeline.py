@@ -77,7 +77,27 @@ def test_lanes_name_each_vcpu_and_each_pci_device(qtbot, make_window):
     assert timeline.lane_labels()[0].count(":") == 2   # a PCI address
     lo, hi = timeline.visible_steps()
     assert lo < 0 <= window.controller.session.step < hi < 12
-    assert not timeline.tsc_box.isEnabled() and "no TSC" in timeline.tsc_box.toolTip()
+    assert not timeline.tsc_box.isEnabled() and "without vCPUs" in timeline.tsc_box.toolTip()
+
+
+def test_the_guest_tsc_axis_labels_each_step_with_vcpu0s_tsc(qtbot, make_window):
+    window = make_window(DEMO_SCENARIO)
+    timeline = timeline_of(window)
+    assert not timeline.tsc_box.isEnabled()   # no step yet
+    steps_on(window, 6)
+    session = window.controller.session
+    assert timeline.tsc_box.isEnabled()
+    assert not timeline.plot.getPlotItem().getAxis("top").isVisible()
+    qtbot.mouseClick(timeline.tsc_box, Qt.MouseButton.LeftButton)
+    top = timeline.plot.getPlotItem().getAxis("top")
+    assert top.isVisible()
+    tscs = [session.guest_tsc(step) for step in range(7)]
+    assert all(t is not None for t in tscs) and tscs == sorted(tscs) and tscs[6] > tscs[0]
+    assert top.tickStrings([0.0, 3.0, 6.0], 1.0, 1.0) == [f"{tscs[s]:,}" for s in (0, 3, 6)]
+    window.controller.seek(2)      # back in time: the axis still names every step's TSC
+    assert top.tickStrings([6.0], 1.0, 1.0) == [f"{tscs[6]:,}"]
+    steps_on(window, 1)            # a new branch replaces the later steps' TSCs
+    assert session.guest_tsc(4) is None and session.guest_tsc(3) is not None
 
 
 def test_wheel_zooms_and_drag_pans_the_visible_steps(qtbot, make_window, loop):

@@ -56,12 +56,26 @@ class SessionQueries:
     log: EventLog
     step: int
     visible_rows: int
+    history: list[Any]
+    step_tsc: list[int | None]
     _vcpu: Callable[[int], Vcpu]
 
     # --- vCPUs ----------------------------------------------------------------------------
     @property
     def vcpu_count(self) -> int:
         return len(self.vcpus)
+
+    def guest_tsc(self, step: int) -> int | None:
+        """vCPU 0's guest TSC at the end of `step` (0: before the first command), or None
+        where none was read (a capture, no vCPU, a step not applied yet)."""
+        tscs = self.step_tsc
+        return tscs[step] if 0 <= step < len(tscs) else None
+
+    def has_guest_tsc(self) -> bool:
+        """Whether every step so far has its guest TSC (the timeline's TSC axis)."""
+        tscs = self.step_tsc   # an engine that refuses the read refuses it every time
+        return bool(self.history) and len(tscs) == len(self.history) + 1 \
+            and tscs[0] is not None and tscs[-1] is not None
 
     def halted(self, vcpu: int) -> bool:
         """Whether the vCPU's last exit ended it for good (HLT, SHUTDOWN, a pause)."""

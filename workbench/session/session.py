@@ -23,6 +23,7 @@ from workbench.kvm import uapi
 from workbench.kvm.engine import Kvm, Vcpu, Vm
 from workbench.kvm.exits import ExitKind, VcpuExit
 from workbench.kvm.filter import MsrFilter
+from workbench.kvm.msrs.numbers import MSR_IA32_TSC
 from workbench.session import commands as c
 from workbench.session.checkpoints import CheckpointStore
 from workbench.session.debug_queries import DebugQueries
@@ -73,6 +74,9 @@ class Session(SessionQueries, DebugQueries, TimeTravel):
         self._rewritten: c.Command | None = None
         self.history: list[c.Command] = []
         self.digests: list[str] = []
+        # vCPU 0's IA32_TSC at the start (index 0) and after each step: the timeline's
+        # second axis. Read as KVM_GET_MSRS reads it, outside the log and its digests.
+        self.step_tsc: list[int | None] = []
         self.observers: list[Callable[[CommandResult], None]] = []
         self._tracking = False  # track_changes(): snapshots before each command
         self._before: dict[int, Any] = {}
@@ -125,9 +129,12 @@ class Session(SessionQueries, DebugQueries, TimeTravel):
         if self.step < len(self.history):
             del self.history[self.step:]
             del self.digests[self.step:]
+            del self.step_tsc[self.step + 1:]
             self.log.truncate(self.visible_rows)
             if self.checkpoints is not None:
                 self.checkpoints.drop_after(self.step)
+        if not self.step_tsc:
+            self.step_tsc.append(self._guest_tsc())
         first = len(self.log)
         self._remember_before()
         self.step += 1
@@ -142,6 +149,7 @@ class Session(SessionQueries, DebugQueries, TimeTravel):
                                self.log.digest(first, len(self.log)), error)
         self.history.append(command)
         self.digests.append(result.digest)
+        self.step_tsc.append(self._guest_tsc())
         self.visible_rows = len(self.log)
         if self.step % self.checkpoint_every == 0:
             self._checkpoint()
@@ -149,6 +157,15 @@ class Session(SessionQueries, DebugQueries, TimeTravel):
             observer(result)
         self.log.flush_observers()
         return result
+
+    def _guest_tsc(self) -> int | None:
+        """vCPU 0's guest TSC now, or None (no vCPU, or an engine that refuses the read)."""
+        if not self.vcpus:
+            return None
+        try:
+            return self.vcpus[0].get_msr(MSR_IA32_TSC)
+        except (OSError, ValueError, RuntimeError):
+            return None
 
     def _dispatch(self, command: c.Command) -> None:
         match command:

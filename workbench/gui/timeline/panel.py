@@ -22,7 +22,7 @@ from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QVBox
 from workbench.gui.controller import SessionController
 from workbench.gui.timeline.lanes import EMPTY, Lane, LaneIndex
 from workbench.gui.timeline.marks import CATEGORIES, COLOUR_MASK, ColourFunction, by_kind
-from workbench.gui.timeline.view import LaneAxis, LaneImage, StepAxis, TimelineView
+from workbench.gui.timeline.view import LaneAxis, LaneImage, StepAxis, TimelineView, TscAxis
 
 BUSY_HZ = 4            # redraws per second while a free run adds rows
 ROWS_PER_LANE = 5      # image rows per lane: marks fill the middle three
@@ -32,9 +32,10 @@ MIN_LANES = 6          # lanes get at most 1/MIN_LANES of the height: marks, not
 # Lane backgrounds, alternating white and a light band so lanes read as rows.
 BACKGROUNDS = np.array([0xFFFFFFFF, 0xFFF3F3F3], np.uint32)
 TSC_UNAVAILABLE = (
-    "Guest TSC axis unavailable: the event log records the step of each event, not a "
-    "clock reading (a replay must reproduce the log bit for bit, so no row carries a "
-    "TSC or a time), and this log has no TSC column to draw a second axis from.")
+    "Guest TSC axis unavailable here: the session reads vCPU 0's IA32_TSC (as KVM_GET_MSRS "
+    "does) after each command it applies; a capture or a scenario without vCPUs has none.")
+TSC_AVAILABLE = ("A second x axis above the steps: vCPU 0's guest TSC at the end of each "
+                 "step (IA32_TSC as KVM_GET_MSRS reads it, outside the log's digests).")
 
 
 def legend_html() -> str:
@@ -64,8 +65,10 @@ class TimelinePanel(QWidget):
 
         self.view = TimelineView()
         self.lane_axis = LaneAxis("left")
+        self.tsc_axis = TscAxis()
         self.plot = pg.PlotWidget(background="w", viewBox=self.view, axisItems={
-            "bottom": StepAxis("bottom"), "left": self.lane_axis})
+            "bottom": StepAxis("bottom"), "left": self.lane_axis, "top": self.tsc_axis})
+        self.plot.showAxis("top", False)
         self.plot.setLabel("bottom", "step")
         self.plot.getPlotItem().hideButtons()   # pyqtgraph's auto-range "A": Fit does that
         self.view.invertY(True)
@@ -87,6 +90,7 @@ class TimelinePanel(QWidget):
 
         self.range_label = QLabel()
         self.tsc_box = QCheckBox("guest TSC axis", enabled=False, toolTip=TSC_UNAVAILABLE)
+        self.tsc_box.toggled.connect(self._show_tsc_axis)
         self.fit_button = QPushButton("Fit", toolTip="Show the whole session and follow it")
         self.fit_button.clicked.connect(self.fit)
         # The legend is a label under the plot: inside it would cover data.
@@ -136,6 +140,7 @@ class TimelinePanel(QWidget):
         now = time.monotonic()
         session = self.controller.session
         self.cursor.setValue(0 if session is None else session.step)
+        self._follow_tsc(session)
         if not force and self._busy() and now - self._drawn_at < 1 / BUSY_HZ:
             return  # rows wait for a later refresh: ingesting is incremental
         self._drawn_at = now
@@ -159,6 +164,18 @@ class TimelinePanel(QWidget):
         if self._follow:
             self.view.setXRange(-0.5, end + 0.5, padding=0)
         self._draw()
+
+    def _follow_tsc(self, session: object) -> None:
+        """The TSC axis can be shown where every step has its guest TSC."""
+        has = session is not None and session.has_guest_tsc()
+        self.tsc_box.setEnabled(has)
+        self.tsc_box.setToolTip(TSC_AVAILABLE if has else TSC_UNAVAILABLE)
+        self.plot.showAxis("top", has and self.tsc_box.isChecked())
+        if has and self.tsc_box.isChecked():
+            self.tsc_axis.set_source(session.guest_tsc)
+
+    def _show_tsc_axis(self, shown: bool) -> None:
+        self._follow_tsc(self.controller.session)
 
     def _end(self) -> int:
         session = self.controller.session

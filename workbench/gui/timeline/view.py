@@ -9,6 +9,7 @@ area selection).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,27 @@ class StepAxis(pg.AxisItem):
         if levels:
             return levels
         return [(1.0, [float(v) for v in range(math.ceil(minVal), math.floor(maxVal) + 1)])]
+
+
+class TscAxis(StepAxis):
+    """A second x axis over the same whole steps, labelled with vCPU 0's guest TSC at the
+    end of each (the session's guest_tsc query)."""
+
+    def __init__(self) -> None:
+        super().__init__("top")
+        self.tsc_of: Callable[[int], int | None] = lambda _step: None
+
+    def set_source(self, tsc_of: Callable[[int], int | None]) -> None:
+        self.tsc_of = tsc_of
+        self.picture = None   # pyqtgraph redraws the labels from tickStrings
+        self.update()
+
+    def tickStrings(self, values: list, scale: float, spacing: float) -> list[str]:  # noqa: N802
+        labels = []
+        for value in values:
+            tsc = self.tsc_of(round(value))
+            labels.append("" if tsc is None else f"{tsc:,}")
+        return labels
 
 
 class LaneAxis(pg.AxisItem):
