@@ -9,9 +9,9 @@ numbers are kept), so each switch can say which commit explains it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 
 @dataclass(frozen=True)
@@ -86,3 +86,43 @@ def derive(kernel: Kernel, baseline: Mapping[str, tuple[Any, Change]],
 def unknown_profile(kind: str, name: object, known: Iterable[str]) -> ValueError:
     """The error for a profile name nobody models, listing the valid ones."""
     return ValueError(f"unknown {kind} profile {name!r}; valid profiles: {', '.join(known)}")
+
+
+P = TypeVar("P")
+
+
+def build_profile(cls: Callable[..., P], version: tuple[int, int], stable: bool,
+                  baseline: Mapping[str, tuple[Any, Change]], steps: Iterable[Step]) -> P:
+    """A profile of `cls` (KVM or vfio) for that kernel: each switch's value as `steps`
+    leave it, and the change that set it in `origin`."""
+    kernel = Kernel(version, stable)
+    settings = derive(kernel, baseline, steps)
+    return cls(name=kernel.name, version=version, stable=stable,
+               origin={k: change for k, (_, change) in settings.items()},
+               **{k: value for k, (value, _) in settings.items()})
+
+
+def switch_settings(profile: Any, baseline: Iterable[str],
+                    not_modelled: Iterable[tuple[str, str, Change]],
+                    unmodelled: Container[str] = ()) -> list[Setting]:
+    """Every switch of `profile` with its value and the change that set it, then the spec
+    rows the model does not have (modelled=False), for `workbench profiles --explain`."""
+    rows = [Setting(name, getattr(profile, name), profile.origin[name],
+                    modelled=name not in unmodelled) for name in baseline]
+    rows += [Setting(f"row {row}", text, change, modelled=False)
+             for row, text, change in not_modelled]
+    return rows
+
+
+def find_profile(kind: str, name: object, profiles: Mapping[str, P], default: P,
+                 cls: type) -> P:
+    """Look a profile up by name: None means `default`, a `cls` is taken as it is, an
+    unknown name is a ValueError listing the valid ones."""
+    if name is None:
+        return default
+    if isinstance(name, cls):
+        return name  # type: ignore[return-value]
+    try:
+        return profiles[name]  # type: ignore[index]
+    except (KeyError, TypeError):
+        raise unknown_profile(kind, name, profiles) from None

@@ -17,7 +17,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from workbench.kvm.changes import Change, Kernel, Setting, Step, derive, unknown_profile
+from workbench.kvm.changes import (
+    Change,
+    Setting,
+    Step,
+    build_profile,
+    find_profile,
+    switch_settings,
+)
 
 # How SVM treats SYSENTER_ESP/EIP (row 8): "intercept" = always intercepted, 64-bit values
 # kept; "unless_intel" = passed through, high halves dropped, unless the guest CPUID vendor
@@ -184,19 +191,11 @@ class KvmProfile:
     def settings(self) -> list[Setting]:
         """Every switch with its value and the change that set it, then the rows the
         model does not have (modelled=False), for `workbench profiles --explain`."""
-        rows = [Setting(name, getattr(self, name), self.origin[name],
-                        modelled=name not in UNMODELLED_SWITCHES) for name in BASELINE]
-        rows += [Setting(f"row {row}", text, change, modelled=False)
-                 for row, text, change in NOT_MODELLED]
-        return rows
+        return switch_settings(self, BASELINE, NOT_MODELLED, UNMODELLED_SWITCHES)
 
 
 def _profile(version: tuple[int, int], stable: bool = False) -> KvmProfile:
-    kernel = Kernel(version, stable)
-    settings = derive(kernel, BASELINE, STEPS)
-    return KvmProfile(name=kernel.name, version=version, stable=stable,
-                      origin={k: change for k, (_, change) in settings.items()},
-                      **{k: value for k, (value, _) in settings.items()})
+    return build_profile(KvmProfile, version, stable, BASELINE, STEPS)
 
 
 LINUX_5_10 = _profile((5, 10))
@@ -215,11 +214,4 @@ DEFAULT_PROFILE = LINUX_6_18
 def get_profile(name: str | KvmProfile | None) -> KvmProfile:
     """Look a profile up by name; None means the default (the running kernel's). A
     KvmProfile is taken as it is (compare-profiles tries one switch flipped)."""
-    if name is None:
-        return DEFAULT_PROFILE
-    if isinstance(name, KvmProfile):
-        return name
-    try:
-        return PROFILES[name]
-    except (KeyError, TypeError):
-        raise unknown_profile("KVM", name, PROFILES) from None
+    return find_profile("KVM", name, PROFILES, DEFAULT_PROFILE, KvmProfile)

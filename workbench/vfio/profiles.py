@@ -17,7 +17,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from workbench.kvm.changes import Change, Kernel, Setting, Step, derive, unknown_profile
+from workbench.kvm.changes import (
+    Change,
+    Setting,
+    Step,
+    build_profile,
+    find_profile,
+    switch_settings,
+)
 from workbench.vfio.events import Site
 
 if TYPE_CHECKING:
@@ -102,18 +109,11 @@ class VfioProfile:
     def settings(self) -> list[Setting]:
         """Every switch with its value and the change that set it, then the rows the
         model does not have (modelled=False)."""
-        rows = [Setting(name, getattr(self, name), self.origin[name]) for name in BASELINE]
-        rows += [Setting(f"row {row}", text, change, modelled=False)
-                 for row, text, change in NOT_MODELLED]
-        return rows
+        return switch_settings(self, BASELINE, NOT_MODELLED)
 
 
 def _profile(version: tuple[int, int], stable: bool = False) -> VfioProfile:
-    kernel = Kernel(version, stable)
-    settings = derive(kernel, BASELINE, STEPS)
-    return VfioProfile(name=kernel.name, version=version, stable=stable,
-                       origin={k: change for k, (_, change) in settings.items()},
-                       **{k: value for k, (value, _) in settings.items()})
+    return build_profile(VfioProfile, version, stable, BASELINE, STEPS)
 
 
 LINUX_5_9 = _profile((5, 9))
@@ -128,14 +128,7 @@ PLATFORMS = ("x86", "s390")
 
 def get_profile(name: str | VfioProfile | None) -> VfioProfile:
     """Look a profile up by name; None means the default (linux-5.10)."""
-    if name is None:
-        return DEFAULT_PROFILE
-    if isinstance(name, VfioProfile):
-        return name
-    try:
-        return PROFILES[name]
-    except (KeyError, TypeError):
-        raise unknown_profile("vfio", name, PROFILES) from None
+    return find_profile("vfio", name, PROFILES, DEFAULT_PROFILE, VfioProfile)
 
 
 def check_platform(platform: object) -> str:
