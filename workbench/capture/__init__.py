@@ -10,18 +10,22 @@ shows a loaded capture in every panel.
 
 from __future__ import annotations
 
-from workbench.capture.detect import load
-from workbench.capture.errors import CaptureError
-from workbench.capture.model import (
-    Capture,
-    ConfigAccess,
-    IoctlRecord,
-    MsrAccess,
-    MsrExitAnswer,
-    SkippedLine,
-    UserExit,
-)
-from workbench.capture.whatif import AccessReport, WhatIfResult, whatif
+from workbench.lazy import lazy_face
+
+# Public name -> its module, loaded on first use: the command line imports
+# workbench.capture.cli for its arguments, which must not load every reader and replay.
+_LAZY = {
+    "load": "workbench.capture.detect",
+    "CaptureError": "workbench.capture.errors",
+    "AccessReport": "workbench.capture.msr_whatif",
+    "WhatIfResult": "workbench.capture.msr_whatif",
+    "whatif": "workbench.capture.msr_whatif",
+    **{name: "workbench.capture.model" for name in (
+        "Capture", "ConfigAccess", "IoctlRecord", "MsrAccess", "MsrExitAnswer",
+        "SkippedLine", "UserExit")},
+}
+
+__getattr__, __dir__ = lazy_face(globals(), _LAZY)
 
 __all__ = [
     "AccessReport", "WhatIfResult", "whatif",

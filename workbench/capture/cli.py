@@ -8,13 +8,14 @@ import json
 import sys
 import tomllib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from workbench.capture.detect import load
 from workbench.capture.errors import CaptureError
-from workbench.capture.model import Capture
-from workbench.capture.vfio_whatif import AS_KINDS, vfio_whatif
-from workbench.capture.whatif import WhatIfResult, whatif
+from workbench.capture.model import AS_KINDS, Capture
 from workbench.kvm.filter import MsrFilter
+
+if TYPE_CHECKING:
+    from workbench.capture.msr_whatif import WhatIfResult
 
 
 def add_arguments(command: argparse.ArgumentParser) -> None:
@@ -56,6 +57,11 @@ def _print_msr(result: WhatIfResult, cap: Capture, source: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Here, not at the top: workbench's parser imports this module for add_arguments on
+    # every command, and the readers and replays cost ~0.4 s to import.
+    from workbench.capture.detect import load
+    from workbench.capture.msr_whatif import whatif
+    from workbench.capture.vfio_whatif import vfio_whatif
     try:
         cap = load(args.capture)
         if args.device is not None:

@@ -85,6 +85,10 @@ class SkippedLine:
     reason: str
 
 
+# The modelled functions a device's traced config accesses can replay on (the VFIO what-if,
+# `workbench whatif --as`).
+AS_KINDS = ("pf", "vf", "detached-vf")
+
 Event = MsrAccess | UserExit | ConfigAccess | IoctlRecord
 
 

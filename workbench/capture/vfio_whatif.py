@@ -12,10 +12,9 @@ import errno
 from dataclasses import dataclass, field
 
 from workbench.capture.errors import CaptureError
-from workbench.capture.model import Capture, ConfigAccess
+from workbench.capture.model import AS_KINDS, Capture, ConfigAccess
 from workbench.vfio import PciSystem
 
-AS_KINDS = ("pf", "vf", "detached-vf")
 PROFILES = ("linux-5.9", "linux-5.10")
 _COMMAND, _STATUS = 0x04, 0x06
 _BAR_OFFSETS = frozenset((*range(0x10, 0x28, 4), 0x30))

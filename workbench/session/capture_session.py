@@ -18,8 +18,8 @@ from pathlib import Path
 
 from workbench.capture import Capture, ConfigAccess, MsrAccess, UserExit, load
 from workbench.capture.detect import sniff_format
+from workbench.capture.msr_whatif import replay_program, whatif
 from workbench.capture.vfio_whatif import infer_size
-from workbench.capture.whatif import replay_program, whatif
 from workbench.kvm import uapi
 from workbench.kvm.filter import MsrFilter
 from workbench.session import commands as c
