@@ -67,7 +67,6 @@ class MachineStatePanel(ReadsWhenShown):
         layout.addWidget(self.note)
         layout.addWidget(self.tree, 1)
         self.state: MachineState | None = None
-        self._stale = True
         controller.changed.connect(self.refresh)
 
     def _add_shortcuts(self) -> None:

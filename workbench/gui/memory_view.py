@@ -70,7 +70,6 @@ class MemoryView(ReadsWhenShown):
         layout.addWidget(self.table, 1)
         self.address: int | None = None
         self.changed: set[int] = set()  # addresses the current step changed
-        self._stale = True
         controller.changed.connect(self.refresh)
 
     def show_address(self, text: str) -> None:

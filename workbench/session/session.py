@@ -74,9 +74,6 @@ class Session(SessionQueries, DebugQueries, TimeTravel):
         self._rewritten: c.Command | None = None
         self.history: list[c.Command] = []
         self.digests: list[str] = []
-        # vCPU 0's IA32_TSC at the start (index 0) and after each step: the timeline's
-        # second axis. Read as KVM_GET_MSRS reads it, outside the log and its digests.
-        self.step_tsc: list[int | None] = []
         self.observers: list[Callable[[CommandResult], None]] = []
         self._tracking = False  # track_changes(): snapshots before each command
         self._before: dict[int, Any] = {}
@@ -85,6 +82,9 @@ class Session(SessionQueries, DebugQueries, TimeTravel):
         for handler in self.scenario.handlers.values():
             self.handlers.set(handler.msr, handler.kind, handler.value)
         self._build_engine()
+        # vCPU 0's IA32_TSC at the start (index 0) and after each step: the timeline's
+        # second axis. Read as KVM_GET_MSRS reads it, outside the log and its digests.
+        self.step_tsc: list[int | None] = [self._guest_tsc()]
         self.pci: PciStory | None = None
         if self.scenario.spec.pci is not None:
             self.pci = PciStory(self.scenario.spec.pci, self._on_vfio)
@@ -133,8 +133,6 @@ class Session(SessionQueries, DebugQueries, TimeTravel):
             self.log.truncate(self.visible_rows)
             if self.checkpoints is not None:
                 self.checkpoints.drop_after(self.step)
-        if not self.step_tsc:
-            self.step_tsc.append(self._guest_tsc())
         first = len(self.log)
         self._remember_before()
         self.step += 1

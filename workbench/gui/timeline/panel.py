@@ -140,10 +140,10 @@ class TimelinePanel(QWidget):
         now = time.monotonic()
         session = self.controller.session
         self.cursor.setValue(0 if session is None else session.step)
-        self._follow_tsc(session)
         if not force and self._busy() and now - self._drawn_at < 1 / BUSY_HZ:
             return  # rows wait for a later refresh: ingesting is incremental
         self._drawn_at = now
+        self._follow_tsc(session)
         cut, self._cut_from = self._cut_from, None
         log = self.index.log
         if log is not None and len(log) < self.index.seen:
