@@ -220,7 +220,7 @@ def timeline_colours(rules: Sequence[ColourRule],
 
     def colour(rows: np.ndarray, first: int) -> np.ndarray:
         index = match_rules(chosen, rows, first, devices())
-        out = by_kind(rows).copy()
+        out = by_kind(rows)   # a fresh array (fancy indexing): ours to overwrite
         hit = index >= 0
         out[hit] = rgb[index[hit]]
         return out
