@@ -53,7 +53,9 @@ run: system-deps $(STAMP)
 test: system-deps $(STAMP)
 	$(PY) -m ruff check workbench tests benchmarks
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest -n 2
+	@# Each test has its own hang guard (tests/conftest.py); this one ends a run that is
+	@# wedged as a whole within 20 minutes, not at CI's limit. The suite takes about 3.
+	timeout --kill-after=30 1200 $(PY) -m pytest -n 2
 
 bench: system-deps $(STAMP)
 	$(PY) -m benchmarks

@@ -1,5 +1,10 @@
-"""Shared fixtures and the `host` marker: tests that need /dev/kvm skip, with the reason,
-wherever it cannot be opened."""
+"""Shared fixtures, the `host` marker (tests that need /dev/kvm skip, with the reason,
+wherever it cannot be opened), and two guards every test runs under."""
+
+import faulthandler
+import gc
+import os
+import sys
 
 import pytest
 
@@ -27,3 +32,39 @@ def pytest_addoption(parser):
     parser.addoption("--update-screenshots", action="store_true", default=False,
                      help="rewrite the golden PNGs under tests/screenshots/ instead of "
                           "comparing with them")
+
+
+# A test still running after this long is stuck: every thread's stack is printed and the
+# worker exits, so pytest-xdist reports that test as crashed and goes on, rather than the
+# whole run waiting for CI's limit. faulthandler's watchdog is a C thread: it fires even
+# when the stuck threads hold the GIL (a Qt-mutex-against-GIL deadlock did once).
+HANG_SECONDS = 300
+_HANG_FD = pytest.StashKey[int]()
+
+
+def pytest_configure(config):
+    try:
+        stderr = sys.stderr.fileno()
+    except (AttributeError, OSError):   # pytest-xdist's worker replaces sys.stderr
+        stderr = sys.__stderr__.fileno()
+    config.stash[_HANG_FD] = os.dup(stderr)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    faulthandler.dump_traceback_later(HANG_SECONDS, exit=True,
+                                      file=item.config.stash[_HANG_FD])
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage_in_the_main_thread():
+    """Once a GUI test has made the application, automatic collection is off for the
+    worker (workbench.gui.gc_thread) and only Qt's event loop collects: tests that never
+    run that loop get the same collection here, between tests, in the main thread."""
+    yield
+    if not gc.isenabled():
+        sys.modules["workbench.gui.gc_thread"].collect_due()

@@ -13,6 +13,8 @@ from pathlib import Path
 from PySide6.QtGui import QFont, QFontDatabase
 from PySide6.QtWidgets import QApplication
 
+from workbench.gui.gc_thread import GuiThreadCollector
+
 APP_NAME, ORG_NAME = "KVM Trap Workbench", "kvm-trap-workbench"
 FONT_DIR = Path(__file__).resolve().parents[2] / "resources" / "fonts"
 SANS, MONO = "DejaVu Sans", "DejaVu Sans Mono"
@@ -43,6 +45,7 @@ def application() -> QApplication:
         app.setStyle("Fusion")
         app.setPalette(app.style().standardPalette())
         load_fonts(app)
+    GuiThreadCollector(app)
     return app
 
 
