@@ -129,3 +129,26 @@ def test_addresses_are_registers_and_numbers():
                          ("rsp+*2", "cannot read")):
         with pytest.raises(ValueError, match=f"address: .*{message}"):
             resolve_address(bad, regs)
+
+
+def test_an_exit_failed_with_a_gp_is_one_access_for_next_and_previous():
+    """The #GP a failed answer brings is that exit's outcome, not another access: "Next
+    access" from the exit once landed on it, one step later."""
+    session = Session(loads("""
+version = 1
+[caps]
+user_space_msr = ["UNKNOWN"]
+[[vcpus]]
+source = '''
+    mov ecx, 0x35
+    rdmsr
+    hlt
+'''
+"""))
+    session.apply(c.RunToExit(vcpu=0))
+    exit_step = session.step
+    session.apply(c.Answer(vcpu=0, error=1))
+    session.apply(c.RunToExit(vcpu=0))
+    assert session.halted(0)
+    assert session.next_msr_access_step(THREADS, after=exit_step) is None
+    assert session.next_msr_access_step(THREADS, after=0) == exit_step

@@ -134,7 +134,7 @@ class DebugQueries:
         """The last step before `before` with a guest WRMSR of `msr` (handled in the
         kernel, sent to user space or refused with a #GP)."""
         log = self.log
-        hits = self._rows(log, _WRITE_KINDS) & (log.column("msr") == msr)
+        hits = self._accesses(log, _WRITE_KINDS, msr)
         hits &= (log.column("flags") & Flag.WRITE) != 0
         return self._last_step(hits, before)
 
@@ -142,7 +142,7 @@ class DebugQueries:
         """The first step after `after` in which the guest read or wrote `msr`."""
         log = self.log
         steps = log.column("step")
-        hits = self._rows(log, _ACCESS_KINDS) & (log.column("msr") == msr)
+        hits = self._accesses(log, _ACCESS_KINDS, msr)
         hits &= steps > (self.step if after is None else after)
         hits &= steps <= len(self.history)
         found = np.flatnonzero(hits)
@@ -176,6 +176,13 @@ class DebugQueries:
             return lambda: getattr(engine.get_sregs(), name)
         raise SessionError(f"register: {name!r} is not one the session can trace "
                            f"({', '.join(REG_NAMES + CONTROL_NAMES)})")
+
+    @classmethod
+    def _accesses(cls, log: EventLog, kinds: tuple, msr: int) -> np.ndarray:
+        """Rows of `kinds` that are guest accesses of `msr`: the #GP of a failed answer
+        (flagged ERROR) is the outcome of the exit before it, not an access of its own."""
+        failed_answer = (log.column("flags") & Flag.ERROR) != 0
+        return cls._rows(log, list(kinds)) & (log.column("msr") == msr) & ~failed_answer
 
     @staticmethod
     def _rows(log: EventLog, kinds: list) -> np.ndarray:
