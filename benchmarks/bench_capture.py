@@ -4,7 +4,9 @@ The guest is the MSR probe built with LOOPS `out`s to port 0x80 (each one exit t
 between two marks it writes to isa-debugcon (QEMU's stdout): the rate is LOOPS over the
 time between the marks as this process sees them arrive, so QEMU's and SeaBIOS's start-up
 (seconds on a nested host) is not counted. Rounds alternate plain / captured / captured
-with kernel events so machine noise hits all alike; each figure is the median round.
+with kernel events / the stop floor (stop_floor.c, where gcc is there: a tracer that does
+nothing but stop each KVM_RUN) so machine noise hits all alike; each figure is the median
+round.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ ROUNDS = 3
 _BOOT, _START, _STOP = b"0000:7c00", b"PK", b"\n"   # SeaBIOS's last line, the probe's marks
 TIMEOUT = 600
 IMPORT_LINES = 200_000
+STOP_FLOOR_SOURCE = Path(__file__).with_name("stop_floor.c")
 
 
 def _loop_seconds(command: list[str]) -> float:
@@ -56,6 +59,17 @@ def _capture(out: Path, kernel_events: bool) -> list[str]:
     return [sys.executable, "-m", "workbench.cli", "capture", *flags, "-o", str(out), "--"]
 
 
+def _stop_floor(tmp: Path) -> str | None:
+    """stop_floor.c built here: a tracer that only stops each KVM_RUN (None without gcc)."""
+    binary = tmp / "stop_floor"
+    try:
+        subprocess.run(["gcc", "-O2", "-o", str(binary), str(STOP_FLOOR_SOURCE)],
+                       check=True, capture_output=True, timeout=120)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return str(binary)
+
+
 def exits_per_second(loops: int = LOOPS, rounds: int = ROUNDS) -> dict:
     reason = ptrace_unavailable_reason() or probe.qemu_unavailable_reason()
     if reason is not None:
@@ -69,6 +83,10 @@ def exits_per_second(loops: int = LOOPS, rounds: int = ROUNDS) -> dict:
         modes = {"plain": [], "captured": _capture(out, False)}
         if tracefs_live.unavailable_reason() is None:
             modes["captured_with_kernel_events"] = _capture(out, True)
+        floor = _stop_floor(Path(tmp))
+        if floor is not None:
+            modes |= {"floor": [floor, "--"], "floor_spin": [floor, "--spin", "--"],
+                      "floor_spin_read": [floor, "--spin", "--read", "--"]}
         rates: dict[str, list[float]] = {mode: [] for mode in modes}
         for _ in range(rounds):
             for mode, prefix in modes.items():
@@ -143,10 +161,13 @@ def main() -> None:
         print(f"QEMU, no capture:                 {figures['plain_exits_per_s']:>10,.0f} exits/s")
         print(f"under capture (ptrace only):      {figures['captured_exits_per_s']:>10,.0f} "
               f"exits/s  ({figures['captured_ratio']:.2f}x)")
-        if "captured_with_kernel_events_exits_per_s" in figures:
-            print(f"under capture (+ tracefs events): "
-                  f"{figures['captured_with_kernel_events_exits_per_s']:>10,.0f} exits/s  "
-                  f"({figures['captured_with_kernel_events_ratio']:.2f}x)")
+        for mode, label in (("captured_with_kernel_events", "under capture (+ tracefs events)"),
+                            ("floor", "stop floor: stops only, sleeping"),
+                            ("floor_spin", "stop floor: stops only, spinning"),
+                            ("floor_spin_read", "stop floor: spinning + kvm_run read")):
+            if f"{mode}_exits_per_s" in figures:
+                print(f"{label + ':':<34}{figures[f'{mode}_exits_per_s']:>10,.0f} exits/s  "
+                      f"({figures[f'{mode}_ratio']:.2f}x)")
     for name in ("tracefs", "trace_cmd"):
         for how, what in (("line_by_line", "line by line"), ("load", "load")):
             key = f"{name}_{how}"
