@@ -10,9 +10,10 @@ SYSTEM_DEBS := binutils libegl1 libgl1 libglx0 libopengl0 libx11-xcb1 libx11-6 \
 	libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 \
 	libxcb-render0 libxcb-shape0 libxcb-shm0 libxcb-sync1 libxcb-util1 libxcb-xfixes0 \
 	libxcb-xkb1 libxkbcommon-x11-0 libxkbcommon0
-# QEMU for `workbench capture`'s live tests (marked `qemu`): installed where possible, else
-# those tests skip with the reason.
-OPTIONAL_DEBS := qemu-system-x86
+# QEMU for `workbench capture`'s live tests (marked `qemu`), and gcc for the capture's
+# compiled stop handler: installed where possible, else those tests skip with the reason
+# (without gcc the capture handles its stops in Python, slower).
+OPTIONAL_DEBS := qemu-system-x86 gcc
 
 .PHONY: run test bench lint clean system-deps
 

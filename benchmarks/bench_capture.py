@@ -54,8 +54,9 @@ def _loop_seconds(command: list[str]) -> float:
         proc.stdout.close()
 
 
-def _capture(out: Path, kernel_events: bool) -> list[str]:
-    flags = [] if kernel_events else ["--no-kernel-events"]
+def _capture(out: Path, kernel_events: bool, python_stops: bool = False) -> list[str]:
+    flags = ([] if kernel_events else ["--no-kernel-events"]) + (
+        ["--python-stops"] if python_stops else [])
     return [sys.executable, "-m", "workbench.cli", "capture", *flags, "-o", str(out), "--"]
 
 
@@ -83,10 +84,10 @@ def exits_per_second(loops: int = LOOPS, rounds: int = ROUNDS) -> dict:
         modes = {"plain": [], "captured": _capture(out, False)}
         if tracefs_live.unavailable_reason() is None:
             modes["captured_with_kernel_events"] = _capture(out, True)
+        modes["captured_python_stops"] = _capture(out, False, python_stops=True)
         floor = _stop_floor(Path(tmp))
         if floor is not None:
-            modes |= {"floor": [floor, "--"], "floor_spin": [floor, "--spin", "--"],
-                      "floor_spin_read": [floor, "--spin", "--read", "--"]}
+            modes["floor"] = [floor, "--"]
         rates: dict[str, list[float]] = {mode: [] for mode in modes}
         for _ in range(rounds):
             for mode, prefix in modes.items():
@@ -162,9 +163,8 @@ def main() -> None:
         print(f"under capture (ptrace only):      {figures['captured_exits_per_s']:>10,.0f} "
               f"exits/s  ({figures['captured_ratio']:.2f}x)")
         for mode, label in (("captured_with_kernel_events", "under capture (+ tracefs events)"),
-                            ("floor", "stop floor: stops only, sleeping"),
-                            ("floor_spin", "stop floor: stops only, spinning"),
-                            ("floor_spin_read", "stop floor: spinning + kvm_run read")):
+                            ("captured_python_stops", "under capture, stops in Python"),
+                            ("floor", "stop floor (stops, nothing else)")):
             if f"{mode}_exits_per_s" in figures:
                 print(f"{label + ':':<34}{figures[f'{mode}_exits_per_s']:>10,.0f} exits/s  "
                       f"({figures[f'{mode}_ratio']:.2f}x)")

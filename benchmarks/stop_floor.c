@@ -5,16 +5,12 @@
  * how much of a captured exit's cost is the ptrace stop itself (the VMM's vCPU thread
  * sleeping and being woken, on this host) and how much is the workbench's work per stop.
  *
- *   stop_floor [--spin] [--read] -- VMM ARGS...
+ *   stop_floor -- VMM ARGS...
  *
  * Like `workbench capture`, the child installs a seccomp filter that stops only
- * ioctl(KVM_RUN), with every thread followed. --spin polls waitpid instead of sleeping in
- * it (one core busy for the whole run); --read also reads 288 bytes of the thread's memory
- * at each stop through /proc/TID/mem, as the capture reads kvm_run. Prints the number of
- * stops on stderr.
+ * ioctl(KVM_RUN), with every thread followed. Prints the number of stops on stderr.
  */
 #define _GNU_SOURCE
-#include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/kvm.h>
@@ -26,7 +22,6 @@
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
-#include <sys/user.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -50,29 +45,10 @@ static void stop_only_kvm_run(void)
         _exit(126);
 }
 
-static void read_like_the_capture(pid_t tid)
-{
-    char path[32], buf[288];
-    snprintf(path, sizeof(path), "/proc/%d/mem", tid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        /* The stack pointer's page is always mapped: any readable address will do. */
-        long sp = ptrace(PTRACE_PEEKUSER, tid, offsetof(struct user_regs_struct, rsp), 0);
-        if (pread(fd, buf, sizeof(buf), sp & ~4095L) < 0)
-            perror("pread");
-        close(fd);
-    }
-}
-
 int main(int argc, char **argv)
 {
-    int spin = 0, peek = 0, first = 1;
-    for (; first < argc && strcmp(argv[first], "--") != 0; first++) {
-        spin |= strcmp(argv[first], "--spin") == 0;
-        peek |= strcmp(argv[first], "--read") == 0;
-    }
-    if (first + 1 >= argc) {
-        fprintf(stderr, "usage: stop_floor [--spin] [--read] -- VMM ARGS...\n");
+    if (argc < 3 || strcmp(argv[1], "--") != 0) {
+        fprintf(stderr, "usage: stop_floor -- VMM ARGS...\n");
         return 2;
     }
     pid_t vmm = fork();
@@ -80,7 +56,7 @@ int main(int argc, char **argv)
         ptrace(PTRACE_TRACEME, 0, 0, 0);
         raise(SIGSTOP);
         stop_only_kvm_run();
-        execvp(argv[first + 1], argv + first + 1);
+        execvp(argv[2], argv + 2);
         _exit(127);
     }
     int status;
@@ -91,10 +67,7 @@ int main(int argc, char **argv)
     long stops = 0;
     int exit_status = 1;
     for (;;) {
-        pid_t tid;
-        do
-            tid = waitpid(-1, &status, __WALL | (spin ? WNOHANG : 0));
-        while (tid == 0);
+        pid_t tid = waitpid(-1, &status, __WALL);
         if (tid < 0)
             break;
         if (WIFEXITED(status) || WIFSIGNALED(status)) {
@@ -103,13 +76,10 @@ int main(int argc, char **argv)
             continue;
         }
         int sig = WSTOPSIG(status), deliver = 0;
-        if (sig == SIGTRAP && status >> 16 == PTRACE_EVENT_SECCOMP) {
+        if (sig == SIGTRAP && status >> 16 == PTRACE_EVENT_SECCOMP)
             stops++;
-            if (peek)
-                read_like_the_capture(tid);
-        } else if (sig != SIGTRAP && sig != SIGSTOP) {
+        else if (sig != SIGTRAP && sig != SIGSTOP)
             deliver = sig;
-        }
         ptrace(PTRACE_CONT, tid, 0, deliver);
     }
     fprintf(stderr, "stop_floor: %ld KVM_RUN stops\n", stops);

@@ -84,6 +84,9 @@ def _parser() -> argparse.ArgumentParser:
     capture_cmd.add_argument("-o", "--output", type=Path, required=True, metavar="FILE")
     capture_cmd.add_argument("--no-kernel-events", action="store_true",
                              help="do not record tracefs kvm events (ptrace only)")
+    capture_cmd.add_argument("--python-stops", action="store_true",
+                             help="handle every ptrace stop in Python, not in the compiled "
+                                  "stop handler (slower; to compare)")
     capture_cmd.add_argument("vmm", nargs=argparse.REMAINDER, metavar="-- VMM ARGS")
     export_cmd = commands.add_parser(
         "export", help="replay a recording and write its events (those a display filter "
@@ -166,7 +169,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return profile_cli.compare(args.scenario, args.a, args.b, args.steps)
     if args.command == "capture":
         from workbench.capture.live import capture, main_args
-        return capture(main_args(args.vmm), args.output, not args.no_kernel_events)
+        return capture(main_args(args.vmm), args.output, not args.no_kernel_events,
+                       c_stops=not args.python_stops)
     if args.command == "export":
         from workbench.session.export_cli import export
         return export(args.file, args.format, args.filter, args.output, _limits(args))

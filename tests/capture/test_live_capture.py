@@ -138,12 +138,12 @@ def qemu_capture(tmp_path_factory):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
-    return capfile.read(out), proc.pid
+    return capfile.read(out), proc.pid, out
 
 
 @pytest.mark.qemu
 def test_live_qemu_capture_records_filter_mask_and_answered_exit(qemu_capture):
-    cap, _ = qemu_capture
+    cap, _, _ = qemu_capture
     assert cap.meta["end"]["exit_status"] == probe.QEMU_EXIT_STATUS
     assert cap.skipped == []
     assert cap.user_space_msr_mask == uapi.KVM_MSR_EXIT_REASON_FILTER
@@ -159,7 +159,7 @@ def test_live_qemu_capture_records_filter_mask_and_answered_exit(qemu_capture):
 @pytest.mark.qemu
 @pytest.mark.skipif(_TRACEFS is not None, reason=f"kernel events unavailable: {_TRACEFS}")
 def test_live_qemu_capture_merges_in_kernel_accesses_in_order(qemu_capture):
-    cap, capture_pid = qemu_capture
+    cap, capture_pid, _ = qemu_capture
     accesses = cap.msr_accesses()
     first = next(i for i, a in enumerate(accesses) if a.index == 0x35 and a.exit is not None)
     tail = [(a.index, a.write, a.gp, a.exit is None) for a in accesses[first + 1:]]
@@ -203,3 +203,31 @@ def test_ioctl_arguments_are_read_from_the_vmms_memory_with_the_kernels_answer(t
     assert bad.args["filter"] is None and "unreadable" in bad.args["notes"][0]
     # Neither was accepted by the kernel, so the capture knows no filter and no mask.
     assert cap.msr_filter is None and cap.user_space_msr_mask is None
+
+
+def _exits(path: Path) -> list[dict]:
+    """The capture's tracer events, without what differs from run to run: times, tids, and
+    what QEMU answers an IN with (SeaBIOS reads the CMOS clock)."""
+    events = [json.loads(line) for line in path.read_text().splitlines()[1:-1]]
+    for e in events:
+        if e.get("io", {}).get("direction") == 0:
+            del e["io"]["data"]
+    return [{k: v for k, v in e.items() if k not in ("t", "tid")} for e in events
+            if e["ev"] in ("exit", "msr_done", "create_vcpu", "set_msr_filter")]
+
+
+@pytest.mark.qemu
+@pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
+                    reason="no C compiler: the capture has only its Python stop handling")
+def test_python_stop_handling_records_what_the_c_handler_records(qemu_capture, tmp_path):
+    _, _, c_stops = qemu_capture
+    out = tmp_path / "python.capture"
+    image = tmp_path / "probe.img"
+    probe.build_image(image)
+    proc = subprocess.run(_command("--python-stops", "--no-kernel-events", "-o", str(out), "--",
+                                   *probe.qemu_command(image)),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    python_exits, c_exits = _exits(out), _exits(c_stops)
+    assert len(c_exits) > 1000   # the probe's boot: SeaBIOS's IO exits, then the probe's
+    assert python_exits == c_exits

@@ -33,8 +33,10 @@ def _host() -> dict[str, object]:
     return {"kernel": platform.release(), "machine": platform.machine(), "kvm_vendor": module}
 
 
-def capture(argv: list[str], output: Path, kernel_events: bool = True) -> int:
-    """Run `argv` under capture and write `output`; the command's exit status."""
+def capture(argv: list[str], output: Path, kernel_events: bool = True,
+            c_stops: bool = True) -> int:
+    """Run `argv` under capture and write `output`; the command's exit status. Without
+    `c_stops`, Python handles every ptrace stop (see stop_handler)."""
     if not argv:
         print("workbench capture: no VMM command given (workbench capture -o FILE -- VMM ...)",
               file=sys.stderr)
@@ -66,11 +68,20 @@ def capture(argv: list[str], output: Path, kernel_events: bool = True) -> int:
         def sink(event: dict) -> None:
             spool.write(encode(event) + "\n")
 
-        outcome = Tracer(argv, on_started=started, sink=sink).run()
+        tracer = Tracer(argv, on_started=started, sink=sink, c_stops=c_stops)
+        if tracer.python_stops_reason is not None:
+            notes.append(f"every stop handled in Python (slower): "
+                         f"{tracer.python_stops_reason}")
+            print(f"workbench capture: {notes[-1]}", file=sys.stderr)
+        outcome = tracer.run()
         kernel = trace.stop() if trace is not None else iter(())
         spool.seek(0)
-        return _write(output, argv, began, reason, notes, outcome,
-                      heapq.merge(map(json.loads, spool), kernel, key=lambda e: e["t"]))
+        try:
+            return _write(output, argv, began, reason, notes, outcome,
+                          heapq.merge(tracer.expand(map(json.loads, spool)), kernel,
+                                      key=lambda e: e["t"]))
+        finally:
+            tracer.close()
 
 
 def _write(output: Path, argv: list[str], began: str, reason: str | None, notes: list[str],

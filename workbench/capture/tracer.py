@@ -21,12 +21,14 @@ import os
 import platform
 import shutil
 import signal
+import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from workbench.capture import ptrace
+from workbench.capture import ptrace, stop_handler
+from workbench.capture.stop_handler import VcpuTable, WbVcpu
 from workbench.capture.vmm_memory import VmmMemory, kvm_run_address
 from workbench.kvm import uapi
 
@@ -39,6 +41,7 @@ RECORDED = {
     uapi.KVM_RUN: "KVM_RUN",
 }
 GRACE_SECONDS = 5.0   # after Ctrl+C: time the VMM gets to exit on SIGTERM before SIGKILL
+RAW_EXITS = "raw_exits"   # a run of exits the C handler recorded, expanded by Tracer.expand
 
 
 def now() -> float:
@@ -49,8 +52,9 @@ def now() -> float:
 @dataclass
 class _Vcpu:
     index: int
-    run_addr: int | None = None
-    runner: int | None = None     # the thread inside KVM_RUN whose exit is not yet read
+    # kvm_run's address (0: not known yet) and the thread inside KVM_RUN whose exit is not
+    # read yet (0: none), where the C handler reads and updates them too
+    slot: WbVcpu
 
 
 @dataclass
@@ -72,11 +76,19 @@ class Outcome:
 
 
 class Tracer:
-    """Run `argv` under ptrace; `on_started(pid)` runs once the child is stopped before exec."""
+    """Run `argv` under ptrace; `on_started(pid)` runs once the child is stopped before exec.
+
+    With `c_stops` (and a C compiler), stop_handler.c handles the KVM_RUN stops and the sink
+    gets RAW_EXITS markers in their place, which `expand` turns back into exit events."""
 
     def __init__(self, argv: list[str], on_started: Callable[[int], None] | None = None,
-                 sink: Callable[[dict], None] | None = None):
+                 sink: Callable[[dict], None] | None = None, c_stops: bool = True):
         self.argv = argv
+        self._table = VcpuTable()
+        self._handler, self.python_stops_reason = (
+            stop_handler.load(self._table) if c_stops else (None, None))
+        self._slot_vcpu: list[int] = []               # vCPU index of each table slot
+        self._raw = tempfile.TemporaryFile()  # noqa: SIM115 - close() ends it, after expand
         self.on_started = on_started
         self.outcome = Outcome()
         self._sink = sink or self.outcome.events.append
@@ -121,6 +133,7 @@ class Tracer:
             raise
         self._alive.add(pid)
         self._tgid[pid] = pid
+        self._table.add_thread(pid, pid)
         return pid
 
     def _exec_failure(self) -> str | None:
@@ -169,6 +182,8 @@ class Tracer:
         self.outcome.error = self._exec_failure() or self.outcome.error
         for mem in self._mem.values():
             mem.close()
+        for vcpu in self._vcpus.values():
+            self._table.retire(vcpu.slot)
         return self.outcome
 
     def _loop(self) -> None:
@@ -177,15 +192,15 @@ class Tracer:
                 self._interrupt_pending = False
                 self._interrupt()
             try:
-                self._waiting = True
-                tid, status = os.waitpid(-1, _WALL)
+                stop = self._next_stop()
             except KeyboardInterrupt:
                 self._interrupt()
                 continue
             except ChildProcessError:
                 return
-            finally:
-                self._waiting = False
+            if stop is None:
+                continue
+            tid, status = stop
             if os.WIFEXITED(status) or os.WIFSIGNALED(status):
                 self._gone(tid, status)
                 continue
@@ -193,7 +208,40 @@ class Tracer:
             if new:
                 self._alive.add(tid)
                 self._tgid[tid] = _tgid_of(tid)
+                self._table.add_thread(tid, self._tgid[tid])
             self._stopped(tid, status, new)
+
+    def _next_stop(self) -> tuple[int, int] | None:
+        """The next stop for Python (None: none yet), after the C handler's records."""
+        self._waiting = True
+        try:
+            stop = self._handler.wait() if self._handler else os.waitpid(-1, _WALL)
+        except InterruptedError:   # SIGINT: its handler runs next
+            stop = None
+        finally:
+            self._waiting = False
+        self._take_records()
+        return stop
+
+    def _take_records(self) -> None:
+        data = self._table.take_records()
+        if data:
+            offset = self._raw.seek(0, os.SEEK_END)
+            self._raw.write(data)
+            self._sink({"t": stop_handler.first_time(data), "tid": 0, "ev": RAW_EXITS,
+                        "offset": offset, "length": len(data)})
+
+    def expand(self, events: Iterable[dict]) -> Iterator[dict]:
+        """`events` as the sink got them, each RAW_EXITS marker replaced by its exits."""
+        for event in events:
+            if event.get("ev") != RAW_EXITS:
+                yield event
+                continue
+            self._raw.seek(event["offset"])
+            yield from stop_handler.decode(self._raw.read(event["length"]), self._slot_vcpu)
+
+    def close(self) -> None:
+        self._raw.close()
 
     def _stopped(self, tid: int, status: int, new: bool) -> None:
         sig, event = os.WSTOPSIG(status), status >> 16
@@ -245,6 +293,9 @@ class Tracer:
 
     def _gone(self, tid: int, status: int) -> None:
         self._alive.discard(tid)
+        self._table.drop_thread(tid)
+        if tid == self._tgid.get(tid):   # a process ended: its vCPUs' slots with it
+            self._forget_process(tid)
         self._pending.pop(tid, None)
         mem = self._mem.pop(tid, None)
         if mem is not None:
@@ -261,7 +312,7 @@ class Tracer:
     def _forget_process(self, tid: int) -> None:
         tgid = self._tgid.get(tid, tid)
         for key in [k for k in self._vcpus if k[0] == tgid]:
-            del self._vcpus[key]
+            self._table.retire(self._vcpus.pop(key).slot)
         for t in [t for t, g in self._tgid.items() if g == tgid]:
             if t in self._mem:
                 self._mem.pop(t).close()
@@ -285,10 +336,10 @@ class Tracer:
         fd, request, arg = values[1], values[2] & 0xFFFFFFFF, values[3]
         if request == uapi.KVM_RUN:
             vcpu = self._vcpu(tid, fd)
-            if vcpu is not None:
-                if vcpu.runner is not None:
+            if vcpu is not None:   # stop_handler.c's handled() does this for hot vCPUs
+                if vcpu.slot.runner:
                     self._record_exit(tid, vcpu)
-                vcpu.runner = tid
+                vcpu.slot.runner = tid
             return False
         elif request == uapi.KVM_CREATE_VM:
             self._pending[tid] = ("create_vm",)
@@ -315,8 +366,10 @@ class Tracer:
     def _vcpu(self, tid: int, fd: int) -> _Vcpu | None:
         key = (self._tgid.get(tid, tid), fd)
         vcpu = self._vcpus.get(key)
-        if vcpu is not None and vcpu.run_addr is None:
-            vcpu.run_addr = kvm_run_address(tid, fd)
+        if vcpu is not None and not vcpu.slot.run_addr:
+            run_addr = kvm_run_address(tid, fd)
+            if run_addr is not None:
+                self._table.make_hot(vcpu.slot, run_addr)
         return vcpu
 
     def _syscall_exit(self, tid: int) -> None:
@@ -332,7 +385,7 @@ class Tracer:
             self._emit(tid, "create_vm", result=result)
         elif kind == "create_vcpu":
             if result >= 0:
-                self._vcpus[(self._tgid.get(tid, tid), result)] = _Vcpu(pending[1])
+                self._add_vcpu(self._tgid.get(tid, tid), result, pending[1])
             self._emit(tid, "create_vcpu", vcpu=pending[1], result=result)
         elif kind == "enable_cap":
             self._emit(tid, "enable_cap", cap=pending[1], args=pending[2], result=result)
@@ -340,14 +393,22 @@ class Tracer:
             self._emit(tid, "set_msr_filter", result=result, notes=pending[2],
                        filter=None if pending[1] is None else pending[1].to_dict())
 
+    def _add_vcpu(self, tgid: int, fd: int, index: int) -> None:
+        slot = self._table.add_vcpu(tgid, fd)
+        if slot is None:   # the table is full: this one stays with Python
+            slot = WbVcpu(tgid, fd, 0, -1, 0)
+        else:
+            self._slot_vcpu.append(index)
+        self._vcpus[(tgid, fd)] = _Vcpu(index, slot)
+
     def _record_exit(self, tid: int, vcpu: _Vcpu) -> None:
         """The exit of the vCPU's previous KVM_RUN, with the VMM's answer to it."""
-        vcpu.runner = None
-        if vcpu.run_addr is None:
+        vcpu.slot.runner = 0
+        if not vcpu.slot.run_addr:
             self._emit(tid, "exit", vcpu=vcpu.index)
             return
         try:
-            exit_ = self._memory(tid).run_exit(vcpu.run_addr)
+            exit_ = self._memory(tid).run_exit(vcpu.slot.run_addr)
         except OSError as exc:   # the VMM unmapped its kvm_run: say so, keep capturing
             self._emit(tid, "exit", vcpu=vcpu.index, unreadable=str(exc))
             return
@@ -358,7 +419,7 @@ class Tracer:
 
     def _thread_exiting(self, tid: int) -> None:
         for vcpu in self._vcpus.values():
-            if vcpu.runner == tid:
+            if vcpu.slot.runner == tid:
                 self._record_exit(tid, vcpu)
 
 

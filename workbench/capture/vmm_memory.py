@@ -13,13 +13,13 @@ import struct
 from workbench.kvm import uapi
 from workbench.kvm.filter import MsrFilter, MsrFilterRange, bitmap_copy_size, fits_bitmap_limit
 
-_RUN_HEAD = uapi.KVM_RUN_EXIT_OFFSET + 256   # kvm_run up to the end of the exit union
+RUN_HEAD = uapi.KVM_RUN_EXIT_OFFSET + 256   # kvm_run up to the end of the exit union
 _EXIT = uapi.KVM_RUN_EXIT_OFFSET
 _MMIO = struct.Struct("<Q8sIB")              # phys_addr, data[8], len, is_write
 _MSR = struct.Struct("<B7xIIQ")              # error, pad, reason, index, data
 _IO = struct.Struct("<BBHIQ")                # direction, size, port, count, data_offset
 _U32 = struct.Struct("<I")
-_IO_DATA_MAX = 4096
+IO_DATA_MAX = 4096
 
 
 class VmmMemory:
@@ -72,23 +72,37 @@ class VmmMemory:
         """The last exit in the kvm_run at `run_addr`, read when the VMM enters KVM_RUN again:
         the reason and its union member as KVM left it, with the VMM's completion written in
         (msr.data/error, the data of an IN or MMIO read)."""
-        raw = self.read(run_addr, _RUN_HEAD)
-        reason = _U32.unpack_from(raw, 8)[0]
-        out: dict[str, object] = {"reason": reason}
-        if reason in (uapi.KVM_EXIT_X86_RDMSR, uapi.KVM_EXIT_X86_WRMSR):
-            error, msr_reason, index, data = _MSR.unpack_from(raw, _EXIT)
-            out["msr"] = {"index": index, "reason": msr_reason, "data": data, "error": error}
-        elif reason == uapi.KVM_EXIT_IO:
-            direction, size, port, count, data_offset = _IO.unpack_from(raw, _EXIT)
-            length = min(size * count, _IO_DATA_MAX)
-            data = self.read(run_addr + data_offset, length) if length else b""
-            out["io"] = {"direction": direction, "size": size, "port": port, "count": count,
-                         "data": data.hex()}
-        elif reason == uapi.KVM_EXIT_MMIO:
-            phys, data, length, is_write = _MMIO.unpack_from(raw, _EXIT)
-            out["mmio"] = {"phys_addr": phys, "len": length, "is_write": is_write,
-                           "data": data[:min(length, 8)].hex()}
-        return out
+        head = self.read(run_addr, RUN_HEAD)
+        span = io_span(head)
+        return decode_exit(head, self.read(run_addr + span[0], span[1]) if span else b"")
+
+
+def io_span(head: bytes) -> tuple[int, int] | None:
+    """Where an IO exit's data lies, as (offset from kvm_run, bytes kept); None otherwise."""
+    if _U32.unpack_from(head, 8)[0] != uapi.KVM_EXIT_IO:
+        return None
+    _, size, _, count, data_offset = _IO.unpack_from(head, _EXIT)
+    length = min(size * count, IO_DATA_MAX)
+    return (data_offset, length) if length else None
+
+
+def decode_exit(head: bytes, io_data: bytes) -> dict[str, object]:
+    """An exit as the capture records it, from kvm_run's first RUN_HEAD bytes (and, for an
+    IO exit, the data at `io_span`)."""
+    reason = _U32.unpack_from(head, 8)[0]
+    out: dict[str, object] = {"reason": reason}
+    if reason in (uapi.KVM_EXIT_X86_RDMSR, uapi.KVM_EXIT_X86_WRMSR):
+        error, msr_reason, index, data = _MSR.unpack_from(head, _EXIT)
+        out["msr"] = {"index": index, "reason": msr_reason, "data": data, "error": error}
+    elif reason == uapi.KVM_EXIT_IO:
+        direction, size, port, count, _ = _IO.unpack_from(head, _EXIT)
+        out["io"] = {"direction": direction, "size": size, "port": port, "count": count,
+                     "data": io_data.hex()}
+    elif reason == uapi.KVM_EXIT_MMIO:
+        phys, data, length, is_write = _MMIO.unpack_from(head, _EXIT)
+        out["mmio"] = {"phys_addr": phys, "len": length, "is_write": is_write,
+                       "data": data[:min(length, 8)].hex()}
+    return out
 
 
 def kvm_run_address(tid: int, fd: int) -> int | None:

@@ -1,0 +1,187 @@
+"""The capture's C stop handler (stop_handler.c) and the vCPU table it shares with Python.
+
+The table (which thread belongs to which process, which vCPU fd maps its kvm_run where) is
+ctypes memory the tracer always keeps. Where a C compiler is there, stop_handler.c is built
+once per source version into the user's cache and handles the KVM_RUN stops of hot vCPUs
+itself, leaving raw records that `decode` turns into the tracer's exit events; without
+one, the tracer handles every stop in Python (slower, same events).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import hashlib
+import os
+import shutil
+import struct
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from workbench.capture.vmm_memory import IO_DATA_MAX, RUN_HEAD, decode_exit
+from workbench.kvm import uapi
+
+SOURCE = Path(__file__).with_name("stop_handler.c")
+VCPUS, THREADS = 256, 1024       # WB_VCPUS, WB_THREADS in stop_handler.c
+OUT_BYTES = 1 << 20              # raw records between two returns to Python
+_RECORD = struct.Struct("<diiiI")   # struct wb_record: t, tid, slot, err, io_len
+
+
+class WbVcpu(ctypes.Structure):
+    _fields_ = [("tgid", ctypes.c_int32), ("fd", ctypes.c_int32), ("runner", ctypes.c_int32),
+                ("memfd", ctypes.c_int32), ("run_addr", ctypes.c_uint64)]
+
+
+class WbThread(ctypes.Structure):
+    _fields_ = [("tid", ctypes.c_int32), ("tgid", ctypes.c_int32)]
+
+
+class WbTable(ctypes.Structure):
+    _fields_ = [("kvm_run", ctypes.c_uint32), ("exit_io", ctypes.c_uint32),
+                ("head_size", ctypes.c_uint32), ("exit_offset", ctypes.c_uint32),
+                ("io_max", ctypes.c_uint32), ("tid", ctypes.c_int32),
+                ("status", ctypes.c_int32), ("nvcpus", ctypes.c_int32),
+                ("nthreads", ctypes.c_int32), ("out_used", ctypes.c_uint32),
+                ("out_cap", ctypes.c_uint32), ("out", ctypes.c_void_p),
+                ("vcpus", WbVcpu * VCPUS), ("threads", WbThread * THREADS)]
+
+
+class VcpuTable:
+    """Threads and vCPU slots of the traced processes, as the C handler reads them."""
+
+    def __init__(self) -> None:
+        self.table = WbTable(kvm_run=uapi.KVM_RUN, exit_io=uapi.KVM_EXIT_IO,
+                             head_size=RUN_HEAD, exit_offset=uapi.KVM_RUN_EXIT_OFFSET,
+                             io_max=IO_DATA_MAX, out_cap=OUT_BYTES)
+        self._out = ctypes.create_string_buffer(OUT_BYTES)
+        self.table.out = ctypes.addressof(self._out)
+
+    def add_thread(self, tid: int, tgid: int) -> None:
+        t = self.table
+        if t.nthreads < THREADS:     # past that, the thread's KVM_RUNs go to Python
+            t.threads[t.nthreads] = WbThread(tid, tgid)
+            t.nthreads += 1
+
+    def drop_thread(self, tid: int) -> None:
+        t = self.table
+        for i in range(t.nthreads):
+            if t.threads[i].tid == tid:
+                t.nthreads -= 1
+                t.threads[i] = t.threads[t.nthreads]
+                return
+
+    def add_vcpu(self, tgid: int, fd: int) -> WbVcpu | None:
+        """A new slot (None when all are taken: that vCPU is then handled in Python)."""
+        t = self.table
+        if t.nvcpus == VCPUS:
+            return None
+        slot = t.vcpus[t.nvcpus]
+        slot.tgid, slot.fd, slot.runner, slot.memfd, slot.run_addr = tgid, fd, 0, -1, 0
+        t.nvcpus += 1
+        return slot
+
+    def slot_index(self, slot: WbVcpu) -> int:
+        return (ctypes.addressof(slot) - ctypes.addressof(self.table.vcpus)) // ctypes.sizeof(
+            WbVcpu)
+
+    def make_hot(self, slot: WbVcpu, run_addr: int) -> None:
+        """Let the C handler take this vCPU's KVM_RUN stops (it reads kvm_run at run_addr)."""
+        with contextlib.suppress(OSError):   # process gone: stays cold, Python sees it end
+            slot.memfd = os.open(f"/proc/{slot.tgid}/mem", os.O_RDONLY | os.O_CLOEXEC)
+        slot.run_addr = run_addr
+
+    def retire(self, slot: WbVcpu) -> None:
+        """The slot's process exec'ed or ended: never match it again."""
+        if slot.memfd >= 0:
+            os.close(slot.memfd)
+        slot.tgid, slot.memfd, slot.run_addr, slot.runner = 0, -1, 0, 0
+
+    def take_records(self) -> bytes:
+        data = ctypes.string_at(self._out, self.table.out_used)
+        self.table.out_used = 0
+        return data
+
+
+def first_time(data: bytes) -> float:
+    """The time of the first record in `data`."""
+    return _RECORD.unpack_from(data)[0]
+
+
+def decode(data: bytes, vcpu_of_slot: list[int]) -> Iterator[dict]:
+    """The tracer's events for the raw records of `data`, in order: each exit, and the
+    VMM's answer to an MSR exit (as Tracer._record_exit emits them)."""
+    offset = 0
+    while offset < len(data):
+        t, tid, slot, err, io_len = _RECORD.unpack_from(data, offset)
+        offset += _RECORD.size
+        head = data[offset:offset + RUN_HEAD]
+        io_data = data[offset + RUN_HEAD:offset + RUN_HEAD + io_len]
+        offset += RUN_HEAD + (io_len + 7) // 8 * 8
+        vcpu = vcpu_of_slot[slot]
+        if err:
+            yield {"vcpu": vcpu, "unreadable": os.strerror(err), "t": t, "tid": tid, "ev": "exit"}
+            continue
+        exit_ = decode_exit(head, io_data)
+        yield {"vcpu": vcpu, **exit_, "t": t, "tid": tid, "ev": "exit"}
+        if "msr" in exit_:
+            yield {"vcpu": vcpu, **exit_["msr"], "t": t, "tid": tid, "ev": "msr_done"}
+
+
+class Handler:
+    """The built stop_handler.c, waiting for stops on a VcpuTable."""
+
+    def __init__(self, library: ctypes.CDLL, table: VcpuTable):
+        self._wait = library.wb_wait
+        self._wait.argtypes = [ctypes.POINTER(WbTable)]
+        self._wait.restype = ctypes.c_int
+        self._table = table
+
+    def wait(self) -> tuple[int, int] | None:
+        """The next stop Python must handle; None when the records need taking first.
+        OSError (ECHILD, EINTR) as os.waitpid raises it."""
+        result = self._wait(ctypes.byref(self._table.table))
+        if result < 0:
+            raise OSError(-result, os.strerror(-result))
+        return (self._table.table.tid, self._table.table.status) if result else None
+
+
+def load(table: VcpuTable) -> tuple[Handler | None, str | None]:
+    """The C handler on `table`, built first if needed, or None and why not (no C compiler,
+    a failed build): the tracer then handles every stop itself."""
+    try:
+        return Handler(ctypes.CDLL(str(_built())), table), None
+    except (OSError, subprocess.SubprocessError) as exc:
+        return None, str(exc)
+
+
+def _built() -> Path:
+    """The library for this source, from the user's cache or built now (into a private
+    temporary directory where the cache is not writable)."""
+    name = f"stop_handler-{hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:16]}.so"
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    library = Path(xdg) / "kvm-trap-workbench" / name
+    if library.exists():
+        return library
+    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        raise OSError("no C compiler (cc or gcc) to build the stop handler")
+    try:
+        library.parent.mkdir(parents=True, exist_ok=True)
+        return _compile(compiler, library)
+    except OSError:
+        return _compile(compiler, Path(tempfile.mkdtemp(prefix="workbench-cc-")) / name)
+
+
+def _compile(compiler: str, library: Path) -> Path:
+    fd, partial = tempfile.mkstemp(dir=library.parent, suffix=".so.part")
+    os.close(fd)
+    try:
+        subprocess.run([compiler, "-O2", "-shared", "-fPIC", "-o", partial, str(SOURCE)],
+                       check=True, capture_output=True, timeout=120)
+        os.replace(partial, library)   # whole or not at all, whoever builds it alongside
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(partial)
+    return library
