@@ -22,6 +22,7 @@ from workbench.kvm.guest import fastuc
 from workbench.kvm.guest.assembler import Program
 from workbench.kvm.guest.image import guest_image
 from workbench.kvm.guest.layout import GUEST_MEM_SIZE, GUEST_STACK_TOP, RFLAGS_RESET
+from workbench.kvm.guest.pause import PauseRequest
 from workbench.kvm.regs import REG_NAMES
 from workbench.values import parse_int
 
@@ -126,7 +127,7 @@ class GuestCpu:
         self._pass_breakpoint: int | None = None  # resume over this one without stopping
         self.fault: str | None = None
         self._read_buffer: ctypes.Array[ctypes.c_char] | None = None  # read_memory's
-        self._pause_requested = False  # set from another thread; a bool store is atomic
+        self._pause = PauseRequest(lambda: fastuc.emu_stop(self._handle))
         self._counted = False  # the last emulation counted instructions (see _emulate)
         self._add_special_hooks()
         self.uc.hook_add(unicorn.UC_HOOK_INTR, self._on_interrupt)
@@ -266,12 +267,11 @@ class GuestCpu:
 
     def cancel_pause(self) -> None:
         """Forget a pause request that arrived when no run was in progress."""
-        self._pause_requested = False
+        self._pause.cancel()
 
     def pause(self) -> None:
         """Ask a run in another thread to stop at the next instruction boundary."""
-        self._pause_requested = True
-        fastuc.emu_stop(self._handle)
+        self._pause.ask()
 
     def run(self, start: int | None = None, limit: int = 0) -> SpecialInsn | Stop:
         """Run from `start` (default: RIP) until an intercepted instruction (returned, not
@@ -279,8 +279,7 @@ class GuestCpu:
         `limit`, that many instructions (Stop.BUDGET; Unicorn counts them, so where the
         guest stops is deterministic). Passing `start` saves writing RIP."""
         rip = self.reg(RIP) if start is None else start
-        if self._pause_requested:   # as kvm_run.immediate_exit: not even an intercept runs
-            self._pause_requested = False
+        if self._pause.take():   # as kvm_run.immediate_exit: not even an intercept runs
             self.set_reg(RIP, rip)
             return Stop.PAUSED
         if self._breakpoints and rip in self._breakpoints and self._pass_breakpoint != rip:
@@ -311,8 +310,8 @@ class GuestCpu:
         self._stop_at = None
         self._break_at = None
         self.fault = None
-        if self._pause_requested:
-            self._pause_requested = False
+        if not self._pause.begin():
+            self._pause.take()
             self.set_reg(RIP, rip)
             return Stop.PAUSED
         if count and not self._counted:
@@ -322,8 +321,11 @@ class GuestCpu:
             # that depends on which blocks earlier runs happened to translate.
             self.uc.ctl_flush_tb()
         self._counted = count > 0
-        status = fastuc.emu_start(self._handle, ctypes.c_uint64(rip), _UNTIL_NEVER,
-                                  _NO_TIMEOUT, ctypes.c_size_t(count))
+        try:
+            status = fastuc.emu_start(self._handle, ctypes.c_uint64(rip), _UNTIL_NEVER,
+                                      _NO_TIMEOUT, ctypes.c_size_t(count))
+        finally:
+            self._pause.end()
         if status:
             self.fault = f"{unicorn.UcError(status)} at {self.reg(RIP):#x}"
             return Stop.SHUTDOWN
@@ -337,7 +339,7 @@ class GuestCpu:
         self._pass_breakpoint = None
         if self._stop_at is not None:
             return self.specials[self._stop_at]
-        if count and (counted_out is Stop.STEPPED or not self._pause_requested):
+        if count and (counted_out is Stop.STEPPED or not self._pause.asked):
             return counted_out   # a pause that lands as the count runs out is a pause
-        self._pause_requested = False
+        self._pause.take()
         return Stop.PAUSED
