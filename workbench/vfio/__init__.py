@@ -16,13 +16,14 @@ from workbench.vfio.events import (
 )
 from workbench.vfio.pci import BarSpec, FunctionKind, PciAddress, PciFunction
 from workbench.vfio.profiles import LINUX_5_9, LINUX_5_10, PROFILES, VfioProfile, get_profile
+from workbench.vfio.regions import MmapFault, RegionFlags, RegionInfo
 from workbench.vfio.sriov import (
     FirmwareVirtualFunction,
     PhysicalFunction,
     VirtualFunction,
 )
 from workbench.vfio.system import PciSystem
-from workbench.vfio.vfio_pci import MmapFault, RegionFlags, RegionInfo, VfioPciDevice
+from workbench.vfio.vfio_pci import VfioPciDevice
 
 __all__ = [
     "LINUX_5_9",

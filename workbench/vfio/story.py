@@ -18,6 +18,7 @@ from collections.abc import Callable
 from workbench.vfio import config_space as cs
 from workbench.vfio.events import ActionKind, EventKind, Site, TrapEvent
 from workbench.vfio.pci import BarSpec, PciFunction
+from workbench.vfio.regions import MmapFault
 from workbench.vfio.sriov import PhysicalFunction
 from workbench.vfio.story_schema import (
     BarDef,
@@ -43,7 +44,7 @@ from workbench.vfio.story_schema import (
     load_pci_scenario,
 )
 from workbench.vfio.system import PciSystem
-from workbench.vfio.vfio_pci import MmapFault, VfioPciDevice
+from workbench.vfio.vfio_pci import VfioPciDevice
 
 # ACTION events carry errno; an mmap SIGBUS has none, so it is the negated signal.
 OUTCOME_SIGBUS = -int(signal.SIGBUS)

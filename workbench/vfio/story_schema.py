@@ -13,9 +13,9 @@ import msgspec
 
 from workbench.values import Number, as_int
 from workbench.vfio import config_space as cs
+from workbench.vfio.host_args import DEFAULT_PF_DEVICE, DEFAULT_VENDOR, DEFAULT_VF_DEVICE
 from workbench.vfio.pci import BarSpec
 from workbench.vfio.profiles import PROFILES
-from workbench.vfio.system import DEFAULT_PF_DEVICE, DEFAULT_VENDOR, DEFAULT_VF_DEVICE
 
 
 class _Struct(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

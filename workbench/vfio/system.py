@@ -16,16 +16,22 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.vfio import config_space as cs
 from workbench.vfio.events import EventKind, Observer, PciFlag, Site, TrapEvent
+from workbench.vfio.host_args import (
+    DEFAULT_PF_DEVICE,
+    DEFAULT_VENDOR,
+    DEFAULT_VF_DEVICE,
+    check_ids,
+    detached_vf_bar_specs,
+    int_arg,
+    pf_bar_specs,
+)
 from workbench.vfio.pci import (
     PM_CTRL,
     PM_CTRL_STATE_MASK,
-    ROM_MAX_SIZE,
     BarSpec,
     FunctionKind,
     PciAddress,
     PciFunction,
-    check_bar_layout,
-    rom_spec,
 )
 from workbench.vfio.profiles import VfioProfile, check_platform, get_profile
 from workbench.vfio.resources import ResourceAllocator
@@ -42,27 +48,7 @@ from workbench.vfio.sriov import (
 if TYPE_CHECKING:
     from workbench.vfio.vfio_pci import VfioPciDevice
 
-# Mellanox ConnectX-5, a common SR-IOV NIC on both x86 and IBM Z.
-DEFAULT_VENDOR = 0x15B3
-DEFAULT_PF_DEVICE = 0x1017
-DEFAULT_VF_DEVICE = 0x1018
-
 NO_DEVICE = "----:--:--.-"
-
-
-def _int_arg(name: str, value: object, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValueError(f"{name} must be an int in {low:#x}..{high:#x}, got {value!r}")
-    return value
-
-
-def _bar_list(name: str, specs: Sequence[BarSpec | None] | None, default: list[BarSpec]) -> list:
-    out = list(default if specs is None else specs)
-    try:
-        check_bar_layout(out)
-    except ValueError as exc:
-        raise ValueError(f"{name}: {exc}") from None
-    return out
 
 
 class PciSystem:
@@ -176,21 +162,18 @@ class PciSystem:
         Without `rom_size` the PF may still have a ROM the host knows another way: a
         shadow copy (`shadow_rom`, x86's boot VGA) or one of `setup_rom_len` bytes in the
         platform's setup data; which one vfio-pci shows depends on the profile."""
-        _int_arg("vendor_id", vendor_id, 0, 0xFFFE)
-        _int_arg("device_id", device_id, 0, 0xFFFF)
-        _int_arg("vf_device_id", vf_device_id, 0, 0xFFFF)
-        _int_arg("total_vfs", total_vfs, 1, 0xFFFF)
-        _int_arg("first_vf_offset", first_vf_offset, 1, 0xFFFF)
-        _int_arg("vf_stride", vf_stride, 1, 0xFFFF)
-        pf_specs = _bar_list("bars", bars, [BarSpec(0x4000, "mem64")])
-        vf_specs = _bar_list("vf_bars", vf_bars, [BarSpec(0x4000, "mem64")])
-        if any(s is not None and s.is_io for s in vf_specs):
-            raise ValueError("vf_bars: VF BARs are memory BARs (SR-IOV has no I/O VF BARs)")
-        if rom_size is not None:
-            rom_spec(rom_size)  # refuse a bad size before anything is placed
-        if not isinstance(shadow_rom, bool):
-            raise ValueError(f"shadow_rom must be true or false, not {shadow_rom!r}")
-        _int_arg("setup_rom_len", setup_rom_len, 0, ROM_MAX_SIZE)
+        check_ids(vendor_id, device_id)
+        pf_specs, vf_specs = pf_bar_specs(
+            vf_device_id=vf_device_id,
+            total_vfs=total_vfs,
+            first_vf_offset=first_vf_offset,
+            vf_stride=vf_stride,
+            bars=bars,
+            vf_bars=vf_bars,
+            rom_size=rom_size,
+            shadow_rom=shadow_rom,
+            setup_rom_len=setup_rom_len,
+        )
         address = self._place(domain, bus)
         dev_id = self._new_dev_id()
         ident = device_ident(vendor_id, device_id, 0)
@@ -227,13 +210,13 @@ class PciSystem:
     def _place(self, domain: int | None, bus: int | None) -> PciAddress:
         """x86: a new bus per PF in domain 0; s390: a new zPCI domain (zbus) per PF."""
         if self.platform == "s390":
-            dom = self._next_domain if domain is None else _int_arg("domain", domain, 0, 0xFFFF)
-            address = PciAddress(dom, 0 if bus is None else _int_arg("bus", bus, 0, 0xFF), 0)
+            dom = self._next_domain if domain is None else int_arg("domain", domain, 0, 0xFFFF)
+            address = PciAddress(dom, 0 if bus is None else int_arg("bus", bus, 0, 0xFF), 0)
             self._next_domain = max(self._next_domain, dom + 1)
         else:
-            b = self._next_bus if bus is None else _int_arg("bus", bus, 0, 0xFF)
+            b = self._next_bus if bus is None else int_arg("bus", bus, 0, 0xFF)
             address = PciAddress(
-                0 if domain is None else _int_arg("domain", domain, 0, 0xFFFF), b, 0
+                0 if domain is None else int_arg("domain", domain, 0, 0xFFFF), b, 0
             )
             self._next_bus = max(self._next_bus, b + 1)
         self._check_free(address)
@@ -298,12 +281,8 @@ class PciSystem:
             raise ValueError(
                 f"detached VFs exist only on s390 (zPCI); this system's platform is {self.platform}"
             )
-        _int_arg("vendor_id", vendor_id, 0, 0xFFFE)
-        _int_arg("device_id", device_id, 0, 0xFFFF)
-        _int_arg("vfn", vfn, 1, 0xFFFF)
-        specs = _bar_list("bars", bars, [BarSpec(0x4000, "mem64")])
-        if any(s is not None and s.is_io for s in specs):
-            raise ValueError("bars: a VF has no I/O BARs")
+        check_ids(vendor_id, device_id)
+        specs = detached_vf_bar_specs(vfn, bars)
         address = self._place(domain, None)
         dev_id = self._new_dev_id()
         vf = FirmwareVirtualFunction(

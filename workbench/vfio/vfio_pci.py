@@ -13,8 +13,6 @@ __vfio_pci_memory_enabled). Whether vfio-pci emulates MSE is the profile's
 from __future__ import annotations
 
 import errno
-from dataclasses import dataclass
-from enum import IntFlag
 from typing import TYPE_CHECKING
 
 from workbench.vfio import config_space as cs
@@ -33,6 +31,13 @@ from workbench.vfio.pci import (
     PciFunction,
 )
 from workbench.vfio.perms import build_config_map
+from workbench.vfio.regions import (
+    MmapFault,
+    RegionFlags,
+    RegionInfo,
+    check_access,
+    checked_bar,
+)
 from workbench.vfio.vbars import (
     saved_bars,
     vfio_bar_fixup,
@@ -42,45 +47,6 @@ from workbench.vfio.vbars import (
 
 if TYPE_CHECKING:
     from workbench.vfio.system import PciSystem
-
-REGION_SIZES = (1, 2, 4, 8)
-
-
-class MmapFault(Exception):
-    """An access through a BAR mmap that the kernel answers with SIGBUS.
-
-    vfio_pci_mmap_fault refuses to map pages back while the device's memory is
-    disabled; the user process gets SIGBUS, which the simulation raises as this.
-    """
-
-    def __init__(self, device: str, bar: int, offset: int, write: bool) -> None:
-        self.device, self.bar, self.offset, self.write = device, bar, offset, write
-        access = "write" if write else "read"
-        super().__init__(
-            f"SIGBUS: {device} BAR {bar} mmap {access} at {offset:#x} while memory is disabled"
-        )
-
-
-class RegionFlags(IntFlag):
-    """struct vfio_region_info flags (include/uapi/linux/vfio.h)."""
-
-    READ = 1 << 0
-    WRITE = 1 << 1
-    MMAP = 1 << 2
-
-
-@dataclass(frozen=True)
-class RegionInfo:
-    index: int
-    size: int
-    flags: RegionFlags
-
-
-def _check_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise OSError(errno.EINVAL, f"{name} must be an int, not {type(value).__name__}")
-    return value
-
 
 class VfioPciDevice:
     """One open vfio-pci device. Create it with PciSystem.vfio_open(function)."""
@@ -293,7 +259,7 @@ class VfioPciDevice:
     def region_info(self, index: int) -> RegionInfo:
         """VFIO_DEVICE_GET_REGION_INFO for a BAR: mmap only where VFIO_PCI_MMAP is on."""
         self._check_open()
-        bar = self.function.bar(_check_int("BAR index", index))
+        bar = checked_bar(self.function, index)
         flags = RegionFlags.READ | RegionFlags.WRITE
         if self._mmap_supported(bar):
             flags |= RegionFlags.MMAP
@@ -305,18 +271,7 @@ class VfioPciDevice:
 
     def _check_region(self, index: int, offset: int, size: int) -> Bar:
         self._check_open()
-        bar = self.function.bar(_check_int("BAR index", index))
-        _check_int("offset", offset)
-        _check_int("size", size)
-        if size not in REGION_SIZES:
-            raise OSError(errno.EINVAL, f"BAR access size {size} is not 1, 2, 4 or 8")
-        if offset < 0 or offset + size > bar.size:
-            raise OSError(
-                errno.EINVAL, f"BAR {index} access {offset:#x}+{size} outside 0..{bar.size:#x}"
-            )
-        if offset % size:
-            raise OSError(errno.EINVAL, f"BAR offset {offset:#x} is not aligned to size {size}")
-        return bar
+        return check_access(self.function, index, offset, size)
 
     def _region_gate(self, bar: Bar, offset: int, size: int, write: bool) -> None:
         """vfio_pci_bar_rw: memory BARs need memory enabled; I/O BARs are not gated."""
