@@ -1,14 +1,17 @@
-"""Shared fixtures, the `host` marker (tests that need /dev/kvm skip, with the reason,
-wherever it cannot be opened), and two guards every test runs under."""
+"""Shared fixtures (a sim engine, children that cannot outlive their test), the `host`
+marker (tests that need /dev/kvm skip, with the reason, wherever it cannot be opened), and
+two guards every test runs under."""
 
 import faulthandler
 import gc
 import os
+import subprocess
 import sys
 
 import pytest
 
 import workbench.kvm
+from tests import children
 from workbench.hostkvm import host_unavailable_reason
 from workbench.hostkvm.traits import differential_unavailable_reason
 
@@ -32,6 +35,21 @@ def pytest_addoption(parser):
     parser.addoption("--update-screenshots", action="store_true", default=False,
                      help="rewrite the golden PNGs under tests/screenshots/ instead of "
                           "comparing with them")
+
+
+@pytest.fixture
+def spawn():
+    """spawn(argv, **popen_args): a child (tests/children.py) whose whole process group is
+    killed when the test ends, however it ends."""
+    started: list[subprocess.Popen] = []
+
+    def start(argv, **popen_args) -> subprocess.Popen:
+        started.append(children.start(argv, **popen_args))
+        return started[-1]
+
+    yield start
+    for process in started:
+        children.end(process)
 
 
 # A test still running after this long is stuck: every thread's stack is printed and the

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import children
 from workbench.capture import capfile, probe, tracefs_live
 from workbench.capture.live import capture
 from workbench.capture.tracer import ptrace_unavailable_reason
@@ -90,10 +91,10 @@ def _gone(pid: int) -> bool:
 
 
 @needs_ptrace
-def test_a_vmm_killed_mid_run_gives_a_message_and_a_valid_capture(tmp_path):
+def test_a_vmm_killed_mid_run_gives_a_message_and_a_valid_capture(tmp_path, spawn):
     out = tmp_path / "killed.capture"
-    proc = subprocess.Popen(_command("--no-kernel-events", "-o", str(out), "--", "sleep", "600"),
-                            stderr=subprocess.PIPE, text=True)
+    proc = spawn(_command("--no-kernel-events", "-o", str(out), "--", "sleep", "600"),
+                 stderr=subprocess.PIPE, text=True)
     os.kill(_vmm_pid(proc.pid), signal.SIGKILL)
     _, err = proc.communicate(timeout=HANG_GUARD)
     assert proc.returncode == 0, err
@@ -102,10 +103,10 @@ def test_a_vmm_killed_mid_run_gives_a_message_and_a_valid_capture(tmp_path):
 
 
 @needs_ptrace
-def test_ctrl_c_ends_the_vmm_and_writes_the_capture(tmp_path):
+def test_ctrl_c_ends_the_vmm_and_writes_the_capture(tmp_path, spawn):
     out = tmp_path / "int.capture"
-    proc = subprocess.Popen(_command("--no-kernel-events", "-o", str(out), "--", "sleep", "600"),
-                            stderr=subprocess.PIPE, text=True)
+    proc = spawn(_command("--no-kernel-events", "-o", str(out), "--", "sleep", "600"),
+                 stderr=subprocess.PIPE, text=True)
     vmm = _vmm_pid(proc.pid)
     proc.send_signal(signal.SIGINT)    # only the capture gets it, not the VMM
     _, err = proc.communicate(timeout=HANG_GUARD)
@@ -117,9 +118,9 @@ def test_ctrl_c_ends_the_vmm_and_writes_the_capture(tmp_path):
 
 
 @needs_ptrace
-def test_killing_the_capture_kills_the_vmm(tmp_path):
-    proc = subprocess.Popen(_command("--no-kernel-events", "-o", str(tmp_path / "k.capture"),
-                                     "--", "sleep", "600"))
+def test_killing_the_capture_kills_the_vmm(tmp_path, spawn):
+    proc = spawn(_command("--no-kernel-events", "-o", str(tmp_path / "k.capture"),
+                          "--", "sleep", "600"))
     vmm = _vmm_pid(proc.pid)
     proc.kill()
     proc.wait(timeout=HANG_GUARD)
@@ -134,9 +135,12 @@ def qemu_capture(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("qemu")
     image = probe.build_image(tmp / "probe.img")
     out = tmp / "probe.capture"
-    proc = subprocess.Popen(_command("-o", str(out), "--", *probe.qemu_command(image)),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _, err = proc.communicate(timeout=300)
+    proc = children.start(_command("-o", str(out), "--", *probe.qemu_command(image)),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _, err = proc.communicate(timeout=300)
+    finally:
+        children.end(proc)   # QEMU must not outlive a hang guard's TimeoutExpired
     assert proc.returncode == 0, err
     return capfile.read(out), proc.pid, out
 

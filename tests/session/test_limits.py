@@ -46,31 +46,19 @@ def _run_guarded(vcpu):
     return exits[0]
 
 
-_STARTED: list[subprocess.Popen] = []
+@pytest.fixture
+def workbench_cli(spawn):
+    """workbench_cli(*args): `workbench ARGS` as a child that cannot outlive the test (an
+    unbounded guest once spun for an hour after its test failed)."""
+    def start(*args):
+        return spawn([sys.executable, "-m", "workbench.cli", *map(str, args)],
+                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return start
 
 
-@pytest.fixture(autouse=True)
-def _no_orphans():
-    """A failed test must not leave an unbounded guest spinning (it did: for an hour)."""
-    yield
-    while _STARTED:
-        process = _STARTED.pop()
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-
-
-def _workbench(*args, **kwargs):
-    process = subprocess.Popen([sys.executable, "-m", "workbench.cli", *map(str, args)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               **kwargs)
-    _STARTED.append(process)
-    return process
-
-
-def test_headless_run_stops_at_the_budget_with_exit_0(tmp_path):
+def test_headless_run_stops_at_the_budget_with_exit_0(workbench_cli, tmp_path):
     (tmp_path / "spin.toml").write_text(SPIN)
-    done = _workbench("run", tmp_path / "spin.toml", "--headless", "--budget", 100_000)
+    done = workbench_cli("run", tmp_path / "spin.toml", "--headless", "--budget", 100_000)
     out, err = done.communicate(timeout=HANG_GUARD)
     assert done.returncode == 0, err
     assert "vcpu0 stopped: instruction budget spent" in out
@@ -103,49 +91,49 @@ UNBOUNDED = ("--budget", 0, "--timeout", 0)
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_ctrl_c_stops_run_with_the_partial_result_and_exit_130(tmp_path, engine):
+def test_ctrl_c_stops_run_with_the_partial_result_and_exit_130(workbench_cli, tmp_path, engine):
     (tmp_path / "spin.toml").write_text(SPIN)
-    process = _workbench("run", tmp_path / "spin.toml", "--headless", "--engine", engine,
-                         *UNBOUNDED)
+    process = workbench_cli("run", tmp_path / "spin.toml", "--headless", "--engine", engine,
+                            *UNBOUNDED)
     out, err = _interrupt(process)
     assert process.returncode == 130, err
     assert "Traceback" not in err and "interrupted (Ctrl-C)" in err
     assert "vcpu0 interrupted: rip=" in out
 
 
-def test_ctrl_c_during_record_keeps_a_recording_that_replays(tmp_path):
+def test_ctrl_c_during_record_keeps_a_recording_that_replays(workbench_cli, tmp_path):
     (tmp_path / "spin.toml").write_text(SPIN)
     out_file = tmp_path / "spin.jsonl"
-    process = _workbench("record", tmp_path / "spin.toml", "-o", out_file, *UNBOUNDED)
+    process = workbench_cli("record", tmp_path / "spin.toml", "-o", out_file, *UNBOUNDED)
     _, err = _interrupt(process)
     assert process.returncode == 130 and "Traceback" not in err
-    check = _workbench("replay", out_file, "--verify")
+    check = workbench_cli("replay", out_file, "--verify")
     out, err = check.communicate(timeout=HANG_GUARD)
     assert check.returncode == 0, err
     assert "every digest matches" in out
 
 
-def test_ctrl_c_stops_replay_of_a_run_that_never_exits(tmp_path):
+def test_ctrl_c_stops_replay_of_a_run_that_never_exits(workbench_cli, tmp_path):
     (tmp_path / "spin.toml").write_text(SPIN)
     recorded = tmp_path / "spin.jsonl"
-    done = _workbench("record", tmp_path / "spin.toml", "-o", recorded, "--budget", 1000)
+    done = workbench_cli("record", tmp_path / "spin.toml", "-o", recorded, "--budget", 1000)
     assert done.wait(timeout=HANG_GUARD) == 0
     lines = recorded.read_text().splitlines()
     command = json.loads(lines[1])
     del command["command"]["interrupt"]   # a run the recording says ended on its own
     lines[1] = encode_line(command).decode().rstrip("\n")   # re-signed: a valid recording
     recorded.write_text("\n".join(lines) + "\n")
-    process = _workbench("replay", recorded, *UNBOUNDED)
+    process = workbench_cli("replay", recorded, *UNBOUNDED)
     out, err = _interrupt(process)
     assert process.returncode == 130, err
     assert "Traceback" not in err and "interrupted (Ctrl-C)" in err
 
 
 @pytest.mark.host
-def test_host_run_stops_at_the_timeout(tmp_path):
+def test_host_run_stops_at_the_timeout(workbench_cli, tmp_path):
     (tmp_path / "spin.toml").write_text(SPIN)
-    process = _workbench("run", tmp_path / "spin.toml", "--headless", "--engine", "host",
-                         "--timeout", 1)
+    process = workbench_cli("run", tmp_path / "spin.toml", "--headless", "--engine", "host",
+                            "--timeout", 1)
     out, err = process.communicate(timeout=HANG_GUARD)
     assert process.returncode == 1 and "Traceback" not in err
     assert "--timeout of 1 s" in err and "vcpu0 interrupted" in out
