@@ -10,6 +10,9 @@ import threading
 
 from PySide6.QtCore import QObject
 
+from workbench.gui.app import application
+from workbench.gui.gc_thread import GuiThreadCollector
+
 
 def _cycle_holding_a_qobject(destroyed_in: list[int]) -> None:
     obj = QObject()
@@ -33,3 +36,10 @@ def test_a_busy_worker_thread_never_collects_qt_objects(qtbot):
     assert destroyed_in == []
     qtbot.waitUntil(lambda: destroyed_in != [], timeout=10_000)  # the GUI's timer collects
     assert destroyed_in == [threading.get_ident()]
+
+
+def test_one_collector_however_often_the_application_is_asked_for(qtbot):
+    app = application()
+    application()
+    assert not gc.isenabled()
+    assert len(app.findChildren(GuiThreadCollector)) == 1

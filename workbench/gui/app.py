@@ -45,7 +45,7 @@ def application() -> QApplication:
         app.setStyle("Fusion")
         app.setPalette(app.style().standardPalette())
         load_fonts(app)
-    GuiThreadCollector(app)
+    GuiThreadCollector.install(app)
     return app
 
 

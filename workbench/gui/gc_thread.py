@@ -35,6 +35,12 @@ def collect_due() -> None:
 class GuiThreadCollector(QObject):
     """Owned by the application: automatic collection stays off while it lives."""
 
+    @classmethod
+    def install(cls, app: QCoreApplication) -> None:
+        """One collector per application, however often it is asked for."""
+        if app.findChild(cls) is None:
+            cls(app)
+
     def __init__(self, app: QCoreApplication) -> None:
         super().__init__(app)
         self._timer = QTimer(self, interval=INTERVAL_MS)
