@@ -90,7 +90,9 @@ def make_window(qtbot, settings):
             assert window.open_path(path)
         window.show()
         window.activateWindow()
-        assert QTest.qWaitForWindowActive(window)  # shortcuts need the active window
+        # Shortcuts need the active window; a hang guard (Qt waits 5 s by default: a busy
+        # machine can take that long), never a duration the test expects.
+        assert QTest.qWaitForWindowActive(window, 30_000)
         return window
 
     yield make
