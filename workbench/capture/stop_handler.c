@@ -16,6 +16,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
@@ -31,6 +32,7 @@
 #define GET_SYSCALL_INFO 0x420e
 #define INFO_SECCOMP 3
 #define EVENT_SECCOMP 7
+#define SLICE_NS 50000000   /* the longest Python waits to see a signal: 50 ms */
 
 struct wb_vcpu {            /* one slot per vCPU fd; hot when run_addr and memfd are set */
     int32_t tgid, fd, runner, memfd;
@@ -54,6 +56,7 @@ struct wb_table {
     int32_t nvcpus, nthreads;
     uint32_t out_used, out_cap;
     uint8_t *out;
+    double spin;                             /* seconds to poll before sleeping in waitpid */
     struct wb_vcpu vcpus[WB_VCPUS];
     struct wb_thread threads[WB_THREADS];
 };
@@ -131,8 +134,40 @@ static int handled(struct wb_table *t, pid_t tid, int status)
     return 1;
 }
 
-/* 1: a stop for Python in t->tid/t->status; 0: the record buffer is full (take it and call
- * again); -errno: waitpid failed (ECHILD: nothing left; EINTR: a signal for Python). */
+/* The next stop: polled for t->spin seconds, then slept for, up to SLICE_NS (0: none yet).
+ * Polling first because on a host where an idle CPU is slow to wake (a nested
+ * hypervisor's), a tracer that slept between the stops of a VMM exiting flat out cost each
+ * exit more than the stop itself. The sleep is sigtimedwait() on SIGCHLD, blocked here so
+ * a stop arriving meanwhile is kept for it, rather than a blocking waitpid(): a Ctrl+C
+ * that lands while polling interrupts nothing, and Python must still see it soon. */
+static pid_t next_stop(struct wb_table *t, int *status)
+{
+    double deadline = now() + t->spin;
+    pid_t tid;
+    while ((tid = waitpid(-1, status, __WALL | WNOHANG)) == 0 && now() < deadline)
+        ;
+    if (tid != 0)
+        return tid;
+    sigset_t chld, old;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    pthread_sigmask(SIG_BLOCK, &chld, &old);
+    tid = waitpid(-1, status, __WALL | WNOHANG);
+    if (tid == 0) {
+        struct timespec slice = {0, SLICE_NS};
+        if (sigtimedwait(&chld, NULL, &slice) >= 0)
+            tid = waitpid(-1, status, __WALL | WNOHANG);
+        else if (errno != EAGAIN)
+            tid = -1;   /* EINTR: a signal for Python */
+    }
+    int saved = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = saved;
+    return tid;
+}
+
+/* 1: a stop for Python in t->tid/t->status; 0: none yet, or the record buffer is full (take
+ * it and call again); -errno: waitpid failed (ECHILD: nothing left; EINTR: a signal). */
 int wb_wait(struct wb_table *t)
 {
     uint32_t room = sizeof(struct wb_record) + t->head_size + t->io_max;
@@ -142,7 +177,9 @@ int wb_wait(struct wb_table *t)
         int status;
         if (t->out_used + room > t->out_cap)
             return 0;
-        pid_t tid = waitpid(-1, &status, __WALL);
+        pid_t tid = next_stop(t, &status);
+        if (tid == 0)
+            return 0;
         if (tid < 0)
             return -errno;
         if (!handled(t, tid, status)) {
