@@ -4,15 +4,17 @@ The guest is the MSR probe built with LOOPS `out`s to port 0x80 (each one exit t
 between two marks it writes to isa-debugcon (QEMU's stdout): the rate is LOOPS over the
 time between the marks as this process sees them arrive, so QEMU's and SeaBIOS's start-up
 (seconds on a nested host) is not counted. Rounds alternate plain / captured / captured
-with kernel events / the stop floor (stop_floor.c, where gcc is there: a tracer that does
-nothing but stop each KVM_RUN) so machine noise hits all alike; each figure is the median
-round.
+with kernel events / with Python handling the stops / with QEMU and the capture on one CPU
+(taskset) / the stop floor (stop_floor.c, where gcc is there: a tracer that does nothing but
+stop each KVM_RUN, sleeping between stops) so machine noise hits all alike; each figure is
+the median round.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -85,6 +87,8 @@ def exits_per_second(loops: int = LOOPS, rounds: int = ROUNDS) -> dict:
         if tracefs_live.unavailable_reason() is None:
             modes["captured_with_kernel_events"] = _capture(out, True)
         modes["captured_python_stops"] = _capture(out, False, python_stops=True)
+        if shutil.which("taskset"):
+            modes["captured_one_cpu"] = ["taskset", "-c", "0", *_capture(out, False)]
         floor = _stop_floor(Path(tmp))
         if floor is not None:
             modes["floor"] = [floor, "--"]
@@ -164,6 +168,7 @@ def main() -> None:
               f"exits/s  ({figures['captured_ratio']:.2f}x)")
         for mode, label in (("captured_with_kernel_events", "under capture (+ tracefs events)"),
                             ("captured_python_stops", "under capture, stops in Python"),
+                            ("captured_one_cpu", "under capture, taskset -c 0"),
                             ("floor", "stop floor (stops, nothing else)")):
             if f"{mode}_exits_per_s" in figures:
                 print(f"{label + ':':<34}{figures[f'{mode}_exits_per_s']:>10,.0f} exits/s  "
