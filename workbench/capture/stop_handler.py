@@ -29,7 +29,8 @@ OUT_BYTES = 1 << 20              # raw records between two returns to Python
 # After each stop the handler polls for the next one this long before sleeping: a VMM
 # exiting flat out stops again within it, and on this project's nested hosts a CPU woken
 # from idle cost each exit more than the stop itself (bench_capture: 0.08x of plain QEMU
-# sleeping, 0.22x polling, on a quiet machine).
+# sleeping, 0.22x polling, on a quiet machine). Not where the capture has one CPU (taskset):
+# polling there only keeps the VMM from running.
 SPIN_SECONDS = 100e-6
 _RECORD = struct.Struct("<diiiI")   # struct wb_record: t, tid, slot, err, io_len
 
@@ -60,7 +61,8 @@ class VcpuTable:
     def __init__(self) -> None:
         self.table = WbTable(kvm_run=uapi.KVM_RUN, exit_io=uapi.KVM_EXIT_IO,
                              head_size=RUN_HEAD, exit_offset=uapi.KVM_RUN_EXIT_OFFSET,
-                             io_max=IO_DATA_MAX, out_cap=OUT_BYTES, spin=SPIN_SECONDS)
+                             io_max=IO_DATA_MAX, out_cap=OUT_BYTES,
+                             spin=SPIN_SECONDS if len(os.sched_getaffinity(0)) > 1 else 0.0)
         self._out = ctypes.create_string_buffer(OUT_BYTES)
         self.table.out = ctypes.addressof(self._out)
 
