@@ -7,6 +7,8 @@ import contextlib
 import os
 import signal
 import subprocess
+import time
+from pathlib import Path
 
 
 def start(argv: list[str], **popen_args) -> subprocess.Popen:
@@ -23,3 +25,18 @@ def end(process: subprocess.Popen) -> None:
     for pipe in (process.stdin, process.stdout, process.stderr):
         if pipe is not None:
             pipe.close()
+
+
+def gone(pid: int, within: float) -> bool:
+    """Whether process `pid` ends within `within` seconds: exited, or dead and waiting for a
+    parent that no longer exists to reap it (a zombie)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return True
+        if state == "Z":
+            return True
+        time.sleep(0.02)
+    return False

@@ -77,19 +77,6 @@ def _vmm_pid(capture_pid: int) -> int:
     raise AssertionError("the VMM never started")
 
 
-def _gone(pid: int) -> bool:
-    deadline = time.monotonic() + HANG_GUARD
-    while time.monotonic() < deadline:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            return True
-        if state == "Z":   # dead, waiting for a parent that no longer exists to reap it
-            return True
-        time.sleep(0.05)
-    return False
-
-
 @needs_ptrace
 def test_a_vmm_killed_mid_run_gives_a_message_and_a_valid_capture(tmp_path, spawn):
     out = tmp_path / "killed.capture"
@@ -112,7 +99,7 @@ def test_ctrl_c_ends_the_vmm_and_writes_the_capture(tmp_path, spawn):
     _, err = proc.communicate(timeout=HANG_GUARD)
     assert proc.returncode == 0, err
     assert "stopped by Ctrl+C" in err
-    assert _gone(vmm)
+    assert children.gone(vmm, HANG_GUARD)
     end = _end(out)
     assert end["interrupted"] is True and end["signal"] == signal.SIGTERM
 
@@ -124,7 +111,7 @@ def test_killing_the_capture_kills_the_vmm(tmp_path, spawn):
     vmm = _vmm_pid(proc.pid)
     proc.kill()
     proc.wait(timeout=HANG_GUARD)
-    assert _gone(vmm)          # PTRACE_O_EXITKILL: never left stopped or traced
+    assert children.gone(vmm, HANG_GUARD)   # PTRACE_O_EXITKILL: never left stopped or traced
     assert not (tmp_path / "k.capture").exists()
 
 

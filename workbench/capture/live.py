@@ -18,7 +18,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from workbench.capture import capfile, tracefs_live
-from workbench.capture.tracer import Outcome, Tracer
+from workbench.capture.outcome import Outcome
+from workbench.capture.tracer import Tracer
 
 EXIT_OK, EXIT_VMM_FAILED, EXIT_USAGE = 0, 1, 2
 

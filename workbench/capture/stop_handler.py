@@ -17,7 +17,7 @@ import shutil
 import struct
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from workbench.capture.vmm_memory import IO_DATA_MAX, RUN_HEAD, decode_exit
@@ -112,11 +112,6 @@ class VcpuTable:
         return data
 
 
-def first_time(data: bytes) -> float:
-    """The time of the first record in `data`."""
-    return _RECORD.unpack_from(data)[0]
-
-
 def decode(data: bytes, vcpu_of_slot: list[int]) -> Iterator[dict]:
     """The tracer's events for the raw records of `data`, in order: each exit, and the
     VMM's answer to an MSR exit (as Tracer._record_exit emits them)."""
@@ -135,6 +130,35 @@ def decode(data: bytes, vcpu_of_slot: list[int]) -> Iterator[dict]:
         yield {"vcpu": vcpu, **exit_, "t": t, "tid": tid, "ev": "exit"}
         if "msr" in exit_:
             yield {"vcpu": vcpu, **exit_["msr"], "t": t, "tid": tid, "ev": "msr_done"}
+
+
+RAW_EXITS = "raw_exits"
+
+
+class RawExits:
+    """The C handler's records, kept on disk while the VMM runs: the sink gets one marker
+    event per batch, which `expand` replaces with the batch's exits afterwards."""
+
+    def __init__(self) -> None:
+        self._file = tempfile.TemporaryFile()  # noqa: SIM115 - close() ends it, after expand
+        self.vcpu_of_slot: list[int] = []      # the vCPU index of each table slot
+
+    def marker(self, data: bytes) -> dict:
+        offset = self._file.seek(0, os.SEEK_END)
+        self._file.write(data)
+        return {"t": _RECORD.unpack_from(data)[0], "tid": 0, "ev": RAW_EXITS,
+                "offset": offset, "length": len(data)}
+
+    def expand(self, events: Iterable[dict]) -> Iterator[dict]:
+        for event in events:
+            if event.get("ev") != RAW_EXITS:
+                yield event
+                continue
+            self._file.seek(event["offset"])
+            yield from decode(self._file.read(event["length"]), self.vcpu_of_slot)
+
+    def close(self) -> None:
+        self._file.close()
 
 
 class Handler:

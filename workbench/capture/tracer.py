@@ -6,8 +6,8 @@ their result the loop restarts the thread with PTRACE_SYSCALL, which stops it on
 syscall exit. KVM_RUN stops only once: at its next entry the kvm_run page still holds the
 previous exit exactly as KVM left it (KVM writes kvm_run only inside KVM_RUN), now with the
 VMM's completion (msr.data/error, IN and MMIO read data), so one read gives both and the
-guest's exit costs one stop, not two. A thread's last exit is read at its PTRACE_EVENT_EXIT
-stop, while its memory is still there.
+guest's exit costs one stop, not two (handled in C where it can be: stop_handler). A
+thread's last exit is read at its PTRACE_EVENT_EXIT stop, while its memory is still there.
 
 The VMM is never left stopped or traced: PTRACE_O_EXITKILL kills it if this process dies,
 and every way out of `Tracer.run` (the VMM exiting, Ctrl+C, an error here) kills what is
@@ -21,15 +21,15 @@ import os
 import platform
 import shutil
 import signal
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from workbench.capture import ptrace, stop_handler
-from workbench.capture.stop_handler import VcpuTable, WbVcpu
-from workbench.capture.vmm_memory import VmmMemory, kvm_run_address
+from workbench.capture.outcome import Outcome
+from workbench.capture.stop_handler import RawExits, VcpuTable, WbVcpu
+from workbench.capture.vmm_memory import VmmMemory, kvm_run_address, tgid_of
 from workbench.kvm import uapi
 
 _WALL = 0x40000000
@@ -41,7 +41,6 @@ RECORDED = {
     uapi.KVM_RUN: "KVM_RUN",
 }
 GRACE_SECONDS = 5.0   # after Ctrl+C: time the VMM gets to exit on SIGTERM before SIGKILL
-RAW_EXITS = "raw_exits"   # a run of exits the C handler recorded, expanded by Tracer.expand
 
 
 def now() -> float:
@@ -57,29 +56,11 @@ class _Vcpu:
     slot: WbVcpu
 
 
-@dataclass
-class Outcome:
-    """How the VMM ended, for the capture's end record and the command's message."""
-
-    exit_status: int | None = None
-    signal: int | None = None
-    interrupted: bool = False
-    error: str | None = None
-    events: list[dict] = field(default_factory=list)   # without a sink given to the Tracer
-
-    def describe(self) -> str:
-        if self.error:
-            return self.error
-        if self.signal is not None:
-            return f"the VMM was killed by signal {signal.Signals(self.signal).name}"
-        return f"the VMM exited with status {self.exit_status}"
-
-
 class Tracer:
     """Run `argv` under ptrace; `on_started(pid)` runs once the child is stopped before exec.
 
     With `c_stops` (and a C compiler), stop_handler.c handles the KVM_RUN stops and the sink
-    gets RAW_EXITS markers in their place, which `expand` turns back into exit events."""
+    gets raw-exits markers in their place, which `expand` turns back into exit events."""
 
     def __init__(self, argv: list[str], on_started: Callable[[int], None] | None = None,
                  sink: Callable[[dict], None] | None = None, c_stops: bool = True):
@@ -87,8 +68,7 @@ class Tracer:
         self._table = VcpuTable()
         self._handler, self.python_stops_reason = (
             stop_handler.load(self._table) if c_stops else (None, None))
-        self._slot_vcpu: list[int] = []               # vCPU index of each table slot
-        self._raw = tempfile.TemporaryFile()  # noqa: SIM115 - close() ends it, after expand
+        self._raw = RawExits()
         self.on_started = on_started
         self.outcome = Outcome()
         self._sink = sink or self.outcome.events.append
@@ -207,7 +187,7 @@ class Tracer:
             new = tid not in self._alive   # a new thread or child, at its first stop
             if new:
                 self._alive.add(tid)
-                self._tgid[tid] = _tgid_of(tid)
+                self._tgid[tid] = tgid_of(tid)
                 self._table.add_thread(tid, self._tgid[tid])
             self._stopped(tid, status, new)
 
@@ -226,19 +206,11 @@ class Tracer:
     def _take_records(self) -> None:
         data = self._table.take_records()
         if data:
-            offset = self._raw.seek(0, os.SEEK_END)
-            self._raw.write(data)
-            self._sink({"t": stop_handler.first_time(data), "tid": 0, "ev": RAW_EXITS,
-                        "offset": offset, "length": len(data)})
+            self._sink(self._raw.marker(data))
 
     def expand(self, events: Iterable[dict]) -> Iterator[dict]:
-        """`events` as the sink got them, each RAW_EXITS marker replaced by its exits."""
-        for event in events:
-            if event.get("ev") != RAW_EXITS:
-                yield event
-                continue
-            self._raw.seek(event["offset"])
-            yield from stop_handler.decode(self._raw.read(event["length"]), self._slot_vcpu)
+        """`events` as the sink got them, each raw-exits marker replaced by its exits."""
+        return self._raw.expand(events)
 
     def close(self) -> None:
         self._raw.close()
@@ -398,7 +370,7 @@ class Tracer:
         if slot is None:   # the table is full: this one stays with Python
             slot = WbVcpu(tgid, fd, 0, -1, 0)
         else:
-            self._slot_vcpu.append(index)
+            self._raw.vcpu_of_slot.append(index)
         self._vcpus[(tgid, fd)] = _Vcpu(index, slot)
 
     def _record_exit(self, tid: int, vcpu: _Vcpu) -> None:
@@ -421,17 +393,6 @@ class Tracer:
         for vcpu in self._vcpus.values():
             if vcpu.slot.runner == tid:
                 self._record_exit(tid, vcpu)
-
-
-def _tgid_of(tid: int) -> int:
-    try:
-        with open(f"/proc/{tid}/status") as status:
-            for line in status:
-                if line.startswith("Tgid:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return tid
 
 
 def ptrace_unavailable_reason() -> str | None:

@@ -117,3 +117,15 @@ def kvm_run_address(tid: int, fd: int) -> int | None:
     except OSError:
         return None
     return None
+
+
+def tgid_of(tid: int) -> int:
+    """The process a thread belongs to (itself if /proc cannot say)."""
+    try:
+        with open(f"/proc/{tid}/status") as status:
+            for line in status:
+                if line.startswith("Tgid:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return tid
