@@ -192,16 +192,21 @@ class Tracer:
             self._stopped(tid, status, new)
 
     def _next_stop(self) -> tuple[int, int] | None:
-        """The next stop for Python (None: none yet), after the C handler's records."""
+        """The next stop for Python (None: none yet), after the C handler's records. Only
+        a blocking os.waitpid lets Ctrl+C raise (`_waiting`): the C handler returns within
+        50 ms anyway, and a stop it has returned must never be dropped by an exception."""
+        if self._handler is not None:
+            try:
+                stop = self._handler.wait()
+            except InterruptedError:   # SIGINT: `_interrupt_pending` says so next
+                stop = None
+            self._take_records()
+            return stop
         self._waiting = True
         try:
-            stop = self._handler.wait() if self._handler else os.waitpid(-1, _WALL)
-        except InterruptedError:   # SIGINT: its handler runs next
-            stop = None
+            return os.waitpid(-1, _WALL)
         finally:
             self._waiting = False
-        self._take_records()
-        return stop
 
     def _take_records(self) -> None:
         data = self._table.take_records()
