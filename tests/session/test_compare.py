@@ -99,3 +99,32 @@ def test_what_differs_from_the_twin_run_is_volatile_and_its_reads_are_listed():
     assert result.host_lines[2] == "rdx=9  ~ volatile"
     steady = cmp.with_volatile(sim, sim, read, read, host)
     assert steady.first_divergence == 1 and steady.volatile == frozenset()
+
+
+SPIN = '''
+version = 1
+[[vcpus]]
+source = """
+spin:
+    inc rbx
+    jmp spin
+"""
+'''
+
+
+def test_a_guest_that_never_halts_is_paused_at_the_deadline(monkeypatch):
+    """A guest without exits once kept "Compare sim vs host" (on the GUI thread) running
+    for ever; each run of the comparison is now paused at its deadline."""
+    monkeypatch.setattr(cmp, "COMPARE_SECONDS", 0.5)
+    session = Session(loads(SPIN), engine="sim")
+    with pytest.raises(cmp.Unfinished, match="sim"):
+        cmp.play_by(session, cmp.MAX_EXITS, cmp.time.monotonic() + cmp.COMPARE_SECONDS, "sim")
+    assert session.last_exit(0) is not None   # paused (KVM_EXIT_INTR), usable again
+
+
+@pytest.mark.host
+def test_comparing_a_guest_that_never_halts_says_why_not(monkeypatch):
+    monkeypatch.setattr(cmp, "COMPARE_SECONDS", 0.5)
+    result = cmp.compare(loads(SPIN))
+    assert not result.compared
+    assert "did not halt within 0.5 s on the host engine" in result.reason

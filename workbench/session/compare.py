@@ -13,7 +13,9 @@ that fed it listed in the streams.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +23,7 @@ import workbench.kvm
 from workbench.hostkvm import host_unavailable_reason
 from workbench.kvm.msrs.catalogue import msr_name
 from workbench.session.eventlog import EventKind, Flag, MsrExitReason
+from workbench.session.run_limits import Stopper
 from workbench.session.runner import drive
 from workbench.session.scenario import Scenario
 from workbench.session.session import Session
@@ -29,6 +32,13 @@ COMPARED_KINDS = frozenset({EventKind.MSR_EXIT, EventKind.USER_ANSWER, EventKind
                             EventKind.IO_ANSWER, EventKind.HLT, EventKind.SHUTDOWN})
 FINAL_REGS = ("rax", "rbx", "rcx", "rdx", "r14", "r15", "rip")
 MAX_EXITS = 1000
+# The whole comparison's time (three runs): the GUI waits for it, and a guest that never
+# halts (`l: jmp l`, or one looping on its exits) would otherwise run for ever.
+COMPARE_SECONDS = 10.0
+
+
+class Unfinished(Exception):
+    """A run of the comparison did not end within COMPARE_SECONDS."""
 TWIN_TICKS = 0x0123_4567_89AB_CDEF  # the twin's head start: moves both TSC halves
 
 
@@ -113,10 +123,29 @@ def entries(session: Session, errors: Sequence[str] = ()) -> list[Entry]:
     return stream
 
 
-def play(session: Session, max_exits: int = MAX_EXITS) -> list[Entry]:
+def play(session: Session, max_exits: int = MAX_EXITS,
+         stopped: Callable[[], bool] = lambda: False) -> list[Entry]:
     """Drive the scenario to its end and reduce the session to its comparable stream."""
-    errors = [result.error for result in drive(session, max_exits) if result.error is not None]
+    errors = [result.error for result in drive(session, max_exits, stopped)
+              if result.error is not None]
     return entries(session, errors)
+
+
+def play_by(session: Session, max_exits: int, deadline: float, engine: str) -> list[Entry]:
+    """`play` that pauses the guest at `deadline` (time.monotonic()); Unfinished(engine)
+    then."""
+    stopper = Stopper(session)
+    timer = threading.Timer(max(0.0, deadline - time.monotonic()), stopper.stop, ("timeout",))
+    timer.daemon = True
+    timer.start()
+    try:
+        stream = play(session, max_exits, lambda: stopper.stopped)
+    finally:
+        timer.cancel()
+        stopper.settle()
+    if stopper.stopped:
+        raise Unfinished(engine)
+    return stream
 
 
 def in_kernel_reads(session: Session) -> list[tuple[int, Entry]]:
@@ -136,7 +165,7 @@ def in_kernel_reads(session: Session) -> list[tuple[int, Entry]]:
     return reads
 
 
-def _run_sim(scenario: Scenario, max_exits: int, later: int = 0
+def _run_sim(scenario: Scenario, max_exits: int, deadline: float, later: int = 0
              ) -> tuple[list[Entry], list[tuple[int, Entry]]]:
     """The sim's stream and in-kernel reads, its guest clock started `later` ticks on
     (the clock itself, not a TSC write, which some vendors ignore from the host)."""
@@ -144,7 +173,7 @@ def _run_sim(scenario: Scenario, max_exits: int, later: int = 0
     try:
         for vcpu in session.vcpus:
             vcpu.ticks += later
-        return play(session, max_exits), in_kernel_reads(session)
+        return play_by(session, max_exits, deadline, "sim"), in_kernel_reads(session)
     finally:
         session.close()
 
@@ -185,10 +214,10 @@ def mimic_host(scenario: Scenario) -> Scenario:
                                host=traits)
 
 
-def _run(scenario: Scenario, engine: str, max_exits: int) -> list[Entry]:
+def _run(scenario: Scenario, engine: str, max_exits: int, deadline: float) -> list[Entry]:
     session = Session(scenario, engine=engine)
     try:
-        return play(session, max_exits)
+        return play_by(session, max_exits, deadline, engine)
     finally:
         session.close()
 
@@ -203,12 +232,18 @@ def compare(scenario: Scenario, max_exits: int = MAX_EXITS) -> Comparison:
     why = host_unavailable_reason()
     if why is not None:
         return Comparison([], [], None, f"the host engine is unavailable: {why}")
+    deadline = time.monotonic() + COMPARE_SECONDS
     try:
-        host = _run(scenario, "host", max_exits)
-    except (OSError, ValueError, RuntimeError) as exc:
-        return Comparison([], [], None, f"the host engine cannot run this scenario: {exc}")
-    sim, reads = _run_sim(mimic_host(scenario), max_exits)
-    twin, twin_reads = _run_sim(mimic_host(scenario), max_exits, TWIN_TICKS)
+        try:
+            host = _run(scenario, "host", max_exits, deadline)
+        except (OSError, ValueError, RuntimeError) as exc:
+            return Comparison([], [], None, f"the host engine cannot run this scenario: {exc}")
+        sim, reads = _run_sim(mimic_host(scenario), max_exits, deadline)
+        twin, twin_reads = _run_sim(mimic_host(scenario), max_exits, deadline, TWIN_TICKS)
+    except Unfinished as late:
+        return Comparison([], [], None, f"the guest did not halt within {COMPARE_SECONDS:g} s "
+                                        f"on the {late} engine: only a scenario that ends can be "
+                                        f"compared")
     return with_volatile(sim, twin, reads, twin_reads, host)
 
 
