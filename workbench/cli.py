@@ -208,12 +208,12 @@ def _gui(args: argparse.Namespace) -> int:
             return status
     from workbench.gui.app import run_gui
 
-    target = DEMO_SCENARIO
+    target, engine = DEMO_SCENARIO, "sim"
     if args.command == "open":
         target = args.file
     elif args.command == "run":
-        target = args.scenario
-    return run_gui(target)
+        target, engine = args.scenario, args.engine
+    return run_gui(target, engine)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The main window: status bar, keys, free runs off the GUI thread, undo, layout, files."""
 
 
+import pytest
 from PySide6.QtCore import Qt, QTimer
 
 from workbench.cli import DEMO_SCENARIO
@@ -139,3 +140,23 @@ def test_bad_file_keeps_the_old_session(qtbot, make_window, tmp_path, monkeypatc
                         lambda _parent, _title, text: shown.append(text))
     assert not window.open_path(bad)
     assert window.controller.session is old and shown and "bad.toml" in shown[0]
+
+
+def test_workbench_run_with_the_host_engine_opens_the_gui_on_the_host(monkeypatch):
+    """`workbench run --engine host FILE` once opened the GUI on the sim, saying so only
+    in the status bar."""
+    import workbench.gui.app
+    from workbench.cli import main
+
+    opened = []
+    monkeypatch.setattr(workbench.gui.app, "run_gui",
+                        lambda path, engine="sim": opened.append((path, engine)) or 0)
+    assert main(["run", "--engine", "host", str(DEMO_SCENARIO)]) == 0
+    assert opened == [(DEMO_SCENARIO, "host")]
+
+
+@pytest.mark.host
+def test_a_scenario_opens_on_the_engine_asked_for(make_window):
+    window = make_window(None)
+    assert window.open_path(DEMO_SCENARIO, "host")
+    assert window.status["engine"].text() == "engine host"

@@ -49,8 +49,9 @@ def application() -> QApplication:
     return app
 
 
-def run_gui(path: Path) -> int:
-    """Open `path` (a scenario or a recording) in the main window and run the event loop."""
+def run_gui(path: Path, engine: str = "sim") -> int:
+    """Open `path` (a scenario, on `engine`, or a recording or capture) in the main window
+    and run the event loop."""
     from workbench.gui.main_window import MainWindow
     from workbench.gui.qtlibs import wants_xcb, xcb_problem
 
@@ -59,6 +60,6 @@ def run_gui(path: Path) -> int:
         return 1
     app = application()
     window = MainWindow()
-    window.open_path(path)
+    window.open_path(path, engine)
     window.show()
     return app.exec()

@@ -184,8 +184,9 @@ class MainWindow(QMainWindow):
         if name:
             self.open_path(Path(name))
 
-    def open_path(self, path: Path) -> bool:
-        """Open a scenario or a recording; a message box says why not (old session stays)."""
+    def open_path(self, path: Path, engine: str = "sim") -> bool:
+        """Open a scenario (on `engine`), a recording or a capture; a message box says why
+        not (the old session stays)."""
         self.runner.stop()
         try:
             if is_recording(path):
@@ -193,7 +194,7 @@ class MainWindow(QMainWindow):
             elif is_capture(path):
                 self.controller.replace_session(open_capture(path), path)
             else:
-                self.controller.open_scenario(path)
+                self.controller.open_scenario(path, engine)
         except (ScenarioError, OSError, ValueError, RuntimeError) as exc:
             QMessageBox.warning(self, "Cannot open", str(exc))
             return False
