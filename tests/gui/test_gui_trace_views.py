@@ -74,6 +74,9 @@ def test_live_rates_are_shown_during_a_free_run(qtbot, make_window, loop):
     window = make_window(loop)
     qtbot.keyClick(window, Qt.Key.Key_F5)
     qtbot.waitUntil(lambda: "UNKNOWN" in window.stats_panel.rates.text(), timeout=20_000)
+    # The tables wait for the run to stop, and say so (they once read "0 events" meanwhile).
+    note = window.stats_panel.scope_note.text()
+    assert "counted when the run stops" in note and "so far" in note
     window.runner.pause()
     qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)
     assert "/s" in window.stats_panel.rates.text()

@@ -189,6 +189,9 @@ class StatsPanel(QWidget):
         if session is None:
             return None
         rates = self._meter.sample(session.log, time.monotonic() if now is None else now)
+        if self._running:   # the scope's name only: working out its rows waits too
+            self.scope_note.setText(f"{SCOPES[self.scope.currentIndex()].lower()} — counted "
+                                    f"when the run stops ({len(session.log):,} events so far)")
         if rates is not None:
             busy = [f"{label} {rate:,.0f}/s" for label, rate in rates.items() if rate]
             self.rates.setText("live: " + ("   ".join(busy) or "no exits"))
