@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 
+from tests import guests
 from workbench.kvm import uapi
 from workbench.kvm.guest import fastuc
 from workbench.session import commands as c
@@ -13,15 +14,7 @@ from workbench.session.scenario import loads
 from workbench.session.session import Session
 
 HANG_GUARD = 10  # seconds; the rescue after it only keeps a failing test from hanging
-SPIN = loads('''
-version = 1
-[[vcpus]]
-source = """
-spin:
-    inc rbx
-    jmp spin
-"""
-''')
+SPIN = loads(guests.SPIN)
 
 
 def test_a_pause_landing_as_the_emulation_starts_ends_the_run(monkeypatch):

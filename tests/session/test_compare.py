@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import guests
 from workbench.session import compare as cmp
 from workbench.session.runner import drive
 from workbench.session.scenario import load, loads
@@ -101,15 +102,7 @@ def test_what_differs_from_the_twin_run_is_volatile_and_its_reads_are_listed():
     assert steady.first_divergence == 1 and steady.volatile == frozenset()
 
 
-SPIN = '''
-version = 1
-[[vcpus]]
-source = """
-spin:
-    inc rbx
-    jmp spin
-"""
-'''
+SPIN = guests.SPIN
 
 
 def test_a_guest_that_never_halts_is_paused_at_the_deadline(monkeypatch):
