@@ -33,7 +33,10 @@ def test_records_decode_to_exits_answers_and_unreadable_notes():
     rdmsr = _head(uapi.KVM_EXIT_X86_RDMSR, struct.pack("<B7xIIQ", 0, 4, 0x35, 0x10001))
     data = (_record(1.5, 7, 1, out_port, b"\x34\x12") + _record(2.5, 7, 0, rdmsr)
             + _record(3.5, 8, 1, b"", err=errno.EIO))
-    events = list(decode(data, [3, 5]))
+    table = VcpuTable()
+    for fd, index in ((10, 3), (11, 5)):   # slots 0 and 1
+        table.add_vcpu(tgid=7, fd=fd, index=index)
+    events = list(decode(data, table.table.vcpus))
     assert events == [
         {"vcpu": 5, "reason": uapi.KVM_EXIT_IO, "io": {"direction": 1, "size": 2, "port": 0x402,
          "count": 1, "data": "3412"}, "t": 1.5, "tid": 7, "ev": "exit"},

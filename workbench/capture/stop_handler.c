@@ -36,6 +36,7 @@
 
 struct wb_vcpu {            /* one slot per vCPU fd; hot when run_addr and memfd are set */
     int32_t tgid, fd, runner, memfd;
+    int32_t index, pad;     /* the vCPU's index, for Python's events only */
     uint64_t run_addr;
 };
 

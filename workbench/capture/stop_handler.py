@@ -19,8 +19,9 @@ import subprocess
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
-from workbench.capture.vmm_memory import IO_DATA_MAX, RUN_HEAD, decode_exit
+from workbench.capture.vmm_memory import IO_DATA_MAX, RUN_HEAD, decode_exit, exit_events
 from workbench.kvm import uapi
 
 SOURCE = Path(__file__).with_name("stop_handler.c")
@@ -37,7 +38,8 @@ _RECORD = struct.Struct("<diiiI")   # struct wb_record: t, tid, slot, err, io_le
 
 class WbVcpu(ctypes.Structure):
     _fields_ = [("tgid", ctypes.c_int32), ("fd", ctypes.c_int32), ("runner", ctypes.c_int32),
-                ("memfd", ctypes.c_int32), ("run_addr", ctypes.c_uint64)]
+                ("memfd", ctypes.c_int32), ("index", ctypes.c_int32), ("pad", ctypes.c_int32),
+                ("run_addr", ctypes.c_uint64)]
 
 
 class WbThread(ctypes.Structure):
@@ -80,19 +82,17 @@ class VcpuTable:
                 t.threads[i] = t.threads[t.nthreads]
                 return
 
-    def add_vcpu(self, tgid: int, fd: int) -> WbVcpu | None:
-        """A new slot (None when all are taken: that vCPU is then handled in Python)."""
+    def add_vcpu(self, tgid: int, fd: int, index: int) -> WbVcpu:
+        """A new slot for vCPU `index`; past VCPUS one outside the table, which the C
+        handler never sees (that vCPU's stops are then handled in Python)."""
         t = self.table
         if t.nvcpus == VCPUS:
-            return None
+            return WbVcpu(tgid=tgid, fd=fd, memfd=-1, index=index)
         slot = t.vcpus[t.nvcpus]
-        slot.tgid, slot.fd, slot.runner, slot.memfd, slot.run_addr = tgid, fd, 0, -1, 0
+        slot.tgid, slot.fd, slot.runner, slot.memfd, slot.index, slot.run_addr = (
+            tgid, fd, 0, -1, index, 0)
         t.nvcpus += 1
         return slot
-
-    def slot_index(self, slot: WbVcpu) -> int:
-        return (ctypes.addressof(slot) - ctypes.addressof(self.table.vcpus)) // ctypes.sizeof(
-            WbVcpu)
 
     def make_hot(self, slot: WbVcpu, run_addr: int) -> None:
         """Let the C handler take this vCPU's KVM_RUN stops (it reads kvm_run at run_addr)."""
@@ -101,7 +101,8 @@ class VcpuTable:
         slot.run_addr = run_addr
 
     def retire(self, slot: WbVcpu) -> None:
-        """The slot's process exec'ed or ended: never match it again."""
+        """The slot's process exec'ed or ended: never match it again (its index stays, for
+        the records that name it)."""
         if slot.memfd >= 0:
             os.close(slot.memfd)
         slot.tgid, slot.memfd, slot.run_addr, slot.runner = 0, -1, 0, 0
@@ -112,9 +113,9 @@ class VcpuTable:
         return data
 
 
-def decode(data: bytes, vcpu_of_slot: list[int]) -> Iterator[dict]:
-    """The tracer's events for the raw records of `data`, in order: each exit, and the
-    VMM's answer to an MSR exit (as Tracer._record_exit emits them)."""
+def decode(data: bytes, slots: ctypes.Array[WbVcpu]) -> Iterator[dict]:
+    """The tracer's events for the raw records of `data`, in order (`slots`: the table's,
+    whose vCPU indices the records name by position)."""
     offset = 0
     while offset < len(data):
         t, tid, slot, err, io_len = _RECORD.unpack_from(data, offset)
@@ -122,14 +123,11 @@ def decode(data: bytes, vcpu_of_slot: list[int]) -> Iterator[dict]:
         head = data[offset:offset + RUN_HEAD]
         io_data = data[offset + RUN_HEAD:offset + RUN_HEAD + io_len]
         offset += RUN_HEAD + (io_len + 7) // 8 * 8
-        vcpu = vcpu_of_slot[slot]
+        vcpu = slots[slot].index
         if err:
-            yield {"vcpu": vcpu, "unreadable": os.strerror(err), "t": t, "tid": tid, "ev": "exit"}
-            continue
-        exit_ = decode_exit(head, io_data)
-        yield {"vcpu": vcpu, **exit_, "t": t, "tid": tid, "ev": "exit"}
-        if "msr" in exit_:
-            yield {"vcpu": vcpu, **exit_["msr"], "t": t, "tid": tid, "ev": "msr_done"}
+            yield from exit_events(vcpu, t, tid, unreadable=os.strerror(err))
+        else:
+            yield from exit_events(vcpu, t, tid, decode_exit(head, io_data))
 
 
 RAW_EXITS = "raw_exits"
@@ -139,11 +137,13 @@ class RawExits:
     """The C handler's records, kept on disk while the VMM runs: the sink gets one marker
     event per batch, which `expand` replaces with the batch's exits afterwards."""
 
-    def __init__(self) -> None:
-        self._file = tempfile.TemporaryFile()  # noqa: SIM115 - close() ends it, after expand
-        self.vcpu_of_slot: list[int] = []      # the vCPU index of each table slot
+    def __init__(self, table: VcpuTable) -> None:
+        self._slots = table.table.vcpus
+        self._file: BinaryIO | None = None     # opened with the first batch
 
     def marker(self, data: bytes) -> dict:
+        if self._file is None:
+            self._file = tempfile.TemporaryFile()  # noqa: SIM115 - close() ends it
         offset = self._file.seek(0, os.SEEK_END)
         self._file.write(data)
         return {"t": _RECORD.unpack_from(data)[0], "tid": 0, "ev": RAW_EXITS,
@@ -154,11 +154,13 @@ class RawExits:
             if event.get("ev") != RAW_EXITS:
                 yield event
                 continue
+            assert self._file is not None   # a marker exists only with its batch
             self._file.seek(event["offset"])
-            yield from decode(self._file.read(event["length"]), self.vcpu_of_slot)
+            yield from decode(self._file.read(event["length"]), self._slots)
 
     def close(self) -> None:
-        self._file.close()
+        if self._file is not None:
+            self._file.close()
 
 
 class Handler:

@@ -24,12 +24,11 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 
 from workbench.capture import ptrace, stop_handler
 from workbench.capture.outcome import Outcome
 from workbench.capture.stop_handler import RawExits, VcpuTable, WbVcpu
-from workbench.capture.vmm_memory import VmmMemory, kvm_run_address, tgid_of
+from workbench.capture.vmm_memory import VmmMemory, exit_events, kvm_run_address, tgid_of
 from workbench.kvm import uapi
 
 _WALL = 0x40000000
@@ -48,14 +47,6 @@ def now() -> float:
     return time.clock_gettime(time.CLOCK_MONOTONIC)
 
 
-@dataclass
-class _Vcpu:
-    index: int
-    # kvm_run's address (0: not known yet) and the thread inside KVM_RUN whose exit is not
-    # read yet (0: none), where the C handler reads and updates them too
-    slot: WbVcpu
-
-
 class Tracer:
     """Run `argv` under ptrace; `on_started(pid)` runs once the child is stopped before exec.
 
@@ -68,13 +59,16 @@ class Tracer:
         self._table = VcpuTable()
         self._handler, self.python_stops_reason = (
             stop_handler.load(self._table) if c_stops else (None, None))
-        self._raw = RawExits()
+        self._raw = RawExits(self._table)
         self.on_started = on_started
         self.outcome = Outcome()
         self._sink = sink or self.outcome.events.append
         self._alive: set[int] = set()
         self._mem: dict[int, VmmMemory] = {}          # by tid
-        self._vcpus: dict[tuple[int, int], _Vcpu] = {}  # by (tgid, fd)
+        # by (tgid, fd): the vCPU's index, its kvm_run's address (0: not known yet) and the
+        # thread inside KVM_RUN whose exit is not read yet (0: none), in the table the C
+        # handler reads and updates too
+        self._vcpus: dict[tuple[int, int], WbVcpu] = {}
         self._tgid: dict[int, int] = {}
         self._pending: dict[int, tuple] = {}          # tid -> what its syscall exit completes
         self._kill_timer: threading.Timer | None = None
@@ -163,7 +157,7 @@ class Tracer:
         for mem in self._mem.values():
             mem.close()
         for vcpu in self._vcpus.values():
-            self._table.retire(vcpu.slot)
+            self._table.retire(vcpu)
         return self.outcome
 
     def _loop(self) -> None:
@@ -289,7 +283,7 @@ class Tracer:
     def _forget_process(self, tid: int) -> None:
         tgid = self._tgid.get(tid, tid)
         for key in [k for k in self._vcpus if k[0] == tgid]:
-            self._table.retire(self._vcpus.pop(key).slot)
+            self._table.retire(self._vcpus.pop(key))
         for t in [t for t, g in self._tgid.items() if g == tgid]:
             if t in self._mem:
                 self._mem.pop(t).close()
@@ -314,9 +308,9 @@ class Tracer:
         if request == uapi.KVM_RUN:
             vcpu = self._vcpu(tid, fd)
             if vcpu is not None:   # stop_handler.c's handled() does this for hot vCPUs
-                if vcpu.slot.runner:
+                if vcpu.runner:
                     self._record_exit(tid, vcpu)
-                vcpu.slot.runner = tid
+                vcpu.runner = tid
             return False
         elif request == uapi.KVM_CREATE_VM:
             self._pending[tid] = ("create_vm",)
@@ -340,13 +334,13 @@ class Tracer:
             return False
         return True
 
-    def _vcpu(self, tid: int, fd: int) -> _Vcpu | None:
+    def _vcpu(self, tid: int, fd: int) -> WbVcpu | None:
         key = (self._tgid.get(tid, tid), fd)
         vcpu = self._vcpus.get(key)
-        if vcpu is not None and not vcpu.slot.run_addr:
+        if vcpu is not None and not vcpu.run_addr:
             run_addr = kvm_run_address(tid, fd)
             if run_addr is not None:
-                self._table.make_hot(vcpu.slot, run_addr)
+                self._table.make_hot(vcpu, run_addr)
         return vcpu
 
     def _syscall_exit(self, tid: int) -> None:
@@ -362,7 +356,8 @@ class Tracer:
             self._emit(tid, "create_vm", result=result)
         elif kind == "create_vcpu":
             if result >= 0:
-                self._add_vcpu(self._tgid.get(tid, tid), result, pending[1])
+                tgid = self._tgid.get(tid, tid)
+                self._vcpus[(tgid, result)] = self._table.add_vcpu(tgid, result, pending[1])
             self._emit(tid, "create_vcpu", vcpu=pending[1], result=result)
         elif kind == "enable_cap":
             self._emit(tid, "enable_cap", cap=pending[1], args=pending[2], result=result)
@@ -370,33 +365,21 @@ class Tracer:
             self._emit(tid, "set_msr_filter", result=result, notes=pending[2],
                        filter=None if pending[1] is None else pending[1].to_dict())
 
-    def _add_vcpu(self, tgid: int, fd: int, index: int) -> None:
-        slot = self._table.add_vcpu(tgid, fd)
-        if slot is None:   # the table is full: this one stays with Python
-            slot = WbVcpu(tgid, fd, 0, -1, 0)
-        else:
-            self._raw.vcpu_of_slot.append(index)
-        self._vcpus[(tgid, fd)] = _Vcpu(index, slot)
-
-    def _record_exit(self, tid: int, vcpu: _Vcpu) -> None:
+    def _record_exit(self, tid: int, vcpu: WbVcpu) -> None:
         """The exit of the vCPU's previous KVM_RUN, with the VMM's answer to it."""
-        vcpu.slot.runner = 0
-        if not vcpu.slot.run_addr:
-            self._emit(tid, "exit", vcpu=vcpu.index)
-            return
-        try:
-            exit_ = self._memory(tid).run_exit(vcpu.slot.run_addr)
-        except OSError as exc:   # the VMM unmapped its kvm_run: say so, keep capturing
-            self._emit(tid, "exit", vcpu=vcpu.index, unreadable=str(exc))
-            return
-        self._emit(tid, "exit", vcpu=vcpu.index, **exit_)
-        msr = exit_.get("msr")
-        if msr is not None:
-            self._emit(tid, "msr_done", vcpu=vcpu.index, **msr)
+        vcpu.runner = 0
+        exit_, unreadable = None, None
+        if vcpu.run_addr:
+            try:
+                exit_ = self._memory(tid).run_exit(vcpu.run_addr)
+            except OSError as exc:   # the VMM unmapped its kvm_run: say so, keep capturing
+                unreadable = str(exc)
+        for event in exit_events(vcpu.index, now(), tid, exit_, unreadable):
+            self._sink(event)
 
     def _thread_exiting(self, tid: int) -> None:
         for vcpu in self._vcpus.values():
-            if vcpu.slot.runner == tid:
+            if vcpu.runner == tid:
                 self._record_exit(tid, vcpu)
 
 

@@ -105,6 +105,19 @@ def decode_exit(head: bytes, io_data: bytes) -> dict[str, object]:
     return out
 
 
+def exit_events(vcpu: int, t: float, tid: int, exit_: dict[str, object] | None = None,
+                unreadable: str | None = None) -> list[dict[str, object]]:
+    """The capture's events for one exit (`decode_exit`'s, or None where kvm_run was not
+    read): the exit, then the VMM's answer to an MSR exit."""
+    head: dict[str, object] = {"vcpu": vcpu}
+    if unreadable is not None:
+        head["unreadable"] = unreadable
+    events = [{**head, **(exit_ or {}), "t": t, "tid": tid, "ev": "exit"}]
+    if exit_ is not None and "msr" in exit_:
+        events.append({"vcpu": vcpu, **exit_["msr"], "t": t, "tid": tid, "ev": "msr_done"})
+    return events
+
+
 def kvm_run_address(tid: int, fd: int) -> int | None:
     """Where the VMM mapped the kvm_run of vCPU fd `fd` (offset 0 of its mapping), if it has."""
     try:
