@@ -13,7 +13,6 @@ that fed it listed in the streams.
 from __future__ import annotations
 
 import dataclasses
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ import workbench.kvm
 from workbench.hostkvm import host_unavailable_reason
 from workbench.kvm.msrs.catalogue import msr_name
 from workbench.session.eventlog import EventKind, Flag, MsrExitReason
-from workbench.session.run_limits import Stopper
+from workbench.session.run_limits import stopped_after
 from workbench.session.runner import drive
 from workbench.session.scenario import Scenario
 from workbench.session.session import Session
@@ -35,11 +34,11 @@ MAX_EXITS = 1000
 # The whole comparison's time (three runs): the GUI waits for it, and a guest that never
 # halts (`l: jmp l`, or one looping on its exits) would otherwise run for ever.
 COMPARE_SECONDS = 10.0
+TWIN_TICKS = 0x0123_4567_89AB_CDEF  # the twin's head start: moves both TSC halves
 
 
 class Unfinished(Exception):
     """A run of the comparison did not end within COMPARE_SECONDS."""
-TWIN_TICKS = 0x0123_4567_89AB_CDEF  # the twin's head start: moves both TSC halves
 
 
 @dataclass(frozen=True)
@@ -134,15 +133,8 @@ def play(session: Session, max_exits: int = MAX_EXITS,
 def play_by(session: Session, max_exits: int, deadline: float, engine: str) -> list[Entry]:
     """`play` that pauses the guest at `deadline` (time.monotonic()); Unfinished(engine)
     then."""
-    stopper = Stopper(session)
-    timer = threading.Timer(max(0.0, deadline - time.monotonic()), stopper.stop, ("timeout",))
-    timer.daemon = True
-    timer.start()
-    try:
+    with stopped_after(session, max(0.0, deadline - time.monotonic())) as stopper:
         stream = play(session, max_exits, lambda: stopper.stopped)
-    finally:
-        timer.cancel()
-        stopper.settle()
     if stopper.stopped:
         raise Unfinished(engine)
     return stream

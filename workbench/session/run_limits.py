@@ -104,25 +104,32 @@ def _sigint_stops(stopper: Stopper) -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def stopped_after(session: Session, seconds: float | None) -> Iterator[Stopper]:
+    """A Stopper that pauses `session`'s vCPUs once `seconds` have passed (None: never)
+    while the block runs; pause requests no run consumed are dropped afterwards."""
+    stopper = Stopper(session)
+    timer = None
+    if seconds is not None:
+        timer = threading.Timer(seconds, stopper.stop, ("timeout",))
+        timer.daemon = True
+        timer.start()
+    try:
+        yield stopper
+    finally:
+        if timer is not None:
+            timer.cancel()
+        stopper.settle()
+
+
+@contextlib.contextmanager
 def bounded(session: Session, limits: Limits) -> Iterator[Stopper]:
     """Apply `limits` to `session` while the block runs; the Stopper tells the block
     whether to go on (Ctrl-C or the deadline stop it)."""
     for vcpu in session.vcpus:
         if vcpu.can_budget:
             vcpu.instruction_budget = limits.instructions
-    stopper = Stopper(session)
-    timer = None
-    if limits.seconds:
-        timer = threading.Timer(limits.seconds, stopper.stop, ("timeout",))
-        timer.daemon = True
-        timer.start()
-    try:
-        with _sigint_stops(stopper):
-            yield stopper
-    finally:
-        if timer is not None:
-            timer.cancel()
-        stopper.settle()
+    with stopped_after(session, limits.seconds or None) as stopper, _sigint_stops(stopper):
+        yield stopper
 
 
 def stop_message(stopper: Stopper, limits: Limits) -> str:
